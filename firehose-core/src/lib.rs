@@ -1,0 +1,29 @@
+//! # firehose-core
+//!
+//! The foundation of firehose-rs: record types, Shardus-compatible crypto, canonical JSON and
+//! wire codecs. It knows nothing of files, sockets or databases.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`canonical`] | `fast-stable-stringify` and `safeStringify`, byte-exact, and parsing |
+//! | [`tagged`] | BigInt / Buffer / Uint8Array tag objects of `safeStringify` |
+//! | [`crypto`] | keyed BLAKE2b, attached Ed25519 signatures, `signObj` / `verifyObj` |
+//! | [`records`] | `Cycle`, `OriginalTxData`, `Receipt`, `DataType`, `Record` |
+//! | [`message`] | the distributor's signed messages, built once from canonical bytes |
+//! | [`subscription`] | the collector's signed subscription request |
+//! | [`codec`] | JSON and MessagePack (named) encodings |
+//!
+//! Every byte these modules produce is checked against vectors made by the JavaScript
+//! libraries the originals use (`tests/data/shardus-crypto.json`).
+
+pub mod canonical;
+pub mod codec;
+pub mod crypto;
+mod error;
+pub mod fixtures;
+pub mod message;
+pub mod records;
+pub mod subscription;
+pub mod tagged;
+
+pub use error::{Error, Result};

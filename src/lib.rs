@@ -1,0 +1,35 @@
+//! # firehose-rs
+//!
+//! Moves blockchain "firehose" data from the nodes that produce it to the services that
+//! consume it, in real time, with nothing lost. This umbrella crate re-exports the member
+//! crates of the workspace behind cargo features (all on by default):
+//!
+//! | feature | crate | what it does |
+//! |---|---|---|
+//! | `core` | [`core`] | records, Shardus crypto, canonical JSON, codecs |
+//! | `logreader` | [`logreader`] | tails the archiver's rotating data-log files |
+//! | `dbstore` | [`dbstore`] | reads the archiver's SQLite databases |
+//! | `distributor` | [`distributor`] | the Shardeum-compatible distributor |
+//! | `ws-connector` | [`ws_connector`] | MultiversX outport websocket → `FIRE` lines |
+//!
+//! ```
+//! use firehose::core::crypto::{Crypto, KeyPair};
+//! use serde_json::json;
+//!
+//! let crypto = Crypto::default();
+//! let keys = KeyPair::from_seed([7u8; 32]);
+//! let mut msg = json!({"hello": "world"});
+//! crypto.sign_obj(&mut msg, &keys).unwrap();
+//! assert!(crypto.verify_obj(&msg).is_ok());
+//! ```
+
+#[cfg(feature = "core")]
+pub use firehose_core as core;
+#[cfg(feature = "dbstore")]
+pub use firehose_dbstore as dbstore;
+#[cfg(feature = "distributor")]
+pub use firehose_distributor as distributor;
+#[cfg(feature = "logreader")]
+pub use firehose_logreader as logreader;
+#[cfg(feature = "ws-connector")]
+pub use firehose_ws_connector as ws_connector;
