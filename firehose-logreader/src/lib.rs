@@ -1,4 +1,26 @@
 //! # firehose-logreader
 //!
-//! Tails the rotating data-log files an archiver writes (`cycle-log<N>.txt`, ...) and yields
-//! their entries in order, exactly once, across rotations and restarts. (In progress.)
+//! Turns an archiver's (or collector's) rotating data-log files into an ordered, lossless stream
+//! of typed records.
+//!
+//! * [`files`]: names of the files in a data-log directory, file identities;
+//! * [`reader`]: [`DataLogReader`], the synchronous exactly-once reader of one data name, and
+//!   [`LogPosition`], a resume point;
+//! * [`tail`]: [`LogTail`], which wakes the reader with inotify (plus a safety-net poll) and
+//!   delivers entries on a bounded channel, and [`tail_all`], which merges the three data types;
+//! * [`writer`]: [`DataLogWriter`], a writer that behaves exactly like the archiver's, for
+//!   simulators, tests and Rust archivers.
+//!
+//! Each entry comes with its raw line bytes ([`bytes::Bytes`]), so a distributor can forward it
+//! without serialising it again.
+
+mod error;
+pub mod files;
+pub mod reader;
+pub mod tail;
+pub mod writer;
+
+pub use error::{Error, Result};
+pub use reader::{DataLogReader, LogEntry, LogEvent, LogPosition, StartAt};
+pub use tail::{tail_all, LogTail, TailOptions};
+pub use writer::{DataLogWriter, WriterOptions};

@@ -1,0 +1,605 @@
+//! The synchronous reader of one data name's ring of log files.
+//!
+//! [`DataLogReader::read_available`] reads whatever complete lines are on disk and returns at
+//! once; [`crate::tail`] calls it when inotify (or the safety-net poll) says something changed.
+//!
+//! How it stays exactly-once:
+//! * the current file is held **open**: renaming it to `old-` or deleting it does not stop the
+//!   reader from finishing it;
+//! * only complete lines are consumed; a half-written line waits in a buffer;
+//! * a file is finished by its `End:` line, or (writer crashed before writing it) when its
+//!   successor exists and a last read found nothing more;
+//! * the successor is `<name>-log<n+1>.txt` or `old-<name>-log<n+1>.txt`, whichever was written
+//!   after the current file and is not a file already read (a recycled number is a different
+//!   inode and creation time).
+//!
+//! ```
+//! use firehose_core::records::DataType;
+//! use firehose_logreader::reader::{DataLogReader, LogEvent, StartAt};
+//! use firehose_logreader::writer::{DataLogWriter, WriterOptions};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let mut w = DataLogWriter::open(dir.path(), "cycle", WriterOptions::default()).unwrap();
+//! let mut r = DataLogReader::new(dir.path(), DataType::Cycle, StartAt::Oldest);
+//! w.append(br#"{"counter":1,"cycleMarker":"a","cycleRecord":{}}"#).unwrap();
+//! w.flush().unwrap();
+//! let mut events = Vec::new();
+//! r.read_available(100, &mut events).unwrap();
+//! assert!(matches!(&events[0], LogEvent::Entry(e) if e.record.cycle() == 1));
+//! ```
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use bytes::{Bytes, BytesMut};
+use firehose_core::records::{DataType, Record};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{IoContext, Result};
+use crate::files::{mtime_ns, FileId, LogFiles, END_MARKER};
+
+/// Where in the ring an entry ends: cheap to persist (serde) and to hand to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LogPosition {
+    /// File number N of `<name>-log<N>.txt`.
+    pub file_number: u32,
+    /// Identity of that file (survives the rename to `old-`, detects a recycled number).
+    pub file_id: FileId,
+    /// Byte offset just after the entry's newline.
+    pub offset: u64,
+    /// Lines of the file consumed up to and including the entry (1-based line number).
+    pub line: u64,
+}
+
+/// Where a reader starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// At the end of the active file when the reader first reads: only entries written from
+    /// then on (the original's way).
+    Live,
+    /// At the oldest entry still on disk (including `old-` files).
+    Oldest,
+    /// Just after a saved position. If that file is gone, a [`LogEvent::Gap`] is reported and
+    /// reading starts at the oldest entry still on disk.
+    After(LogPosition),
+}
+
+/// One data-log entry.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    /// The entry's type.
+    pub data_type: DataType,
+    /// The parsed record.
+    pub record: Record,
+    /// The line exactly as written (without the newline): canonical JSON, ready to forward.
+    pub raw: Bytes,
+    /// Position just after this entry: resume from here to read the next one.
+    pub position: LogPosition,
+}
+
+/// A line that could not be read as an entry; it is skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed {
+    /// The file it was found in (its name when opened).
+    pub path: PathBuf,
+    /// 1-based line number in that file.
+    pub line: u64,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+/// Entries that can no longer be read (the file holding them is gone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    /// What happened.
+    pub reason: String,
+}
+
+/// What a read produces, in order.
+#[derive(Debug, Clone)]
+// Nearly every event is an entry: boxing it would add an allocation per entry for nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum LogEvent {
+    /// The next entry.
+    Entry(LogEntry),
+    /// A skipped line.
+    Malformed(Malformed),
+    /// Entries were lost before the reader could read them.
+    Gap(Gap),
+}
+
+/// The file being read.
+#[derive(Debug)]
+struct Current {
+    file: File,
+    path: PathBuf,
+    number: u32,
+    id: FileId,
+    /// Offset after the last complete line consumed.
+    offset: u64,
+    /// Lines consumed.
+    line: u64,
+    /// The `End:` line was read (or the writer moved on without one).
+    ended: bool,
+}
+
+/// Reads one data name's ring of files in write order, exactly once.
+#[derive(Debug)]
+pub struct DataLogReader {
+    files: LogFiles,
+    data_type: DataType,
+    start: Option<StartAt>,
+    cur: Option<Current>,
+    /// Bytes read past `cur.offset`: at most one incomplete line once lines are consumed.
+    pending: BytesMut,
+    /// Files already read to their end (never taken as a successor again).
+    history: VecDeque<FileId>,
+    /// Malformed-line events not yet returned.
+    queued: Vec<LogEvent>,
+    /// Live start found the pointer naming a file not created yet: read it from its start.
+    live_wait: Option<u32>,
+}
+
+const READ_CHUNK: usize = 64 * 1024;
+const HISTORY: usize = 64;
+
+impl DataLogReader {
+    /// A reader of `data_type`'s files in `dir` (ring of 10 files).
+    pub fn new(dir: impl Into<PathBuf>, data_type: DataType, start: StartAt) -> Self {
+        Self::with_files(LogFiles::new(dir, data_type.log_name()), data_type, start)
+    }
+
+    /// A reader of the given files (e.g. with another ring size).
+    pub fn with_files(files: LogFiles, data_type: DataType, start: StartAt) -> Self {
+        Self {
+            files,
+            data_type,
+            start: Some(start),
+            cur: None,
+            pending: BytesMut::new(),
+            history: VecDeque::new(),
+            queued: Vec::new(),
+            live_wait: None,
+        }
+    }
+
+    /// The files read.
+    pub fn files(&self) -> &LogFiles {
+        &self.files
+    }
+
+    /// The data type read.
+    pub fn data_type(&self) -> DataType {
+        self.data_type
+    }
+
+    /// The path the current file had when it was opened (it may be `old-` by now).
+    pub fn current_path(&self) -> Option<&Path> {
+        self.cur.as_ref().map(|c| c.path.as_path())
+    }
+
+    /// Position after the last consumed line (`None` before the first file is opened).
+    pub fn position(&self) -> Option<LogPosition> {
+        self.cur.as_ref().map(|c| LogPosition {
+            file_number: c.number,
+            file_id: c.id,
+            offset: c.offset,
+            line: c.line,
+        })
+    }
+
+    /// Reads up to `max` events that are available now, appending them to `out`; returns how
+    /// many were appended. Never blocks waiting for data.
+    pub fn read_available(&mut self, max: usize, out: &mut Vec<LogEvent>) -> Result<usize> {
+        let before = out.len();
+        let mut empty_reads_after_successor = 0;
+        while out.len() - before < max {
+            out.append(&mut self.queued);
+            if self.cur.is_none() && !self.open_start(out)? {
+                break;
+            }
+            let cur = self.cur.as_mut().expect("opened above");
+            if !cur.ended {
+                let got = self.read_lines(max - (out.len() - before), out)?;
+                if got > 0 {
+                    empty_reads_after_successor = 0;
+                    continue;
+                }
+                let cur = self.cur.as_ref().expect("still open");
+                if cur.ended {
+                    continue;
+                }
+                // Nothing new. The writer may have moved on without an `End:` line (it crashed
+                // and restarted): once a successor exists, one more empty read finishes us.
+                if self.successor()?.is_none() {
+                    break;
+                }
+                empty_reads_after_successor += 1;
+                if empty_reads_after_successor < 2 {
+                    continue;
+                }
+                self.finish_without_end();
+            }
+            match self.successor()? {
+                Some(next) => {
+                    let cur = self.cur.as_ref().expect("open");
+                    let expected = self.files.next_number(cur.number);
+                    if next.number != expected {
+                        let reason = format!(
+                            "{}: files after {} were removed before they were read; resuming at {}",
+                            self.files.name(),
+                            cur.path.display(),
+                            next.path.display()
+                        );
+                        tracing::error!("data log gap: {reason}");
+                        out.push(LogEvent::Gap(Gap { reason }));
+                    }
+                    self.switch_to(next)
+                }
+                None => break,
+            }
+        }
+        out.append(&mut self.queued);
+        Ok(out.len() - before)
+    }
+
+    /// Opens the file the start position names. `Ok(false)` if there is nothing to open yet.
+    fn open_start(&mut self, out: &mut Vec<LogEvent>) -> Result<bool> {
+        let start = self.start.expect("start is kept until a file is opened");
+        if let Some(n) = self.live_wait {
+            let path = self.files.log_path(n);
+            let Some(file) = open_if_exists(&path)? else {
+                return Ok(false);
+            };
+            let id = FileId::of(&file.metadata().at(&path)?);
+            self.switch_to(Candidate {
+                path,
+                number: n,
+                file,
+                id,
+            });
+            self.start = None;
+            return Ok(true);
+        }
+        match start {
+            StartAt::Live => {
+                let Some(n) = self.files.read_pointer()? else {
+                    // No log yet: whatever appears from now on is new.
+                    self.start = Some(StartAt::Oldest);
+                    return Ok(false);
+                };
+                let path = self.files.log_path(n);
+                let Some(file) = open_if_exists(&path)? else {
+                    // The pointer moved before the file was created: it will hold only new data.
+                    self.live_wait = Some(n);
+                    return Ok(false);
+                };
+                let id = FileId::of(&file.metadata().at(&path)?);
+                self.cur = Some(Current {
+                    file,
+                    path,
+                    number: n,
+                    id,
+                    offset: 0,
+                    line: 0,
+                    ended: false,
+                });
+                // Skip what is already there, line by line, without yielding it.
+                self.skip_existing()?;
+            }
+            StartAt::Oldest => {
+                let Some(first) = self.earliest(None)? else {
+                    return Ok(false);
+                };
+                self.switch_to(first);
+            }
+            StartAt::After(pos) => {
+                let found = [
+                    self.files.log_path(pos.file_number),
+                    self.files.old_path(pos.file_number),
+                ]
+                .into_iter()
+                .find_map(|p| match open_if_exists(&p) {
+                    Ok(Some(f)) => f
+                        .metadata()
+                        .ok()
+                        .filter(|m| FileId::of(m) == pos.file_id)
+                        .map(|_| (p, f)),
+                    _ => None,
+                });
+                match found {
+                    Some((path, mut file)) => {
+                        file.seek(SeekFrom::Start(pos.offset)).at(&path)?;
+                        self.cur = Some(Current {
+                            file,
+                            path,
+                            number: pos.file_number,
+                            id: pos.file_id,
+                            offset: pos.offset,
+                            line: pos.line,
+                            ended: false,
+                        });
+                    }
+                    None => {
+                        let Some(first) = self.earliest(None)? else {
+                            return Ok(false);
+                        };
+                        out.push(LogEvent::Gap(Gap {
+                            reason: format!(
+                                "{}: saved position (file {}, line {}) is gone; resuming at the oldest file on disk, {}",
+                                self.files.name(),
+                                pos.file_number,
+                                pos.line,
+                                first.path.display()
+                            ),
+                        }));
+                        self.switch_to(first);
+                    }
+                }
+            }
+        }
+        self.start = None;
+        Ok(true)
+    }
+
+    /// Live start: consume the complete lines already in the file without yielding them.
+    fn skip_existing(&mut self) -> Result<()> {
+        let cur = self.cur.as_mut().expect("open");
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut pos = 0u64;
+        // The head of the current line: enough to recognise an `End:` line.
+        let mut head: Vec<u8> = Vec::with_capacity(END_MARKER.len());
+        loop {
+            let n = cur.file.read(&mut buf).at(&cur.path)?;
+            if n == 0 {
+                break;
+            }
+            for &b in &buf[..n] {
+                pos += 1;
+                if b == b'\n' {
+                    cur.line += 1;
+                    cur.offset = pos;
+                    cur.ended = head == END_MARKER;
+                    head.clear();
+                } else if head.len() < END_MARKER.len() {
+                    head.push(b);
+                }
+            }
+        }
+        // Back to the end of the last complete line: a half-written one is read later, whole.
+        cur.file.seek(SeekFrom::Start(cur.offset)).at(&cur.path)?;
+        Ok(())
+    }
+
+    /// Reads complete lines of the current file, up to `max` entries.
+    fn read_lines(&mut self, max: usize, out: &mut Vec<LogEvent>) -> Result<usize> {
+        let mut produced = 0;
+        loop {
+            // Consume complete lines already buffered.
+            while produced < max {
+                let Some(nl) = self.pending.iter().position(|b| *b == b'\n') else {
+                    break;
+                };
+                let line = self.pending.split_to(nl + 1).freeze();
+                let cur = self.cur.as_mut().expect("open");
+                cur.offset += line.len() as u64;
+                cur.line += 1;
+                let body = line.slice(..line.len() - 1);
+                if body.starts_with(END_MARKER) {
+                    cur.ended = true;
+                    self.pending.clear();
+                    return Ok(produced);
+                }
+                if body.is_empty() {
+                    continue;
+                }
+                produced += self.push_line(body, out);
+            }
+            if produced >= max {
+                return Ok(produced);
+            }
+            // Read more.
+            let cur = self.cur.as_mut().expect("open");
+            let len = self.pending.len();
+            self.pending.resize(len + READ_CHUNK, 0);
+            let n = match cur.file.read(&mut self.pending[len..]) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.pending.truncate(len);
+                    return Err(e).at(&cur.path);
+                }
+            };
+            self.pending.truncate(len + n);
+            if n == 0 {
+                return Ok(produced);
+            }
+        }
+    }
+
+    /// Turns one complete line into events; returns the number of entries (0 or 1).
+    fn push_line(&self, body: Bytes, out: &mut Vec<LogEvent>) -> usize {
+        let cur = self.cur.as_ref().expect("open");
+        let position = LogPosition {
+            file_number: cur.number,
+            file_id: cur.id,
+            offset: cur.offset,
+            line: cur.line,
+        };
+        let entry = |record, raw| {
+            LogEvent::Entry(LogEntry {
+                data_type: self.data_type,
+                record,
+                raw,
+                position,
+            })
+        };
+        let malformed = |reason: String| {
+            LogEvent::Malformed(Malformed {
+                path: cur.path.clone(),
+                line: cur.line,
+                reason,
+            })
+        };
+        let err = match Record::parse_line(self.data_type, &body) {
+            Ok(record) => {
+                out.push(entry(record, body));
+                return 1;
+            }
+            Err(e) => e,
+        };
+        // A writer that crashed mid-line and restarted leaves `<half line><full line>`: recover
+        // the full line when a suffix of this one is a complete entry.
+        let recovered = body
+            .windows(2)
+            .enumerate()
+            .skip(1)
+            .filter(|(_, w)| w == b"{\"")
+            .find_map(|(i, _)| {
+                Record::parse_line(self.data_type, &body[i..])
+                    .ok()
+                    .map(|r| (i, r))
+            });
+        match recovered {
+            Some((i, record)) => {
+                tracing::warn!(path = %cur.path.display(), line = cur.line, bytes = i, "data log: skipped a half-written line before an entry");
+                out.push(malformed(format!(
+                    "{i} bytes of a half-written line before a complete entry"
+                )));
+                out.push(entry(record, body.slice(i..)));
+                1
+            }
+            None => {
+                tracing::warn!(path = %cur.path.display(), line = cur.line, error = %err, "data log: skipped a malformed line");
+                out.push(malformed(err.to_string()));
+                0
+            }
+        }
+    }
+
+    /// The writer moved on without an `End:` line: drop what is left of the file.
+    fn finish_without_end(&mut self) {
+        let cur = self.cur.as_mut().expect("open");
+        if !self.pending.is_empty() {
+            let reason = format!(
+                "{} bytes of an unterminated last line (the writer moved on)",
+                self.pending.len()
+            );
+            tracing::warn!(path = %cur.path.display(), "data log: {reason}");
+            self.queued.push(LogEvent::Malformed(Malformed {
+                path: cur.path.clone(),
+                line: cur.line + 1,
+                reason,
+            }));
+            self.pending.clear();
+        } else {
+            tracing::warn!(path = %cur.path.display(), "data log: file ended without an End line; moving to the next");
+        }
+        cur.ended = true;
+    }
+
+    fn switch_to(&mut self, next: Candidate) {
+        if let Some(old) = self.cur.take() {
+            self.history.push_back(old.id);
+            if self.history.len() > HISTORY {
+                self.history.pop_front();
+            }
+        }
+        self.pending.clear();
+        self.cur = Some(Current {
+            file: next.file,
+            path: next.path,
+            number: next.number,
+            id: next.id,
+            offset: 0,
+            line: 0,
+            ended: false,
+        });
+    }
+
+    /// The file written right after the current one, if it exists yet.
+    ///
+    /// That is the earliest-written file not read yet and written no earlier than the current
+    /// one. Normally `<name>-log<n+1>.txt` or its `old-` name; any other number means the files
+    /// between were removed before they could be read (reported as a [`Gap`]).
+    fn successor(&self) -> Result<Option<Candidate>> {
+        let cur = self.cur.as_ref().expect("open");
+        let next = self.files.next_number(cur.number);
+        // Cheap test first: this runs on every wake-up while the reader is at the end.
+        let moved_on = self.files.log_path(next).exists()
+            || self.files.old_path(next).exists()
+            || self
+                .files
+                .read_pointer()
+                .ok()
+                .flatten()
+                .is_some_and(|p| p != cur.number);
+        if !moved_on {
+            return Ok(None);
+        }
+        let after = mtime_ns(&cur.file.metadata().at(&cur.path)?);
+        self.earliest(Some((after, cur.number, cur.id)))
+    }
+
+    /// The earliest-written unread file (after `after`: its mtime, number and identity).
+    fn earliest(&self, after: Option<(i128, u32, FileId)>) -> Result<Option<Candidate>> {
+        let max = self.files.max_log_files();
+        let mut all: Vec<(i128, u32, bool, PathBuf)> = self
+            .files
+            .list()?
+            .into_iter()
+            .filter(|(_, _, meta)| {
+                let id = FileId::of(meta);
+                !self.history.contains(&id)
+                    && after.is_none_or(|(t, _, cur)| id != cur && mtime_ns(meta) >= t)
+            })
+            .map(|(path, n, meta)| {
+                let is_old = path
+                    .file_name()
+                    .and_then(|s| s.to_str())
+                    .is_some_and(|s| s.starts_with("old-"));
+                // Ring distance from the current file, then the current name before `old-`, break
+                // timestamp ties (coarse clocks).
+                let distance = after.map_or(n, |(_, cur_n, _)| (n + max - cur_n - 1) % max);
+                (mtime_ns(&meta), distance, is_old, path)
+            })
+            .collect();
+        all.sort();
+        for (_, _, _, path) in all {
+            // It may be renamed or deleted between listing and opening: take the next one then.
+            let Some(file) = open_if_exists(&path)? else {
+                continue;
+            };
+            let id = FileId::of(&file.metadata().at(&path)?);
+            let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("");
+            let Some(number) = self.files.parse_number(name) else {
+                continue;
+            };
+            return Ok(Some(Candidate {
+                path,
+                number,
+                file,
+                id,
+            }));
+        }
+        Ok(None)
+    }
+}
+
+/// A file to read next.
+#[derive(Debug)]
+struct Candidate {
+    path: PathBuf,
+    number: u32,
+    file: File,
+    id: FileId,
+}
+
+fn open_if_exists(path: &Path) -> Result<Option<File>> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).at(path),
+    }
+}
