@@ -1,3 +1,123 @@
 //! # firehose-dbstore
 //!
-//! Reads an archiver's SQLite databases (read-only, while the archiver writes them). (In progress.)
+//! Read-only access to a Shardeum archiver's (or collector's) SQLite databases, while the
+//! archiver keeps writing them in WAL mode.
+//!
+//! Two layouts are supported ([`Layout`]): one file holding every table (older archivers,
+//! `ARCHIVER_DB_PATH`) or a directory with one file per table group (newer archivers:
+//! `cycles.sqlite3`, `receipts.sqlite3`, `originalTxsData.sqlite3`, `accounts.sqlite3`,
+//! `transactions.sqlite3`).
+//!
+//! The API is synchronous (SQLite is blocking): an async caller runs it on a dedicated thread
+//! or `spawn_blocking`. Every query is bounded ([`MAX_PAGE`]); whole tables are walked with
+//! keyset paging ([`ArchiverDb::receipts_after`], [`ArchiverDb::receipt_pages`]), never loaded.
+//!
+//! ```
+//! use firehose_dbstore::{fixture, ArchiverDb, Layout};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let layout = Layout::Directory(dir.path().to_owned());
+//! fixture::build(&layout, &fixture::FixtureSpec { cycles: 3, receipts_per_cycle: 4, txs_per_cycle: 2, ..Default::default() }).unwrap();
+//! let db = ArchiverDb::open(&layout).unwrap();
+//! assert_eq!(db.latest_cycle().unwrap().unwrap().counter, 2);
+//! assert_eq!(db.count_receipts().unwrap(), 12);
+//! ```
+
+pub mod fixture;
+mod queries;
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+pub use queries::{ArchiverDb, CycleCount, PageKey, ReceiptPages, MAX_PAGE};
+
+/// Where the archiver keeps its tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// One SQLite file with every table (`ARCHIVER_DB_PATH`).
+    SingleFile(PathBuf),
+    /// A directory with `cycles.sqlite3`, `receipts.sqlite3`, `originalTxsData.sqlite3`,
+    /// `accounts.sqlite3` and `transactions.sqlite3` (`ARCHIVER_DB_DIR`).
+    Directory(PathBuf),
+}
+
+/// The table groups, each in its own file in the directory layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// `cycles`.
+    Cycles,
+    /// `receipts`.
+    Receipts,
+    /// `originalTxsData`.
+    OriginalTxs,
+    /// `accounts`.
+    Accounts,
+    /// `transactions`.
+    Transactions,
+}
+
+impl Store {
+    /// The file name in the directory layout.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Store::Cycles => "cycles.sqlite3",
+            Store::Receipts => "receipts.sqlite3",
+            Store::OriginalTxs => "originalTxsData.sqlite3",
+            Store::Accounts => "accounts.sqlite3",
+            Store::Transactions => "transactions.sqlite3",
+        }
+    }
+}
+
+impl Layout {
+    /// The database file holding `store`.
+    pub fn path_of(&self, store: Store) -> PathBuf {
+        match self {
+            Layout::SingleFile(p) => p.clone(),
+            Layout::Directory(d) => d.join(store.file_name()),
+        }
+    }
+
+    /// Guesses the layout of `path`: a directory or a file.
+    pub fn detect(path: &Path) -> Layout {
+        if path.is_dir() {
+            Layout::Directory(path.to_owned())
+        } else {
+            Layout::SingleFile(path.to_owned())
+        }
+    }
+}
+
+/// What can go wrong reading the archiver's databases.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database file cannot be opened.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// SQLite's complaint.
+        source: rusqlite::Error,
+    },
+    /// A query failed (locked, corrupt, missing table, ...).
+    #[error("{what}: {source}")]
+    Query {
+        /// Which query.
+        what: &'static str,
+        /// SQLite's complaint.
+        source: rusqlite::Error,
+    },
+    /// A row whose JSON columns do not hold what the schema says.
+    #[error("{table} row {key}: {reason}")]
+    BadRow {
+        /// The table.
+        table: &'static str,
+        /// The row's key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
