@@ -1,4 +1,42 @@
 //! # firehose-ws-connector
 //!
-//! Receives MultiversX outport blocks over websockets and prints `FIRE` lines for a Firehose
-//! reader. (In progress.)
+//! A drop-in replacement for MultiversX's `mx-chain-ws-connector-firehose-go`: observer nodes
+//! export blocks over the websocket "outport" protocol; this connector receives them (as
+//! server or client), prints them on stdout in the Firehose console-reader protocol, and acks
+//! each block only once its line is written and flushed.
+//!
+//! | module | what it does |
+//! |---|---|
+//! | [`proto`] | `WsMessage`, `OutportBlock` and header messages (prost) |
+//! | [`codec`] | envelope codec (protobuf / JSON), topics, block header decoding |
+//! | [`output`] | output formats ([`output::OutputFormat`]) and the one stdout writer |
+//! | [`config`] | the original's `[web_socket]` settings |
+//! | [`connector`] | server and client transport, per-message handling and acks |
+//!
+//! ```
+//! use firehose_ws_connector::codec::decode_block;
+//! use firehose_ws_connector::output::{FirehoseFormat, OutputFormat};
+//! use base64::Engine as _;
+//!
+//! // The original's unit-test vector.
+//! let payload = base64::engine::general_purpose::STANDARD
+//!     .decode("Eh8SDwgBEglwcmV2IGhhc2g4ZBoGSGVhZGVyIgRoYXNo").unwrap();
+//! let info = decode_block(&payload).unwrap();
+//! let mut line = Vec::new();
+//! FirehoseFormat::default().block(&info, &payload, &mut line);
+//! assert_eq!(
+//!     String::from_utf8(line).unwrap(),
+//!     "FIRE BLOCK 1 68617368 0 707265762068617368 0 100 Eh8SDwgBEglwcmV2IGhhc2g4ZBoGSGVhZGVyIgRoYXNo\n"
+//! );
+//! ```
+
+pub mod codec;
+pub mod config;
+pub mod connector;
+pub mod output;
+pub mod proto;
+pub mod sim;
+
+pub use codec::{topics, Marshaller};
+pub use config::{Config, Mode};
+pub use connector::{Connector, Stats};

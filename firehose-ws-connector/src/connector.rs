@@ -1,0 +1,305 @@
+//! Transport (server: many observers; client: one, redialled) and per-message handling.
+//!
+//! Each connection handles its messages in order: decode the envelope, print the block through
+//! the [`Writer`], and only when the writer says it is written and flushed, send the ack on the
+//! same connection. A bad message is logged and dropped; the connection goes on.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use futures::{SinkExt, StreamExt};
+use prost::Message as _;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{http, Message};
+use tokio_tungstenite::WebSocketStream;
+
+use crate::codec::{decode_block, topics, Marshaller};
+use crate::config::{Config, Mode};
+use crate::output::{OutputFormat, Writer};
+use crate::proto::{BlockData, FinalizedBlock, TYPE_ACK, TYPE_PAYLOAD};
+
+/// Counters, for logs, tests and benchmarks.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Blocks written to the output.
+    pub blocks_written: AtomicU64,
+    /// Acks sent.
+    pub acks_sent: AtomicU64,
+    /// Messages dropped as undecodable.
+    pub bad_messages: AtomicU64,
+    /// Blocks that failed (decode or write).
+    pub failed_blocks: AtomicU64,
+    /// Connections accepted or dialled.
+    pub connections: AtomicU64,
+}
+
+/// The connector: settings, output format and the writer handle.
+pub struct Connector {
+    cfg: Config,
+    format: Arc<dyn OutputFormat>,
+    writer: Writer,
+    stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connector {
+    /// A connector printing with `format` through `writer`.
+    pub fn new(cfg: Config, format: Arc<dyn OutputFormat>, writer: Writer) -> Arc<Self> {
+        Arc::new(Self {
+            cfg,
+            format,
+            writer,
+            stats: Arc::default(),
+        })
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    fn ws_config(&self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .max_message_size(Some(self.cfg.max_message_size))
+            .max_frame_size(Some(self.cfg.max_frame_size))
+    }
+
+    /// Runs in the configured mode until `shutdown` completes or the output closes.
+    pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        match self.cfg.mode {
+            Mode::Server => {
+                let addr = self.cfg.listen_addr();
+                let listener = TcpListener::bind(&addr).await.map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+                })?;
+                tracing::info!(%addr, "listening for observer nodes on /save");
+                self.serve(listener, shutdown).await
+            }
+            Mode::Client => {
+                self.dial(shutdown).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Server mode on an already bound listener (tests bind port 0).
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let mut conns = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = self.output_closed() => break,
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let me = self.clone();
+                    conns.spawn(async move {
+                        // tungstenite's callback signature fixes the error type.
+                        #[allow(clippy::result_large_err)]
+                        let check_path = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+                            if req.uri().path() == "/save" {
+                                Ok(resp)
+                            } else {
+                                let mut r = ErrorResponse::new(Some("only /save is served".into()));
+                                *r.status_mut() = http::StatusCode::NOT_FOUND;
+                                Err(r)
+                            }
+                        };
+                        match tokio_tungstenite::accept_hdr_async_with_config(stream, check_path, Some(me.ws_config())).await {
+                            Ok(ws) => {
+                                tracing::info!(%peer, "observer connected");
+                                me.stats.connections.fetch_add(1, Ordering::Relaxed);
+                                me.handle_connection(ws, &peer.to_string()).await;
+                                tracing::info!(%peer, "observer disconnected");
+                            }
+                            Err(e) => tracing::warn!(%peer, error = %e, "websocket handshake failed"),
+                        }
+                    });
+                }
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            }
+        }
+        conns.shutdown().await;
+        Ok(())
+    }
+
+    /// Client mode: dial, handle, redial after `retry_duration`, until shutdown.
+    pub async fn dial(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
+        let url = self.cfg.dial_url();
+        let work = async {
+            loop {
+                match tokio_tungstenite::connect_async_with_config(
+                    url.as_str(),
+                    Some(self.ws_config()),
+                    true,
+                )
+                .await
+                {
+                    Ok((ws, _)) => {
+                        tracing::info!(%url, "connected to observer node");
+                        self.stats.connections.fetch_add(1, Ordering::Relaxed);
+                        self.handle_connection(ws, &url).await;
+                        tracing::warn!(%url, "connection to observer node closed");
+                    }
+                    Err(e) => tracing::warn!(%url, error = %e, "cannot connect to observer node"),
+                }
+                if self.writer.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(self.cfg.retry_duration).await;
+            }
+        };
+        tokio::select! {
+            _ = shutdown => {}
+            _ = work => {}
+        }
+    }
+
+    async fn output_closed(&self) {
+        while !self.writer.is_closed() {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Reads messages until the peer goes away; answers with acks.
+    pub async fn handle_connection<S>(&self, ws: WebSocketStream<S>, peer: &str)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let (mut sink, mut stream) = ws.split();
+        while let Some(msg) = stream.next().await {
+            let bytes = match msg {
+                Ok(Message::Binary(b)) => b,
+                Ok(Message::Text(t)) => t.as_bytes().to_vec().into(),
+                Ok(Message::Close(_)) => break,
+                Ok(_) => continue, // ping/pong handled by tungstenite
+                Err(e) => {
+                    tracing::warn!(peer, error = %e, "websocket read failed");
+                    break;
+                }
+            };
+            if let Some(ack) = self.handle_message(&bytes, peer).await {
+                if let Err(e) = sink.send(Message::Binary(ack.into())).await {
+                    tracing::warn!(peer, error = %e, "cannot send ack");
+                    break;
+                }
+                self.stats.acks_sent.fetch_add(1, Ordering::Relaxed);
+            }
+            if self.writer.is_closed() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    }
+
+    /// Handles one envelope; returns the ack to send, if any.
+    pub async fn handle_message(&self, bytes: &[u8], peer: &str) -> Option<Vec<u8>> {
+        let m = self.cfg.marshaller;
+        let msg = match m.decode(bytes) {
+            Ok(msg) => msg,
+            Err(e) => {
+                self.stats.bad_messages.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(peer, error = %e, len = bytes.len(), "dropped an undecodable message");
+                return None;
+            }
+        };
+        match msg.r#type {
+            TYPE_PAYLOAD => {}
+            TYPE_ACK => return None,
+            other => {
+                self.stats.bad_messages.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(peer, r#type = other, "dropped a message of unknown type");
+                return None;
+            }
+        }
+        let ok = match msg.topic.as_str() {
+            topics::SAVE_BLOCK => self.save_block(&msg.payload, peer).await,
+            topics::REVERT_INDEXED_BLOCK => {
+                match BlockData::decode(msg.payload.clone()) {
+                    Ok(b) => {
+                        tracing::warn!(peer, header_type = %b.header_type, hash = %hex::encode(&b.header_hash), "observer reverted a block (reorg)")
+                    }
+                    Err(e) => {
+                        tracing::warn!(peer, error = %e, "observer reverted a block (undecodable payload)")
+                    }
+                }
+                true
+            }
+            topics::FINALIZED_BLOCK => {
+                if let Ok(f) = FinalizedBlock::decode(msg.payload.clone()) {
+                    tracing::info!(peer, shard = f.shard_id, hash = %hex::encode(&f.header_hash), "block finalized");
+                }
+                true
+            }
+            other => {
+                tracing::debug!(peer, topic = other, "topic not handled; acked");
+                true
+            }
+        };
+        (msg.with_acknowledge && (ok || !self.cfg.blocking_ack_on_error)).then(|| {
+            m.encode(&crate::proto::WsMessage {
+                counter: msg.counter,
+                r#type: TYPE_ACK,
+                version: self.cfg.version,
+                ..Default::default()
+            })
+        })
+    }
+
+    async fn save_block(&self, payload: &[u8], peer: &str) -> bool {
+        let info = match decode_block(payload) {
+            Ok(i) => i,
+            Err(e) => {
+                self.stats.failed_blocks.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(peer, error = %e, "cannot decode block");
+                return false;
+            }
+        };
+        if let Some(shard) = self.cfg.shard {
+            if info.shard != shard {
+                return true;
+            }
+        }
+        let mut lines = Vec::new();
+        self.format.block(&info, payload, &mut lines);
+        match self.writer.write(lines).await {
+            Ok(()) => {
+                self.stats.blocks_written.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                self.stats.failed_blocks.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(peer, nonce = info.nonce, error = %e, "cannot write block");
+                false
+            }
+        }
+    }
+}
+
+/// `Marshaller::ack` re-exported for peers (simulators, tests).
+pub fn ack_bytes(m: Marshaller, counter: u64) -> Vec<u8> {
+    m.ack(counter)
+}

@@ -1,0 +1,150 @@
+//! `firehose-ws-connector`: receive MultiversX outport blocks, print `FIRE` lines on stdout.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use firehose_ws_connector::config::{Config, Mode};
+use firehose_ws_connector::output::{FirehoseFormat, LegacyFormat, OutputFormat, Writer};
+use firehose_ws_connector::{Connector, Marshaller};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// `FIRE INIT 1.0 ...` then `FIRE BLOCK <nonce> <hash> <parent> <prev> <lib> <ts> <base64>`.
+    Firehose,
+    /// `FIRE BLOCK_BEGIN <nonce>` + `FIRE BLOCK_END <nonce> <prev> <ts> <hex payload>`.
+    Legacy,
+}
+
+/// Receives blocks from MultiversX observer nodes over the websocket outport protocol and
+/// prints them on stdout for a Firehose reader. Logs go to stderr; stdout carries only FIRE
+/// lines. Each block is acked only after its line is written and flushed.
+///
+/// Settings come from `--config` (the original's `[web_socket]` TOML section), then
+/// environment variables, then flags (later wins).
+#[derive(Debug, Parser)]
+#[command(name = "firehose-ws-connector", version)]
+struct Cli {
+    /// The original's config.toml; only its `[web_socket]` section is read.
+    #[arg(long, env = "FIREHOSE_WS_CONFIG")]
+    config: Option<PathBuf>,
+    /// `server`: listen for nodes on /save; `client`: dial a node's /save.
+    #[arg(long, env = "FIREHOSE_WS_MODE")]
+    mode: Option<Mode>,
+    /// Address: `host:port`, `:port` or `ws://host:port` (default localhost:22111).
+    #[arg(long, env = "FIREHOSE_WS_URL")]
+    url: Option<String>,
+    /// Envelope encoding: `gogo protobuf` (default) or `json`.
+    #[arg(long, env = "FIREHOSE_WS_MARSHALLER")]
+    marshaller_type: Option<String>,
+    /// Seconds between reconnection attempts in client mode (default 5).
+    #[arg(long, env = "FIREHOSE_WS_RETRY_DURATION")]
+    retry_duration: Option<u64>,
+    /// Do not ack a block that could not be written (default true).
+    #[arg(long, env = "FIREHOSE_WS_BLOCKING_ACK_ON_ERROR")]
+    blocking_ack_on_error: Option<bool>,
+    /// Output format.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "firehose",
+        env = "FIREHOSE_WS_OUTPUT_FORMAT"
+    )]
+    output_format: Format,
+    /// Print timestamps in nanoseconds (what firehose-core parses) instead of the original's
+    /// seconds.
+    #[arg(long, env = "FIREHOSE_WS_TIMESTAMP_NANOS")]
+    timestamp_nanos: bool,
+    /// Print only blocks of this shard (4294967295 = metachain); others are acked, not printed.
+    #[arg(long, env = "FIREHOSE_WS_SHARD")]
+    shard: Option<u32>,
+    /// Largest accepted websocket message (one block), in MiB.
+    #[arg(long, default_value_t = 512, env = "FIREHOSE_WS_MAX_MESSAGE_MIB")]
+    max_message_mib: usize,
+    /// Log level (error, warn, info, debug, trace) or a tracing filter.
+    #[arg(long, default_value = "info", env = "FIREHOSE_WS_LOG_LEVEL")]
+    log_level: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+                .with_context(|| format!("--log-level `{}`", cli.log_level))?,
+        )
+        .init();
+
+    let mut cfg = match &cli.config {
+        Some(p) => Config::from_file(p)?,
+        None => Config::default(),
+    };
+    if let Some(m) = cli.mode {
+        cfg.mode = m;
+    }
+    if let Some(u) = &cli.url {
+        cfg.url = u.clone();
+    }
+    if let Some(m) = &cli.marshaller_type {
+        cfg.marshaller = Marshaller::from_config(m).with_context(|| {
+            format!("--marshaller-type `{m}`: expected `gogo protobuf` or `json`")
+        })?;
+    }
+    if let Some(r) = cli.retry_duration {
+        anyhow::ensure!(r > 0, "--retry-duration must be > 0 seconds");
+        cfg.retry_duration = Duration::from_secs(r);
+    }
+    if let Some(b) = cli.blocking_ack_on_error {
+        cfg.blocking_ack_on_error = b;
+    }
+    cfg.shard = cli.shard.or(cfg.shard);
+    cfg.max_message_size = cli.max_message_mib << 20;
+    cfg.max_frame_size = cfg.max_message_size;
+
+    let format: Arc<dyn OutputFormat> = match cli.output_format {
+        Format::Firehose => Arc::new(FirehoseFormat {
+            timestamp_nanos: cli.timestamp_nanos,
+        }),
+        Format::Legacy => Arc::new(LegacyFormat {
+            timestamp_nanos: cli.timestamp_nanos,
+        }),
+    };
+    let mut init = Vec::new();
+    format.init(&mut init);
+    let (writer, writer_thread) = match Writer::spawn(std::io::stdout(), init) {
+        Ok(x) => x,
+        // Nobody reads our output: nothing to do.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        Err(e) => return Err(e).context("writing to stdout"),
+    };
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(async move {
+        let connector = Connector::new(cfg, format, writer);
+        connector.run(shutdown_signal()).await
+    });
+    rt.shutdown_timeout(Duration::from_secs(2));
+    // Every writer handle is gone: the thread finishes the block in hand and ends.
+    let _ = writer_thread.join();
+    result.context("connector")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+    }
+}
