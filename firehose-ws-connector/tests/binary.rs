@@ -1,0 +1,148 @@
+//! The `firehose-ws-connector` binary as a process: stdout carries only FIRE lines, SIGTERM
+//! and a closed stdout end it cleanly.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use firehose_ws_connector::sim::{block_payload, HeaderKind, Observer};
+use firehose_ws_connector::Marshaller;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn(port: u16, extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_firehose-ws-connector"))
+        .args([
+            "--mode",
+            "server",
+            "--url",
+            &format!("127.0.0.1:{port}"),
+            "--log-level",
+            "debug",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+async fn connect(port: u16) -> Observer<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    for _ in 0..200 {
+        if let Ok((ws, _)) =
+            tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/save")).await
+        {
+            let mut o = Observer::new(ws, Marshaller::Protobuf);
+            o.ack_timeout = Duration::from_secs(10);
+            return o;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("connector did not start");
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn stdout_has_only_fire_lines_and_sigterm_exits_cleanly() {
+    let port = free_port();
+    let mut child = spawn(port, &["--timestamp-nanos"]);
+    // Drain both pipes while the connector runs (a full pipe would stall it, as it should).
+    let stdout = child.stdout.take().unwrap();
+    let out = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map(Result::unwrap)
+            .collect::<Vec<String>>()
+    });
+    let mut stderr = child.stderr.take().unwrap();
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut s).unwrap();
+        s
+    });
+    let mut o = connect(port).await;
+    for nonce in 1..=20 {
+        o.send_block(block_payload(HeaderKind::Header, 0, nonce, 3000), true)
+            .await
+            .unwrap();
+    }
+    o.close().await;
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let lines = out.join().unwrap();
+    assert_eq!(lines.len(), 21);
+    assert!(lines.iter().all(|l| l.starts_with("FIRE ")));
+    assert!(
+        lines[1].split(' ').nth(7).unwrap().ends_with("000000000"),
+        "nanoseconds"
+    );
+    let err = err.join().unwrap();
+    assert!(err.contains("SIGTERM"), "logs go to stderr: {err}");
+}
+
+#[tokio::test]
+async fn closed_stdout_is_a_clean_exit_and_the_block_is_not_acked() {
+    let port = free_port();
+    let mut child = spawn(port, &[]);
+    let mut stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let mut o = connect(port).await;
+    o.send_block(block_payload(HeaderKind::Header, 0, 1, 100), true)
+        .await
+        .unwrap();
+    // The reader goes away.
+    drop(child.stdout.take());
+    o.ack_timeout = Duration::from_millis(500);
+    o.max_resends = 0;
+    let r = o
+        .send_block(block_payload(HeaderKind::Header, 0, 2, 100), true)
+        .await;
+    assert!(
+        r.is_err(),
+        "a block that could not be written must not be acked"
+    );
+    let mut status = None;
+    for _ in 0..100 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = status.expect("connector exits when stdout is closed");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn bad_flags_and_config_are_clear_errors() {
+    let out = Command::new(env!("CARGO_BIN_EXE_firehose-ws-connector"))
+        .args(["--config", "/nonexistent/config.toml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/config.toml"));
+    let out = Command::new(env!("CARGO_BIN_EXE_firehose-ws-connector"))
+        .args(["--mode", "sideways"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let help = Command::new(env!("CARGO_BIN_EXE_firehose-ws-connector"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--output-format"));
+}
