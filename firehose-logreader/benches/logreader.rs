@@ -78,9 +78,9 @@ fn live_latency(n: u64) {
     w.flush().unwrap();
     let reader = DataLogReader::new(&path, DataType::Receipt, StartAt::Live);
     let mut lat = rt.block_on(async move {
-        let mut tail = LogTail::spawn(reader, TailOptions::default()).unwrap();
-        // Live starts where the active file ends when the reader first reads it.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut tail = LogTail::spawn(reader, TailOptions::default())
+            .await
+            .unwrap();
         let epoch = Instant::now();
         let writer = std::thread::spawn(move || {
             for i in 0..n {

@@ -56,8 +56,8 @@ pub struct LogPosition {
 /// Where a reader starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartAt {
-    /// At the end of the active file when the reader first reads: only entries written from
-    /// then on (the original's way).
+    /// At the end of the active file when the reader first reads (or is prepared, see
+    /// [`DataLogReader::prepare`]): only entries written from then on (the original's way).
     Live,
     /// At the oldest entry still on disk (including `old-` files).
     Oldest,
@@ -188,6 +188,17 @@ impl DataLogReader {
             offset: c.offset,
             line: c.line,
         })
+    }
+
+    /// Resolves the start position now (for [`StartAt::Live`]: the end of the active file at
+    /// this moment). Reading would do it anyway; calling it first fixes the moment.
+    pub fn prepare(&mut self) -> Result<()> {
+        if self.cur.is_none() {
+            let mut events = Vec::new();
+            self.open_start(&mut events)?;
+            self.queued.append(&mut events);
+        }
+        Ok(())
     }
 
     /// Reads up to `max` events that are available now, appending them to `out`; returns how

@@ -10,7 +10,7 @@
 //! # async fn demo() -> firehose_logreader::Result<()> {
 //! use firehose_logreader::{tail_all, LogEvent, StartAt, TailOptions};
 //!
-//! let mut tail = tail_all("data-logs/127.0.0.1_4000".as_ref(), |_| StartAt::Live, TailOptions::default())?;
+//! let mut tail = tail_all("data-logs/127.0.0.1_4000".as_ref(), |_| StartAt::Live, TailOptions::default()).await?;
 //! while let Some(event) = tail.recv().await {
 //!     if let LogEvent::Entry(e) = event {
 //!         println!("{} {}", e.data_type, e.record.id());
@@ -70,10 +70,11 @@ pub struct LogTail {
 }
 
 impl LogTail {
-    /// Tails one reader.
-    pub fn spawn(reader: DataLogReader, opts: TailOptions) -> Result<Self> {
+    /// Tails one reader. Returns once the start position is fixed: with [`StartAt::Live`],
+    /// every entry appended after this returns is delivered.
+    pub async fn spawn(reader: DataLogReader, opts: TailOptions) -> Result<Self> {
         let (tx, rx) = mpsc::channel(opts.channel_capacity.max(1));
-        let task = spawn_reader(reader, opts, tx)?;
+        let task = spawn_reader(reader, opts, tx).await?;
         Ok(Self {
             rx,
             tasks: vec![task],
@@ -95,8 +96,8 @@ impl Drop for LogTail {
 }
 
 /// Tails cycles, original transactions and receipts of one directory, merged into one stream.
-/// `start` chooses each data type's start position.
-pub fn tail_all(
+/// `start` chooses each data type's start position. Returns once the start positions are fixed.
+pub async fn tail_all(
     dir: &Path,
     start: impl Fn(DataType) -> StartAt,
     opts: TailOptions,
@@ -106,14 +107,15 @@ pub fn tail_all(
     for t in DataType::ALL {
         let files = LogFiles::new(dir, t.log_name()).with_max_log_files(opts.max_log_files);
         let reader = DataLogReader::with_files(files, t, start(t));
-        tasks.push(spawn_reader(reader, opts, tx.clone())?);
+        tasks.push(spawn_reader(reader, opts, tx.clone()).await?);
     }
     Ok(LogTail { rx, tasks })
 }
 
-/// Spawns the task that runs `reader` and sends its events to `tx`.
-pub fn spawn_reader(
-    reader: DataLogReader,
+/// Fixes the start position of `reader` (on the blocking pool), then spawns the task that runs
+/// it and sends its events to `tx`.
+pub async fn spawn_reader(
+    mut reader: DataLogReader,
     opts: TailOptions,
     tx: mpsc::Sender<LogEvent>,
 ) -> Result<JoinHandle<()>> {
@@ -147,6 +149,16 @@ pub fn spawn_reader(
     } else {
         None
     };
+    // Watch first, then fix the start: nothing appended in between goes unnoticed.
+    let reader = tokio::task::spawn_blocking(move || {
+        // An error here (e.g. an unreadable pointer) is reported again by the first read.
+        if let Err(e) = reader.prepare() {
+            tracing::warn!(error = %e, "data log: cannot open the start position yet");
+        }
+        reader
+    })
+    .await
+    .expect("prepare does not panic");
     Ok(tokio::spawn(run(reader, opts, tx, notify)))
 }
 

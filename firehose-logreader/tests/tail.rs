@@ -75,7 +75,7 @@ async fn concurrent_rotation(inotify: bool) {
         channel_capacity: 32,
         ..TailOptions::default()
     };
-    let mut tail = LogTail::spawn(reader, opts).unwrap();
+    let mut tail = LogTail::spawn(reader, opts).await.unwrap();
     let writer = spawn_writer(dir.path().to_owned(), "receipt", total, 30);
     let got = collect(&mut tail, total as usize).await;
     writer.join().unwrap();
@@ -104,7 +104,9 @@ async fn concurrent_writer_three_laps_polling_only() {
 async fn tail_all_merges_the_three_types_in_order_per_type() {
     let dir = tempfile::tempdir().unwrap();
     let n = 400u64;
-    let mut tail = tail_all(dir.path(), |_| StartAt::Live, TailOptions::default()).unwrap();
+    let mut tail = tail_all(dir.path(), |_| StartAt::Live, TailOptions::default())
+        .await
+        .unwrap();
     let writers: Vec<_> = ["cycle", "receipt", "originalTx"]
         .into_iter()
         .map(|name| spawn_writer(dir.path().to_owned(), name, n, 100))
@@ -131,8 +133,9 @@ async fn live_tail_sees_appends_to_the_active_file() {
     let mut w = DataLogWriter::open(dir.path(), "receipt", writer_opts(500)).unwrap();
     w.flush().unwrap();
     let reader = DataLogReader::new(dir.path(), DataType::Receipt, StartAt::Live);
-    let mut tail = LogTail::spawn(reader, TailOptions::default()).unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut tail = LogTail::spawn(reader, TailOptions::default())
+        .await
+        .unwrap();
     let writer = std::thread::spawn(move || {
         for i in 0..20u64 {
             let line = fixtures::receipt(i, 1_700_000_000_000 + i, 1, 1024).to_canonical_json();
