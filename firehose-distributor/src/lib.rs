@@ -1,4 +1,27 @@
 //! # firehose-distributor
 //!
-//! The Shardeum-compatible distributor: streams data-log entries to authenticated collectors
-//! over websockets and serves history over HTTP. (In progress.)
+//! The Shardeum-compatible distributor: tails the archiver's data logs and streams every new
+//! cycle, original transaction and receipt to authenticated collectors over websockets, each
+//! entry signed once and shared as the same bytes with every client.
+//!
+//! | module | what it does |
+//! |---|---|
+//! | [`config`] | `distributor-config.json` with the original's keys, env overrides |
+//! | [`auth`] | the subscription check at the websocket upgrade (401 otherwise) |
+//! | [`hub`] | sessions, one per collector key; fan-out with a slow-consumer policy |
+//! | [`server`] | the listener (HTTP + websocket), readers, sessions |
+//! | [`client`] | the collector side: signed connect, verified typed records |
+//! | [`archiver_sim`] | a simulated archiver (data logs + SQLite) for demos and tests |
+//!
+//! Status: live streaming, authentication, sessions and the slow-consumer policy work; the
+//! history HTTP API, resume with `since`, metrics and MQ mode are not built yet.
+
+pub mod archiver_sim;
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod hub;
+pub mod server;
+
+pub use config::Config;
+pub use server::Distributor;

@@ -1,0 +1,88 @@
+//! A simulated archiver: writes cycles, original transactions and receipts to data logs (like
+//! the archiver's DataLogWriter) and to an archiver-shaped SQLite database.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use firehose_core::records::Record;
+use firehose_dbstore::fixture::{self, DbWriter, FixtureSpec};
+use firehose_dbstore::Layout;
+use firehose_logreader::{DataLogWriter, WriterOptions};
+
+/// A simulated archiver writing into `dir`: `dir/data-logs/127.0.0.1_4000/` and `dir/db/`.
+#[derive(Debug)]
+pub struct ArchiverSim {
+    logs: PathBuf,
+    layout: Layout,
+    spec: FixtureSpec,
+    writers: [DataLogWriter; 3],
+    db: DbWriter,
+    next_cycle: u64,
+}
+
+impl ArchiverSim {
+    /// Creates the directories; `spec` sets receipts/txs per cycle and sizes; log files rotate
+    /// every `max_entries` entries.
+    pub fn create(dir: &Path, spec: FixtureSpec, max_entries: u64) -> anyhow::Result<Self> {
+        let logs = dir.join("data-logs").join("127.0.0.1_4000");
+        std::fs::create_dir_all(&logs)?;
+        let layout = Layout::Directory(dir.join("db"));
+        let opts = WriterOptions {
+            max_entries,
+            ..WriterOptions::default()
+        };
+        let writers = [
+            DataLogWriter::open(&logs, "cycle", opts)?,
+            DataLogWriter::open(&logs, "originalTx", opts)?,
+            DataLogWriter::open(&logs, "receipt", opts)?,
+        ];
+        let db = DbWriter::create(&layout)?;
+        Ok(Self {
+            logs,
+            layout,
+            spec,
+            writers,
+            db,
+            next_cycle: 0,
+        })
+    }
+
+    /// The data-log directory (`DATA_LOG_DIR`).
+    pub fn log_dir(&self) -> &Path {
+        &self.logs
+    }
+
+    /// The database layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Writes the next cycle with its txs and receipts: database first, then the logs (as the
+    /// archiver does); returns the records written.
+    pub fn write_cycle(&mut self) -> anyhow::Result<Vec<Record>> {
+        let (cycle, txs, receipts) = fixture::records_of_cycle(&self.spec, self.next_cycle);
+        self.next_cycle += 1;
+        let all: Vec<Record> = std::iter::once(cycle).chain(txs).chain(receipts).collect();
+        self.db.write_batch(&all)?;
+        for r in &all {
+            let w = match r {
+                Record::Cycle(_) => &mut self.writers[0],
+                Record::OriginalTx(_) => &mut self.writers[1],
+                Record::Receipt(_) => &mut self.writers[2],
+            };
+            w.append(r.to_canonical_json().as_bytes())?;
+        }
+        for w in &mut self.writers {
+            w.flush()?;
+        }
+        Ok(all)
+    }
+
+    /// Writes a cycle every `interval`, forever (run it on its own thread).
+    pub fn run(mut self, interval: Duration) -> anyhow::Result<()> {
+        loop {
+            self.write_cycle()?;
+            std::thread::sleep(interval);
+        }
+    }
+}

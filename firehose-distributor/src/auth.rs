@@ -1,0 +1,158 @@
+//! Checking a collector's subscription request at the websocket upgrade.
+//!
+//! The request is `?data=<safeStringify(signed)>` where signed is
+//! `signObj({collectorInfo: {subscriptionType, timestamp}, sender})`. Rules, in order:
+//! the shape (`collectorInfo` object, `sender` string, `sign.owner`/`sign.sig` strings),
+//! `sign.owner == sender`; with `limitToSubscribersOnly`: listed, not expired (correct rule),
+//! same `subscriptionType`; the timestamp within ±30 s (beyond the original: future timestamps
+//! and `0` are rejected too); the signature; and (beyond the original) a signature already used
+//! within the window is a replay.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use firehose_core::canonical::safe_parse;
+use firehose_core::crypto::{Crypto, PublicKey};
+use serde_json::Value;
+
+use crate::config::Subscriber;
+
+/// How far a request's timestamp may be from now.
+pub const TIMESTAMP_WINDOW_MS: u64 = 30_000;
+
+/// Why a request was refused (the client only ever sees `401 Unauthorized`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No or unparsable `data`.
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// `sign.owner` is not the sender.
+    #[error("sign.owner is not the sender")]
+    OwnerMismatch,
+    /// Not in the allow-list.
+    #[error("not a subscriber")]
+    NotSubscribed,
+    /// Subscription expired.
+    #[error("subscription expired")]
+    Expired,
+    /// Another subscription type.
+    #[error("subscription type {0} not allowed")]
+    WrongType(String),
+    /// Timestamp outside the window.
+    #[error("timestamp outside the {TIMESTAMP_WINDOW_MS} ms window")]
+    Stale,
+    /// Signature invalid.
+    #[error("invalid signature: {0}")]
+    BadSignature(String),
+    /// The same signed request was used before.
+    #[error("replayed request")]
+    Replayed,
+}
+
+/// An accepted request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    /// The collector.
+    pub sender: PublicKey,
+    /// The whole `collectorInfo` (carries optional extras such as a resume point).
+    pub collector_info: Value,
+}
+
+/// Remembers signatures seen within the timestamp window.
+#[derive(Debug, Default)]
+pub struct ReplayCache {
+    seen: Mutex<HashMap<String, u64>>,
+}
+
+impl ReplayCache {
+    /// True if `sig` was not seen before (and records it until `expires_ms`).
+    fn first_use(&self, sig: &str, now_ms: u64, expires_ms: u64) -> bool {
+        let mut seen = self.seen.lock().expect("replay cache lock");
+        if seen.len() > 1024 {
+            seen.retain(|_, exp| *exp > now_ms);
+        }
+        match seen.get(sig) {
+            Some(exp) if *exp > now_ms => false,
+            _ => {
+                seen.insert(sig.to_owned(), expires_ms);
+                true
+            }
+        }
+    }
+}
+
+/// Checks a `data` query value.
+pub fn check(
+    data: &str,
+    crypto: &Crypto,
+    limit_to_subscribers: bool,
+    subscribers: &[Subscriber],
+    replay: &ReplayCache,
+    now_ms: u64,
+) -> Result<Accepted, AuthError> {
+    let v = safe_parse(data).map_err(|e| AuthError::Malformed(e.to_string()))?;
+    let info = v
+        .get("collectorInfo")
+        .filter(|i| i.is_object())
+        .ok_or_else(|| AuthError::Malformed("collectorInfo is not an object".into()))?;
+    let sender = v
+        .get("sender")
+        .and_then(Value::as_str)
+        .ok_or_else(|| AuthError::Malformed("sender is not a string".into()))?;
+    let sign = v
+        .get("sign")
+        .filter(|s| s.is_object())
+        .ok_or_else(|| AuthError::Malformed("sign is not an object".into()))?;
+    let (Some(owner), Some(sig)) = (
+        sign.get("owner").and_then(Value::as_str),
+        sign.get("sig").and_then(Value::as_str),
+    ) else {
+        return Err(AuthError::Malformed(
+            "sign.owner / sign.sig are not strings".into(),
+        ));
+    };
+    if owner != sender {
+        return Err(AuthError::OwnerMismatch);
+    }
+    if limit_to_subscribers {
+        let sub = subscribers
+            .iter()
+            .find(|s| s.public_key.eq_ignore_ascii_case(sender))
+            .ok_or(AuthError::NotSubscribed)?;
+        if sub.expired(now_ms) {
+            return Err(AuthError::Expired);
+        }
+        let wanted = info
+            .get("subscriptionType")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if wanted != sub.subscription_type.as_str() {
+            return Err(AuthError::WrongType(wanted.to_owned()));
+        }
+    }
+    let ts = info
+        .get("timestamp")
+        .and_then(Value::as_u64)
+        .ok_or(AuthError::Stale)?;
+    if ts + TIMESTAMP_WINDOW_MS < now_ms || ts > now_ms + TIMESTAMP_WINDOW_MS {
+        return Err(AuthError::Stale);
+    }
+    let signer = crypto
+        .verify_obj(&v)
+        .map_err(|e| AuthError::BadSignature(e.to_string()))?;
+    if !replay.first_use(sig, now_ms, ts + TIMESTAMP_WINDOW_MS + 1) {
+        return Err(AuthError::Replayed);
+    }
+    Ok(Accepted {
+        sender: signer,
+        collector_info: info.clone(),
+    })
+}
+
+/// Unix time in ms.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,134 @@
+//! The collector side: connect with a signed subscription request, verify every message's
+//! distributor signature, yield typed records.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), firehose_distributor::client::ClientError> {
+//! use firehose_core::crypto::{Crypto, KeyPair, PublicKey};
+//! use firehose_distributor::client::{Client, ClientConfig};
+//!
+//! let cfg = ClientConfig::new(
+//!     "ws://127.0.0.1:6100",
+//!     KeyPair::generate(),
+//!     PublicKey::from_hex(firehose_distributor::config::DEV_PUBLIC_KEY).unwrap(),
+//! );
+//! let mut sub = Client::connect(&cfg).await?;
+//! while let Some(msg) = sub.next().await {
+//!     let signed = msg?;
+//!     println!("{} {}", signed.record.data_type(), signed.record.id());
+//! }
+//! # Ok(()) }
+//! ```
+
+use firehose_core::crypto::{Crypto, KeyPair, PublicKey};
+use firehose_core::message::SignedRecord;
+use firehose_core::subscription::{encode_query_value, SubscriptionRequest, SubscriptionType};
+use futures::StreamExt;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Where and as whom to connect.
+#[derive(Debug)]
+pub struct ClientConfig {
+    /// `ws://host:port` of the distributor.
+    pub url: String,
+    /// The collector's keys.
+    pub keys: KeyPair,
+    /// The distributor's public key: every message must be signed by it.
+    pub distributor_key: PublicKey,
+    /// Hash key and stringifier.
+    pub crypto: Crypto,
+}
+
+impl ClientConfig {
+    /// With the default hash key.
+    pub fn new(url: &str, keys: KeyPair, distributor_key: PublicKey) -> Self {
+        Self {
+            url: url.trim_end_matches('/').to_owned(),
+            keys,
+            distributor_key,
+            crypto: Crypto::default(),
+        }
+    }
+
+    /// The upgrade URL with a freshly signed request.
+    pub fn signed_url(&self) -> String {
+        let req = SubscriptionRequest::new(
+            SubscriptionType::Firehose,
+            self.keys.public_key(),
+            crate::auth::now_ms(),
+        );
+        let signed = req.sign(&self.crypto, &self.keys);
+        format!("{}/?data={}", self.url, encode_query_value(&signed))
+    }
+}
+
+/// What can go wrong on the collector side.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Connecting or reading failed (a refused subscription shows as HTTP 401 here).
+    #[error("websocket: {0}")]
+    Ws(#[from] tokio_tungstenite::tungstenite::Error),
+    /// A message that does not verify or parse.
+    #[error("bad message: {0}")]
+    BadMessage(#[from] firehose_core::Error),
+    /// The distributor closed the stream.
+    #[error("closed by the distributor: {code} {reason}")]
+    Closed {
+        /// Close code.
+        code: u16,
+        /// Close reason.
+        reason: String,
+    },
+}
+
+/// Connects collectors.
+#[derive(Debug)]
+pub struct Client;
+
+impl Client {
+    /// Opens a live subscription.
+    pub async fn connect(cfg: &ClientConfig) -> Result<Subscription<'_>, ClientError> {
+        let (ws, _) = tokio_tungstenite::connect_async(cfg.signed_url()).await?;
+        Ok(Subscription { cfg, ws })
+    }
+}
+
+/// A live subscription.
+#[derive(Debug)]
+pub struct Subscription<'a> {
+    cfg: &'a ClientConfig,
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Subscription<'_> {
+    /// The next verified record; `None` when the connection ends without a close frame.
+    pub async fn next(&mut self) -> Option<Result<SignedRecord, ClientError>> {
+        loop {
+            let msg = match self.ws.next().await? {
+                Ok(m) => m,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let bytes = match msg {
+                Message::Text(t) => t.as_bytes().to_vec(),
+                Message::Binary(b) => b.to_vec(),
+                Message::Close(frame) => {
+                    let (code, reason) = frame.map_or((1005, String::new()), |f| {
+                        (u16::from(f.code), f.reason.to_string())
+                    });
+                    return Some(Err(ClientError::Closed { code, reason }));
+                }
+                _ => continue,
+            };
+            return Some(
+                SignedRecord::verify_json(&self.cfg.crypto, &bytes, &self.cfg.distributor_key)
+                    .map_err(ClientError::from),
+            );
+        }
+    }
+
+    /// The raw next message (for tests that check bytes).
+    pub async fn next_raw(&mut self) -> Option<Result<Message, ClientError>> {
+        self.ws.next().await.map(|r| r.map_err(ClientError::from))
+    }
+}

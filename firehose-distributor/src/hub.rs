@@ -1,0 +1,172 @@
+//! The fan-out hub: every live entry is signed once, serialised once, and shared with every
+//! session as a cheap clone of the same bytes.
+//!
+//! Slow-consumer policy: each session has a bounded queue. Publishing never waits: a session
+//! whose queue is full is closed with code [`CLOSE_SLOW_CONSUMER`] and counted; it reconnects
+//! when it can keep up. A slow session never blocks the readers or the other sessions.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use axum::extract::ws::Utf8Bytes;
+use firehose_core::crypto::PublicKey;
+use tokio::sync::{mpsc, oneshot};
+
+/// Close code: a newer connection with the same key replaced this one.
+pub const CLOSE_REPLACED: u16 = 1000;
+/// Close code: subscription expired or removed, or the server is shutting down.
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code: the session's queue overflowed (slow consumer).
+pub const CLOSE_SLOW_CONSUMER: u16 = 4001;
+
+/// Why a session is closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReason {
+    /// Websocket close code.
+    pub code: u16,
+    /// Human-readable reason.
+    pub reason: &'static str,
+}
+
+struct Handle {
+    id: u64,
+    tx: mpsc::Sender<Utf8Bytes>,
+    close: Option<oneshot::Sender<CloseReason>>,
+}
+
+/// One registered session's receiving ends.
+#[derive(Debug)]
+pub struct SessionRx {
+    /// Session id (unique for the process).
+    pub id: u64,
+    /// Messages to send.
+    pub messages: mpsc::Receiver<Utf8Bytes>,
+    /// Fires when the hub closes the session.
+    pub close: oneshot::Receiver<CloseReason>,
+}
+
+/// Counters of the hub.
+#[derive(Debug, Default)]
+pub struct HubMetrics {
+    /// Messages published.
+    pub published: AtomicU64,
+    /// Messages queued to sessions.
+    pub deliveries: AtomicU64,
+    /// Sessions closed as slow consumers.
+    pub slow_consumer_drops: AtomicU64,
+    /// Sessions replaced by a newer connection with the same key.
+    pub replaced: AtomicU64,
+}
+
+/// The registry of live sessions, one per collector key.
+#[derive(Default)]
+pub struct Hub {
+    sessions: Mutex<HashMap<PublicKey, Handle>>,
+    next_id: AtomicU64,
+    /// Counters.
+    pub metrics: HubMetrics,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("sessions", &self.len())
+            .finish()
+    }
+}
+
+impl Hub {
+    /// Registers a session for `key` with a queue of `capacity` messages. An existing session
+    /// with the same key is closed with [`CLOSE_REPLACED`].
+    pub fn register(&self, key: PublicKey, capacity: usize) -> SessionRx {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let (tx, messages) = mpsc::channel(capacity.max(1));
+        let (close_tx, close) = oneshot::channel();
+        let old = self.sessions.lock().expect("hub lock").insert(
+            key,
+            Handle {
+                id,
+                tx,
+                close: Some(close_tx),
+            },
+        );
+        if let Some(mut old) = old {
+            self.metrics.replaced.fetch_add(1, Ordering::Relaxed);
+            if let Some(c) = old.close.take() {
+                let _ = c.send(CloseReason {
+                    code: CLOSE_REPLACED,
+                    reason: "replaced by a newer connection with the same key",
+                });
+            }
+        }
+        SessionRx {
+            id,
+            messages,
+            close,
+        }
+    }
+
+    /// Forgets session `id` of `key` (if it is still the registered one).
+    pub fn unregister(&self, key: &PublicKey, id: u64) {
+        let mut s = self.sessions.lock().expect("hub lock");
+        if s.get(key).is_some_and(|h| h.id == id) {
+            s.remove(key);
+        }
+    }
+
+    /// Number of live sessions.
+    pub fn len(&self) -> usize {
+        self.sessions.lock().expect("hub lock").len()
+    }
+
+    /// True without sessions.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Queues `msg` to every session; never waits.
+    pub fn publish(&self, msg: &Utf8Bytes) {
+        self.metrics.published.fetch_add(1, Ordering::Relaxed);
+        let mut delivered = 0;
+        let mut s = self.sessions.lock().expect("hub lock");
+        s.retain(|key, h| match h.tx.try_send(msg.clone()) {
+            Ok(()) => {
+                delivered += 1;
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.metrics
+                    .slow_consumer_drops
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(collector = %key, "slow consumer: queue full, closing");
+                if let Some(c) = h.close.take() {
+                    let _ = c.send(CloseReason {
+                        code: CLOSE_SLOW_CONSUMER,
+                        reason: "slow consumer: queue overflowed",
+                    });
+                }
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+        self.metrics
+            .deliveries
+            .fetch_add(delivered, Ordering::Relaxed);
+    }
+
+    /// Closes every session whose key matches `pred` with `reason`.
+    pub fn close_where(&self, pred: impl Fn(&PublicKey) -> bool, reason: CloseReason) {
+        let mut s = self.sessions.lock().expect("hub lock");
+        s.retain(|key, h| {
+            if pred(key) {
+                if let Some(c) = h.close.take() {
+                    let _ = c.send(reason.clone());
+                }
+                false
+            } else {
+                true
+            }
+        });
+    }
+}

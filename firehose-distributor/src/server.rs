@@ -1,0 +1,282 @@
+//! The distributor server: one listener for HTTP and the websocket upgrade, one reader per
+//! data log, one signature per entry.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use firehose_core::crypto::{Crypto, KeyPair, PublicKey};
+use firehose_core::message::encode_signed_entry;
+use firehose_logreader::{tail_all, LogEvent, StartAt, TailOptions};
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpListener;
+
+use crate::auth::{self, ReplayCache};
+use crate::config::{Config, Subscriber};
+use crate::hub::{CloseReason, Hub, CLOSE_GOING_AWAY};
+
+/// Shared state of a running distributor.
+pub struct Distributor {
+    crypto: Crypto,
+    keys: KeyPair,
+    config: RwLock<Config>,
+    replay: ReplayCache,
+    /// The fan-out hub.
+    pub hub: Hub,
+}
+
+impl std::fmt::Debug for Distributor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Distributor")
+            .field("hub", &self.hub)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Distributor {
+    /// A distributor for `config` (validated first).
+    pub fn new(config: Config) -> Result<Arc<Self>, crate::config::ConfigError> {
+        config.validate()?;
+        if config.uses_dev_keys() {
+            tracing::warn!("USING THE PUBLIC DEV KEYS: anyone can forge this distributor's signatures. Set DISTRIBUTOR_PUBLIC_KEY / DISTRIBUTOR_SECRET_KEY.");
+        }
+        Ok(Arc::new(Self {
+            crypto: config.crypto()?,
+            keys: config.keys()?,
+            config: RwLock::new(config),
+            replay: ReplayCache::default(),
+            hub: Hub::default(),
+        }))
+    }
+
+    /// The signing public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.keys.public_key()
+    }
+
+    fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {
+        self.config.read().expect("config lock")
+    }
+
+    /// Replaces the subscriber settings (reload) and closes sessions no longer allowed with
+    /// 1001.
+    pub fn update_subscribers(&self, limit: bool, subscribers: Vec<Subscriber>) {
+        {
+            let mut c = self.config.write().expect("config lock");
+            c.limit_to_subscribers_only = limit;
+            c.subscribers = subscribers;
+        }
+        self.close_disallowed();
+    }
+
+    /// Closes sessions whose subscription expired or was removed (1001).
+    pub fn close_disallowed(&self) {
+        let c = self.config();
+        if !c.limit_to_subscribers_only {
+            return;
+        }
+        let now = auth::now_ms();
+        let allowed: Vec<PublicKey> = c
+            .subscribers
+            .iter()
+            .filter(|s| !s.expired(now))
+            .filter_map(|s| PublicKey::from_hex(&s.public_key).ok())
+            .collect();
+        drop(c);
+        self.hub.close_where(
+            |k| !allowed.contains(k),
+            CloseReason {
+                code: CLOSE_GOING_AWAY,
+                reason: "subscription expired or removed",
+            },
+        );
+    }
+
+    /// The HTTP + websocket routes.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/", get(upgrade))
+            .route("/health", get(|| async { "OK" }))
+            .route("/config", get(get_config))
+            .with_state(self.clone())
+    }
+
+    /// Starts one reader per data log (live) and publishes every entry to the hub.
+    pub async fn start_readers(
+        self: &Arc<Self>,
+    ) -> firehose_logreader::Result<tokio::task::JoinHandle<()>> {
+        let (dir, poll) = {
+            let c = self.config();
+            (c.data_log_dir.clone(), c.file_stream_interval_ms)
+        };
+        let opts = TailOptions {
+            poll_interval: Duration::from_millis(poll.max(10) * 5),
+            ..TailOptions::default()
+        };
+        let mut tail = tail_all(&dir, |_| StartAt::Live, opts).await?;
+        let me = self.clone();
+        Ok(tokio::spawn(async move {
+            while let Some(ev) = tail.recv().await {
+                match ev {
+                    LogEvent::Entry(e) => {
+                        let msg = encode_signed_entry(&me.crypto, &me.keys, e.data_type, &e.raw);
+                        // Log lines passed JSON parsing, so they are UTF-8.
+                        match String::from_utf8(msg) {
+                            Ok(s) => me.hub.publish(&Utf8Bytes::from(s)),
+                            Err(_) => tracing::error!("entry is not UTF-8; skipped"),
+                        }
+                    }
+                    LogEvent::Malformed(m) => {
+                        tracing::warn!(path = %m.path.display(), line = m.line, reason = %m.reason, "skipped a malformed data-log line")
+                    }
+                    LogEvent::Gap(g) => tracing::error!(reason = %g.reason, "data-log gap"),
+                }
+            }
+        }))
+    }
+
+    /// Serves on `listener` until `shutdown` completes; then closes sessions with 1001.
+    pub async fn serve(
+        self: &Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let me = self.clone();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                me.hub.close_where(
+                    |_| true,
+                    CloseReason {
+                        code: CLOSE_GOING_AWAY,
+                        reason: "server shutting down",
+                    },
+                );
+            })
+            .await
+    }
+}
+
+fn unauthorized() -> Response {
+    (StatusCode::UNAUTHORIZED, "Unauthorized").into_response()
+}
+
+async fn upgrade(
+    State(d): State<Arc<Distributor>>,
+    Query(q): Query<HashMap<String, String>>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(ws) = ws else {
+        return (
+            StatusCode::OK,
+            "firehose-rs distributor: connect with a websocket and ?data=<signed request>",
+        )
+            .into_response();
+    };
+    let Some(data) = q.get("data") else {
+        return unauthorized();
+    };
+    let (accepted, capacity) = {
+        let c = d.config();
+        let r = auth::check(
+            data,
+            &d.crypto,
+            c.limit_to_subscribers_only,
+            &c.subscribers,
+            &d.replay,
+            auth::now_ms(),
+        );
+        (r, c.client_queue_capacity)
+    };
+    let accepted = match accepted {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::info!(error = %e, "refused a subscription");
+            return unauthorized();
+        }
+    };
+    ws.on_upgrade(move |socket| session(d, socket, accepted.sender, capacity))
+}
+
+async fn session(d: Arc<Distributor>, socket: WebSocket, key: PublicKey, capacity: usize) {
+    let mut rx = d.hub.register(key, capacity);
+    tracing::info!(collector = %key, id = rx.id, sessions = d.hub.len(), "collector connected");
+    let (mut sink, mut stream) = socket.split();
+    let close = |r: CloseReason| {
+        Message::Close(Some(CloseFrame {
+            code: r.code,
+            reason: r.reason.into(),
+        }))
+    };
+    loop {
+        tokio::select! {
+            biased;
+            reason = &mut rx.close => {
+                if let Ok(r) = reason {
+                    tracing::info!(collector = %key, code = r.code, reason = r.reason, "closing session");
+                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close(r))).await;
+                }
+                break;
+            }
+            m = rx.messages.recv() => {
+                let Some(first) = m else { break };
+                // Send what is queued in one flush; stay closable while the socket is blocked.
+                let batch = async {
+                    sink.feed(Message::Text(first)).await?;
+                    while let Ok(more) = rx.messages.try_recv() {
+                        sink.feed(Message::Text(more)).await?;
+                    }
+                    sink.flush().await
+                };
+                let done = tokio::select! {
+                    r = batch => r.is_ok(),
+                    reason = &mut rx.close => {
+                        if let Ok(r) = reason {
+                            tracing::info!(collector = %key, code = r.code, reason = r.reason, "closing blocked session");
+                        }
+                        false
+                    }
+                };
+                if !done {
+                    break;
+                }
+            }
+            incoming = stream.next() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {} // collectors send nothing; ignore
+            }
+        }
+    }
+    d.hub.unregister(&key, rx.id);
+    tracing::info!(collector = %key, "collector disconnected");
+}
+
+async fn get_config(State(d): State<Arc<Distributor>>) -> Response {
+    let c = d.config();
+    let mut v = serde_json::json!({"config": {
+        "DISTRIBUTOR_IP": c.ip,
+        "DISTRIBUTOR_PORT": c.port,
+        "DISTRIBUTOR_PUBLIC_KEY": d.keys.public_key().to_hex(),
+        "limitToSubscribersOnly": c.limit_to_subscribers_only,
+        "subscribers": c.subscribers,
+    }});
+    drop(c);
+    if d.crypto.sign_obj(&mut v, &d.keys).is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        firehose_core::canonical::safe_stringify(&v),
+    )
+        .into_response()
+}
