@@ -60,7 +60,10 @@ impl ArchiverSim {
     /// Writes the next cycle with its txs and receipts: database first, then the logs (as the
     /// archiver does); returns the records written.
     pub fn write_cycle(&mut self) -> anyhow::Result<Vec<Record>> {
-        let (cycle, txs, receipts) = fixture::records_of_cycle(&self.spec, self.next_cycle);
+        // Timestamps of "now", so that collectors can measure their lag.
+        let c = self.next_cycle;
+        self.spec.start_ms = crate::auth::now_ms().saturating_sub(c * 60_000);
+        let (cycle, txs, receipts) = fixture::records_of_cycle(&self.spec, c);
         self.next_cycle += 1;
         let all: Vec<Record> = std::iter::once(cycle).chain(txs).chain(receipts).collect();
         self.db.write_batch(&all)?;
