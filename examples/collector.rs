@@ -27,13 +27,20 @@ async fn main() {
         std::process::exit(2)
     });
     let tmp = tempfile::tempdir().expect("temp dir");
-    let db_dir = args.next().map(Into::into).unwrap_or_else(|| tmp.path().join("collector-db"));
+    let db_dir = args
+        .next()
+        .map(Into::into)
+        .unwrap_or_else(|| tmp.path().join("collector-db"));
     let mut db = DbWriter::create(&Layout::Directory(db_dir.clone())).unwrap_or_else(|e| {
         eprintln!("collector: {e}");
         std::process::exit(2)
     });
     let cfg = ClientConfig::new(&url, KeyPair::generate(), distributor_key);
-    println!("collector {} storing into {}", cfg.keys.public_key(), db_dir.display());
+    println!(
+        "collector {} storing into {}",
+        cfg.keys.public_key(),
+        db_dir.display()
+    );
 
     let mut counts: BTreeMap<DataType, u64> = BTreeMap::new();
     let mut last_print = Instant::now();
@@ -71,7 +78,10 @@ async fn main() {
                 }
                 batch.clear();
                 let secs = last_print.elapsed().as_secs_f64();
-                let rates: Vec<String> = counts.iter().map(|(t, n)| format!("{t} {:.0}/s", *n as f64 / secs)).collect();
+                let rates: Vec<String> = counts
+                    .iter()
+                    .map(|(t, n)| format!("{t} {:.0}/s", *n as f64 / secs))
+                    .collect();
                 println!("collector: {} | receipt lag {lag_ms} ms", rates.join(", "));
                 counts.clear();
                 last_print = Instant::now();

@@ -9,13 +9,16 @@
 //! | [`config`] | `distributor-config.json` with the original's keys, env overrides |
 //! | [`auth`] | the subscription check at the websocket upgrade (401 otherwise) |
 //! | [`hub`] | sessions, one per collector key; fan-out with a slow-consumer policy |
+//! | [`api`] | the history HTTP API (signed requests and replies, SQLite off the async threads) |
 //! | [`server`] | the listener (HTTP + websocket), readers, sessions |
 //! | [`client`] | the collector side: signed connect, verified typed records |
 //! | [`archiver_sim`] | a simulated archiver (data logs + SQLite) for demos and tests |
 //!
-//! Status: live streaming, authentication, sessions and the slow-consumer policy work; the
-//! history HTTP API, resume with `since`, metrics and MQ mode are not built yet.
+//! Status: live streaming, authentication, sessions, the slow-consumer policy, the history API
+//! (`/totalData`, `/cycleinfo`, `/receipt`, `/originalTx`) and `/metrics` work; `/account`,
+//! `/transaction`, resume with `since`, rate limiting and MQ mode are not built yet.
 
+pub mod api;
 pub mod archiver_sim;
 pub mod auth;
 pub mod client;

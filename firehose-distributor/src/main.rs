@@ -65,9 +65,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut cfg = if cli.config.exists() {
         Config::from_file(&cli.config)?
     } else {
-        anyhow::ensure!(demo || default_path, "{}: no such file", cli.config.display());
+        anyhow::ensure!(
+            demo || default_path,
+            "{}: no such file",
+            cli.config.display()
+        );
         if !demo {
-            tracing::warn!("no distributor-config.json here: using defaults, environment and flags");
+            tracing::warn!(
+                "no distributor-config.json here: using defaults, environment and flags"
+            );
         }
         Config::default()
     };
@@ -92,6 +98,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         };
         let sim = ArchiverSim::create(dir.path(), spec, 200)?;
         cfg.data_log_dir = sim.log_dir().to_owned();
+        if let firehose_dbstore::Layout::Directory(db) = sim.layout() {
+            cfg.archiver_db_dir = Some(db.clone());
+        }
         cfg.ip = "127.0.0.1".into();
         println!("demo archiver writing to {}", dir.path().display());
         let interval = Duration::from_secs_f64(cycle_seconds.max(0.01));

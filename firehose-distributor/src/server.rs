@@ -28,6 +28,8 @@ pub struct Distributor {
     keys: KeyPair,
     config: RwLock<Config>,
     replay: ReplayCache,
+    db: Option<crate::api::SharedDb>,
+    auth_failures: std::sync::atomic::AtomicU64,
     /// The fan-out hub.
     pub hub: Hub,
 }
@@ -47,13 +49,64 @@ impl Distributor {
         if config.uses_dev_keys() {
             tracing::warn!("USING THE PUBLIC DEV KEYS: anyone can forge this distributor's signatures. Set DISTRIBUTOR_PUBLIC_KEY / DISTRIBUTOR_SECRET_KEY.");
         }
+        let layout = match (&config.archiver_db_dir, &config.archiver_db_path) {
+            (Some(dir), _) => Some(firehose_dbstore::Layout::Directory(dir.clone())),
+            (None, Some(p)) => Some(firehose_dbstore::Layout::SingleFile(p.clone())),
+            (None, None) => None,
+        };
+        let db = match layout {
+            Some(l) => Some(Arc::new(std::sync::Mutex::new(
+                firehose_dbstore::ArchiverDb::open(&l)
+                    .map_err(|e| crate::config::ConfigError(format!("archiver database: {e}")))?,
+            ))),
+            None => {
+                tracing::warn!(
+                    "no ARCHIVER_DB_DIR / ARCHIVER_DB_PATH: the history API answers 503"
+                );
+                None
+            }
+        };
         Ok(Arc::new(Self {
             crypto: config.crypto()?,
             keys: config.keys()?,
             config: RwLock::new(config),
             replay: ReplayCache::default(),
+            db,
+            auth_failures: Default::default(),
             hub: Hub::default(),
         }))
+    }
+
+    pub(crate) fn db(&self) -> Option<crate::api::SharedDb> {
+        self.db.clone()
+    }
+
+    pub(crate) fn sign(&self, v: &mut serde_json::Value) -> firehose_core::Result<()> {
+        self.crypto.sign_obj(v, &self.keys)
+    }
+
+    /// Checks a signed HTTP request from `sender` (signature, and the allow-list if on).
+    pub(crate) fn verify_request(&self, v: &serde_json::Value, sender: &str) -> Result<(), String> {
+        let fail = |m: String| {
+            self.auth_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            m
+        };
+        self.crypto
+            .verify_obj(v)
+            .map_err(|e| fail(format!("invalid signature: {e}")))?;
+        let c = self.config();
+        if c.limit_to_subscribers_only {
+            let now = auth::now_ms();
+            let ok = c
+                .subscribers
+                .iter()
+                .any(|s| s.public_key.eq_ignore_ascii_case(sender) && !s.expired(now));
+            if !ok {
+                return Err(fail("not a subscriber".into()));
+            }
+        }
+        Ok(())
     }
 
     /// The signing public key.
@@ -105,6 +158,12 @@ impl Distributor {
             .route("/", get(upgrade))
             .route("/health", get(|| async { "OK" }))
             .route("/config", get(get_config))
+            .route("/metrics", get(metrics))
+            .route("/totalData", axum::routing::post(crate::api::total_data))
+            .route("/cycleinfo", axum::routing::post(crate::api::cycle_info))
+            .route("/receipt", axum::routing::post(crate::api::receipts))
+            .route("/originalTx", axum::routing::post(crate::api::original_txs))
+            .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
             .with_state(self.clone())
     }
 
@@ -201,6 +260,8 @@ async fn upgrade(
     let accepted = match accepted {
         Ok(a) => a,
         Err(e) => {
+            d.auth_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::info!(error = %e, "refused a subscription");
             return unauthorized();
         }
@@ -259,6 +320,56 @@ async fn session(d: Arc<Distributor>, socket: WebSocket, key: PublicKey, capacit
     }
     d.hub.unregister(&key, rx.id);
     tracing::info!(collector = %key, "collector disconnected");
+}
+
+async fn metrics(State(d): State<Arc<Distributor>>) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let m = &d.hub.metrics;
+    let rows = [
+        (
+            "firehose_distributor_sessions",
+            "gauge",
+            "Connected collectors.",
+            d.hub.len() as u64,
+        ),
+        (
+            "firehose_distributor_entries_published_total",
+            "counter",
+            "Entries signed and published.",
+            m.published.load(Relaxed),
+        ),
+        (
+            "firehose_distributor_deliveries_total",
+            "counter",
+            "Messages queued to sessions.",
+            m.deliveries.load(Relaxed),
+        ),
+        (
+            "firehose_distributor_slow_consumer_drops_total",
+            "counter",
+            "Sessions closed because their queue overflowed.",
+            m.slow_consumer_drops.load(Relaxed),
+        ),
+        (
+            "firehose_distributor_replaced_sessions_total",
+            "counter",
+            "Sessions replaced by a newer connection with the same key.",
+            m.replaced.load(Relaxed),
+        ),
+        (
+            "firehose_distributor_auth_failures_total",
+            "counter",
+            "Refused subscriptions and HTTP requests.",
+            d.auth_failures.load(Relaxed),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in rows {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    out
 }
 
 async fn get_config(State(d): State<Arc<Distributor>>) -> Response {
