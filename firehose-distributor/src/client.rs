@@ -38,6 +38,8 @@ pub struct ClientConfig {
     pub distributor_key: PublicKey,
     /// Hash key and stringifier.
     pub crypto: Crypto,
+    /// Resume point: when set, the distributor back-fills everything after it first.
+    pub since: Option<crate::resume::Since>,
 }
 
 impl ClientConfig {
@@ -48,16 +50,23 @@ impl ClientConfig {
             keys,
             distributor_key,
             crypto: Crypto::default(),
+            since: None,
         }
     }
 
     /// The upgrade URL with a freshly signed request.
     pub fn signed_url(&self) -> String {
-        let req = SubscriptionRequest::new(
+        let mut req = SubscriptionRequest::new(
             SubscriptionType::Firehose,
             self.keys.public_key(),
             crate::auth::now_ms(),
         );
+        if let Some(since) = &self.since {
+            req.extra_info.insert(
+                "since".into(),
+                serde_json::to_value(since).expect("since serialises"),
+            );
+        }
         let signed = req.sign(&self.crypto, &self.keys);
         format!("{}/?data={}", self.url, encode_query_value(&signed))
     }

@@ -10,13 +10,14 @@
 //! | [`auth`] | the subscription check at the websocket upgrade (401 otherwise) |
 //! | [`hub`] | sessions, one per collector key; fan-out with a slow-consumer policy |
 //! | [`api`] | the history HTTP API (signed requests and replies, SQLite off the async threads) |
+//! | [`resume`] | `since`: back-fill from SQLite, then live, no gap, no duplicate |
 //! | [`server`] | the listener (HTTP + websocket), readers, sessions |
 //! | [`client`] | the collector side: signed connect, verified typed records |
 //! | [`archiver_sim`] | a simulated archiver (data logs + SQLite) for demos and tests |
 //!
 //! Status: live streaming, authentication, sessions, the slow-consumer policy, the history API
 //! (`/totalData`, `/cycleinfo`, `/receipt`, `/originalTx`) and `/metrics` work; `/account`,
-//! `/transaction`, resume with `since`, rate limiting and MQ mode are not built yet.
+//! `/transaction`, rate limiting and MQ mode are not built yet.
 
 pub mod api;
 pub mod archiver_sim;
@@ -24,6 +25,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod hub;
+pub mod resume;
 pub mod server;
 
 pub use config::Config;

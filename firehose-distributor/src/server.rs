@@ -266,13 +266,83 @@ async fn upgrade(
             return unauthorized();
         }
     };
-    ws.on_upgrade(move |socket| session(d, socket, accepted.sender, capacity))
+    let since = match accepted.collector_info.get("since") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => match serde_json::from_value::<crate::resume::Since>(v.clone()) {
+            Ok(s) if d.db.is_some() => Some(s),
+            Ok(_) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    "since needs an archiver database (ARCHIVER_DB_DIR / ARCHIVER_DB_PATH)",
+                )
+                    .into_response()
+            }
+            Err(e) => {
+                return (StatusCode::BAD_REQUEST, format!("collectorInfo.since: {e}"))
+                    .into_response()
+            }
+        },
+    };
+    ws.on_upgrade(move |socket| session(d, socket, accepted.sender, capacity, since))
 }
 
-async fn session(d: Arc<Distributor>, socket: WebSocket, key: PublicKey, capacity: usize) {
+/// Back-fills a resuming session, then sends the live entries queued meanwhile that the
+/// back-fill did not cover. `false` if the socket failed.
+async fn backfill_then_handover(
+    d: &Arc<Distributor>,
+    since: crate::resume::Since,
+    rx: &mut crate::hub::SessionRx,
+    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+) -> bool {
+    let Some(db) = d.db() else { return true };
+    let (btx, mut brx) = tokio::sync::mpsc::channel(256);
+    let me = d.clone();
+    let job = tokio::task::spawn_blocking(move || {
+        let db = db.lock().expect("db lock");
+        crate::resume::backfill(&db, &me.crypto, &me.keys, &since, &btx)
+    });
+    let mut ids = crate::resume::SentIds::new();
+    while let Some((msg, id)) = brx.recv().await {
+        if sink.send(Message::Text(msg)).await.is_err() {
+            return false;
+        }
+        ids.insert(id);
+    }
+    match job.await {
+        Ok(Ok(n)) => tracing::info!(rows = n, "back-fill done"),
+        Ok(Err(e)) => tracing::error!(error = %e, "back-fill failed; continuing live"),
+        Err(e) => tracing::error!(error = %e, "back-fill task failed"),
+    }
+    // Live entries queued during the back-fill: skip those it already sent.
+    let queued = rx.messages.len();
+    for _ in 0..queued {
+        let Ok(m) = rx.messages.try_recv() else { break };
+        if crate::resume::message_id(m.as_str()).is_some_and(|id| ids.contains(&id)) {
+            continue;
+        }
+        if sink.feed(Message::Text(m)).await.is_err() {
+            return false;
+        }
+    }
+    sink.flush().await.is_ok()
+}
+
+async fn session(
+    d: Arc<Distributor>,
+    socket: WebSocket,
+    key: PublicKey,
+    capacity: usize,
+    since: Option<crate::resume::Since>,
+) {
     let mut rx = d.hub.register(key, capacity);
-    tracing::info!(collector = %key, id = rx.id, sessions = d.hub.len(), "collector connected");
+    tracing::info!(collector = %key, id = rx.id, sessions = d.hub.len(), resume = since.is_some(), "collector connected");
     let (mut sink, mut stream) = socket.split();
+    if let Some(since) = since {
+        if !backfill_then_handover(&d, since, &mut rx, &mut sink).await {
+            d.hub.unregister(&key, rx.id);
+            return;
+        }
+    }
     let close = |r: CloseReason| {
         Message::Close(Some(CloseFrame {
             code: r.code,
