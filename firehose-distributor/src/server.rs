@@ -293,8 +293,10 @@ async fn backfill_then_handover(
     since: crate::resume::Since,
     rx: &mut crate::hub::SessionRx,
     sink: &mut futures::stream::SplitSink<WebSocket, Message>,
-) -> bool {
-    let Some(db) = d.db() else { return true };
+) -> Option<crate::resume::SentIds> {
+    let Some(db) = d.db() else {
+        return Some(Default::default());
+    };
     let (btx, mut brx) = tokio::sync::mpsc::channel(256);
     let me = d.clone();
     let job = tokio::task::spawn_blocking(move || {
@@ -303,9 +305,7 @@ async fn backfill_then_handover(
     });
     let mut ids = crate::resume::SentIds::new();
     while let Some((msg, id)) = brx.recv().await {
-        if sink.send(Message::Text(msg)).await.is_err() {
-            return false;
-        }
+        sink.send(Message::Text(msg)).await.ok()?;
         ids.insert(id);
     }
     match job.await {
@@ -317,14 +317,30 @@ async fn backfill_then_handover(
     let queued = rx.messages.len();
     for _ in 0..queued {
         let Ok(m) = rx.messages.try_recv() else { break };
-        if crate::resume::message_id(m.as_str()).is_some_and(|id| ids.contains(&id)) {
+        if crate::resume::message_id(m.as_str()).is_some_and(|id| ids.remove(&id)) {
             continue;
         }
-        if sink.feed(Message::Text(m)).await.is_err() {
-            return false;
-        }
+        sink.feed(Message::Text(m)).await.ok()?;
     }
-    sink.flush().await.is_ok()
+    sink.flush().await.ok()?;
+    Some(ids)
+}
+
+/// After a back-fill, the log reader may still publish entries the back-fill already sent
+/// (it lags the database a little): skip those until all are seen or [`DEDUPE_WINDOW`] live
+/// messages have passed.
+const DEDUPE_WINDOW: usize = 10_000;
+
+fn already_sent(dedupe: &mut Option<(crate::resume::SentIds, usize)>, msg: &Utf8Bytes) -> bool {
+    let Some((ids, checked)) = dedupe else {
+        return false;
+    };
+    *checked += 1;
+    let dup = crate::resume::message_id(msg.as_str()).is_some_and(|id| ids.remove(&id));
+    if ids.is_empty() || *checked >= DEDUPE_WINDOW {
+        *dedupe = None;
+    }
+    dup
 }
 
 async fn session(
@@ -337,10 +353,15 @@ async fn session(
     let mut rx = d.hub.register(key, capacity);
     tracing::info!(collector = %key, id = rx.id, sessions = d.hub.len(), resume = since.is_some(), "collector connected");
     let (mut sink, mut stream) = socket.split();
+    let mut dedupe = None;
     if let Some(since) = since {
-        if !backfill_then_handover(&d, since, &mut rx, &mut sink).await {
-            d.hub.unregister(&key, rx.id);
-            return;
+        match backfill_then_handover(&d, since, &mut rx, &mut sink).await {
+            Some(ids) if !ids.is_empty() => dedupe = Some((ids, 0)),
+            Some(_) => {}
+            None => {
+                d.hub.unregister(&key, rx.id);
+                return;
+            }
         }
     }
     let close = |r: CloseReason| {
@@ -363,9 +384,11 @@ async fn session(
                 let Some(first) = m else { break };
                 // Send what is queued in one flush; stay closable while the socket is blocked.
                 let batch = async {
-                    sink.feed(Message::Text(first)).await?;
-                    while let Ok(more) = rx.messages.try_recv() {
-                        sink.feed(Message::Text(more)).await?;
+                    let mut next = Some(first);
+                    while let Some(msg) = next.take().or_else(|| rx.messages.try_recv().ok()) {
+                        if !already_sent(&mut dedupe, &msg) {
+                            sink.feed(Message::Text(msg)).await?;
+                        }
                     }
                     sink.flush().await
                 };
