@@ -17,7 +17,7 @@
 //!
 //! Status: live streaming, authentication, sessions, the slow-consumer policy, the history API
 //! (`/totalData`, `/cycleinfo`, `/receipt`, `/originalTx`) and `/metrics` work; `/account`,
-//! `/transaction`, rate limiting and MQ mode are not built yet.
+//! `/transaction`, MessagePack framing and MQ mode are not built yet.
 
 pub mod api;
 pub mod archiver_sim;
@@ -25,6 +25,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod hub;
+pub mod ratelimit;
 pub mod resume;
 pub mod server;
 

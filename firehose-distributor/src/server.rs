@@ -30,6 +30,7 @@ pub struct Distributor {
     replay: ReplayCache,
     db: Option<crate::api::SharedDb>,
     auth_failures: std::sync::atomic::AtomicU64,
+    limiter: crate::ratelimit::RateLimiter,
     /// The fan-out hub.
     pub hub: Hub,
 }
@@ -69,6 +70,7 @@ impl Distributor {
         Ok(Arc::new(Self {
             crypto: config.crypto()?,
             keys: config.keys()?,
+            limiter: crate::ratelimit::RateLimiter::new(config.rate_limit, true),
             config: RwLock::new(config),
             replay: ReplayCache::default(),
             db,
@@ -163,6 +165,10 @@ impl Distributor {
             .route("/cycleinfo", axum::routing::post(crate::api::cycle_info))
             .route("/receipt", axum::routing::post(crate::api::receipts))
             .route("/originalTx", axum::routing::post(crate::api::original_txs))
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                rate_limit,
+            ))
             .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
             .with_state(self.clone())
     }
@@ -223,6 +229,20 @@ impl Distributor {
                 );
             })
             .await
+    }
+}
+
+/// Applies `RATE_LIMIT` per client address (loopback exempt) to the HTTP routes.
+async fn rate_limit(
+    State(d): State<Arc<Distributor>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if d.limiter.allow(peer.ip(), std::time::Instant::now()) {
+        next.run(req).await
+    } else {
+        (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response()
     }
 }
 
