@@ -40,6 +40,8 @@ pub struct ClientConfig {
     pub crypto: Crypto,
     /// Resume point: when set, the distributor back-fills everything after it first.
     pub since: Option<crate::resume::Since>,
+    /// Wire encoding to ask for (JSON text frames by default; MessagePack binary frames).
+    pub encoding: firehose_core::codec::Encoding,
 }
 
 impl ClientConfig {
@@ -51,6 +53,7 @@ impl ClientConfig {
             distributor_key,
             crypto: Crypto::default(),
             since: None,
+            encoding: firehose_core::codec::Encoding::Json,
         }
     }
 
@@ -61,6 +64,9 @@ impl ClientConfig {
             self.keys.public_key(),
             crate::auth::now_ms(),
         );
+        if self.encoding == firehose_core::codec::Encoding::MessagePack {
+            req.extra_info.insert("encoding".into(), "msgpack".into());
+        }
         if let Some(since) = &self.since {
             req.extra_info.insert(
                 "since".into(),
@@ -120,7 +126,15 @@ impl Subscription<'_> {
             };
             let bytes = match msg {
                 Message::Text(t) => t.as_bytes().to_vec(),
-                Message::Binary(b) => b.to_vec(),
+                Message::Binary(b) => {
+                    // MessagePack: verify over the same canonical JSON the signature covers.
+                    let value: serde_json::Value =
+                        match firehose_core::codec::Encoding::MessagePack.decode(&b) {
+                            Ok(v) => v,
+                            Err(e) => return Some(Err(e.into())),
+                        };
+                    firehose_core::canonical::safe_stringify(&value).into_bytes()
+                }
                 Message::Close(frame) => {
                     let (code, reason) = frame.map_or((1005, String::new()), |f| {
                         (u16::from(f.code), f.reason.to_string())

@@ -7,9 +7,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use axum::extract::ws::Utf8Bytes;
+use axum::extract::ws::{Message, Utf8Bytes};
+use bytes::Bytes;
+use firehose_core::codec::Encoding;
 use firehose_core::crypto::PublicKey;
 use tokio::sync::{mpsc, oneshot};
 
@@ -19,6 +21,49 @@ pub const CLOSE_REPLACED: u16 = 1000;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code: the session's queue overflowed (slow consumer).
 pub const CLOSE_SLOW_CONSUMER: u16 = 4001;
+
+/// One published message, encoded once per wire format and shared by every session: JSON text
+/// always; MessagePack (named) the first time a session that asked for it needs it.
+#[derive(Debug)]
+pub struct Outgoing {
+    json: Utf8Bytes,
+    msgpack: OnceLock<Option<Bytes>>,
+}
+
+/// A message as queued to sessions.
+pub type Shared = Arc<Outgoing>;
+
+impl Outgoing {
+    /// Wraps the signed JSON message.
+    pub fn new(json: Utf8Bytes) -> Shared {
+        Arc::new(Self {
+            json,
+            msgpack: OnceLock::new(),
+        })
+    }
+
+    /// The JSON text (the original's wire form).
+    pub fn json(&self) -> &Utf8Bytes {
+        &self.json
+    }
+
+    /// The websocket message in `encoding` (`None` if it cannot be encoded so).
+    pub fn message(&self, encoding: Encoding) -> Option<Message> {
+        match encoding {
+            Encoding::Json => Some(Message::Text(self.json.clone())),
+            Encoding::MessagePack => self
+                .msgpack
+                .get_or_init(|| {
+                    Encoding::MessagePack
+                        .from_json(self.json.as_bytes())
+                        .ok()
+                        .map(Bytes::from)
+                })
+                .clone()
+                .map(Message::Binary),
+        }
+    }
+}
 
 /// Why a session is closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +76,7 @@ pub struct CloseReason {
 
 struct Handle {
     id: u64,
-    tx: mpsc::Sender<Utf8Bytes>,
+    tx: mpsc::Sender<Shared>,
     close: Option<oneshot::Sender<CloseReason>>,
 }
 
@@ -41,7 +86,7 @@ pub struct SessionRx {
     /// Session id (unique for the process).
     pub id: u64,
     /// Messages to send.
-    pub messages: mpsc::Receiver<Utf8Bytes>,
+    pub messages: mpsc::Receiver<Shared>,
     /// Fires when the hub closes the session.
     pub close: oneshot::Receiver<CloseReason>,
 }
@@ -126,7 +171,7 @@ impl Hub {
     }
 
     /// Queues `msg` to every session; never waits.
-    pub fn publish(&self, msg: &Utf8Bytes) {
+    pub fn publish(&self, msg: &Shared) {
         self.metrics.published.fetch_add(1, Ordering::Relaxed);
         let mut delivered = 0;
         let mut s = self.sessions.lock().expect("hub lock");

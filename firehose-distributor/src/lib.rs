@@ -17,7 +17,7 @@
 //!
 //! Status: live streaming, authentication, sessions, the slow-consumer policy, the history API
 //! (`/totalData`, `/cycleinfo`, `/receipt`, `/originalTx`) and `/metrics` work; `/account`,
-//! `/transaction`, MessagePack framing and MQ mode are not built yet.
+//! `/transaction` and MQ mode are not built yet.
 
 pub mod api;
 pub mod archiver_sim;

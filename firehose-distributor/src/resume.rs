@@ -14,6 +14,8 @@
 use std::collections::HashSet;
 
 use axum::extract::ws::Utf8Bytes;
+
+use crate::hub::{Outgoing, Shared};
 use firehose_core::crypto::{Crypto, KeyPair};
 use firehose_core::message::encode_signed_entry;
 use firehose_core::records::{Cycle, DataType, OriginalTxData, Receipt, Record};
@@ -68,7 +70,7 @@ pub fn backfill(
     crypto: &Crypto,
     keys: &KeyPair,
     since: &Since,
-    out: &mpsc::Sender<(Utf8Bytes, (DataType, String))>,
+    out: &mpsc::Sender<(Shared, (DataType, String))>,
 ) -> firehose_dbstore::Result<u64> {
     let mut sent = 0u64;
     let mut send = |r: Record| -> bool {
@@ -80,8 +82,11 @@ pub fn backfill(
         );
         let msg = String::from_utf8(msg).expect("canonical JSON is UTF-8");
         sent += 1;
-        out.blocking_send((Utf8Bytes::from(msg), (r.data_type(), r.id().to_owned())))
-            .is_ok()
+        out.blocking_send((
+            Outgoing::new(Utf8Bytes::from(msg)),
+            (r.data_type(), r.id().to_owned()),
+        ))
+        .is_ok()
     };
     // Cycles after the given counter.
     if let Some(last) = since.cycle {

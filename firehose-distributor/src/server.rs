@@ -194,7 +194,9 @@ impl Distributor {
                         let msg = encode_signed_entry(&me.crypto, &me.keys, e.data_type, &e.raw);
                         // Log lines passed JSON parsing, so they are UTF-8.
                         match String::from_utf8(msg) {
-                            Ok(s) => me.hub.publish(&Utf8Bytes::from(s)),
+                            Ok(s) => me
+                                .hub
+                                .publish(&crate::hub::Outgoing::new(Utf8Bytes::from(s))),
                             Err(_) => tracing::error!("entry is not UTF-8; skipped"),
                         }
                     }
@@ -303,7 +305,22 @@ async fn upgrade(
             }
         },
     };
-    ws.on_upgrade(move |socket| session(d, socket, accepted.sender, capacity, since))
+    let encoding = match accepted
+        .collector_info
+        .get("encoding")
+        .and_then(serde_json::Value::as_str)
+    {
+        None | Some("json") => firehose_core::codec::Encoding::Json,
+        Some("msgpack") => firehose_core::codec::Encoding::MessagePack,
+        Some(other) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("collectorInfo.encoding `{other}`: expected json or msgpack"),
+            )
+                .into_response()
+        }
+    };
+    ws.on_upgrade(move |socket| session(d, socket, accepted.sender, capacity, since, encoding))
 }
 
 /// Back-fills a resuming session, then sends the live entries queued meanwhile that the
@@ -313,6 +330,7 @@ async fn backfill_then_handover(
     since: crate::resume::Since,
     rx: &mut crate::hub::SessionRx,
     sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+    encoding: firehose_core::codec::Encoding,
 ) -> Option<crate::resume::SentIds> {
     let Some(db) = d.db() else {
         return Some(Default::default());
@@ -325,7 +343,7 @@ async fn backfill_then_handover(
     });
     let mut ids = crate::resume::SentIds::new();
     while let Some((msg, id)) = brx.recv().await {
-        sink.send(Message::Text(msg)).await.ok()?;
+        sink.send(msg.message(encoding)?).await.ok()?;
         ids.insert(id);
     }
     match job.await {
@@ -337,10 +355,12 @@ async fn backfill_then_handover(
     let queued = rx.messages.len();
     for _ in 0..queued {
         let Ok(m) = rx.messages.try_recv() else { break };
-        if crate::resume::message_id(m.as_str()).is_some_and(|id| ids.remove(&id)) {
+        if crate::resume::message_id(m.json().as_str()).is_some_and(|id| ids.remove(&id)) {
             continue;
         }
-        sink.feed(Message::Text(m)).await.ok()?;
+        if let Some(msg) = m.message(encoding) {
+            sink.feed(msg).await.ok()?;
+        }
     }
     sink.flush().await.ok()?;
     Some(ids)
@@ -351,12 +371,15 @@ async fn backfill_then_handover(
 /// messages have passed.
 const DEDUPE_WINDOW: usize = 10_000;
 
-fn already_sent(dedupe: &mut Option<(crate::resume::SentIds, usize)>, msg: &Utf8Bytes) -> bool {
+fn already_sent(
+    dedupe: &mut Option<(crate::resume::SentIds, usize)>,
+    msg: &crate::hub::Outgoing,
+) -> bool {
     let Some((ids, checked)) = dedupe else {
         return false;
     };
     *checked += 1;
-    let dup = crate::resume::message_id(msg.as_str()).is_some_and(|id| ids.remove(&id));
+    let dup = crate::resume::message_id(msg.json().as_str()).is_some_and(|id| ids.remove(&id));
     if ids.is_empty() || *checked >= DEDUPE_WINDOW {
         *dedupe = None;
     }
@@ -369,13 +392,14 @@ async fn session(
     key: PublicKey,
     capacity: usize,
     since: Option<crate::resume::Since>,
+    encoding: firehose_core::codec::Encoding,
 ) {
     let mut rx = d.hub.register(key, capacity);
     tracing::info!(collector = %key, id = rx.id, sessions = d.hub.len(), resume = since.is_some(), "collector connected");
     let (mut sink, mut stream) = socket.split();
     let mut dedupe = None;
     if let Some(since) = since {
-        match backfill_then_handover(&d, since, &mut rx, &mut sink).await {
+        match backfill_then_handover(&d, since, &mut rx, &mut sink, encoding).await {
             Some(ids) if !ids.is_empty() => dedupe = Some((ids, 0)),
             Some(_) => {}
             None => {
@@ -406,8 +430,11 @@ async fn session(
                 let batch = async {
                     let mut next = Some(first);
                     while let Some(msg) = next.take().or_else(|| rx.messages.try_recv().ok()) {
-                        if !already_sent(&mut dedupe, &msg) {
-                            sink.feed(Message::Text(msg)).await?;
+                        if already_sent(&mut dedupe, &msg) {
+                            continue;
+                        }
+                        if let Some(m) = msg.message(encoding) {
+                            sink.feed(m).await?;
                         }
                     }
                     sink.flush().await

@@ -446,3 +446,29 @@ async fn resume_with_since_gets_exactly_what_was_missed_then_live() {
         assert_eq!(g, w, "{t}: exactly once, in order");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messagepack_clients_get_the_same_signed_records() {
+    let mut run = start(spec(300), 100, |_| {}).await;
+    let json_cfg = collector(31, &run.d, &run.url);
+    let mut mp_cfg = collector(32, &run.d, &run.url);
+    mp_cfg.encoding = firehose_core::codec::Encoding::MessagePack;
+    let mut json_sub = Client::connect(&json_cfg).await.unwrap();
+    let mut mp_sub = Client::connect(&mp_cfg).await.unwrap();
+    wait_sessions(&run.d, 2).await;
+    let written = run.sim.write_cycle().unwrap();
+    let mut s1 = firehose_distributor::resume::Since::default();
+    let mut s2 = firehose_distributor::resume::Since::default();
+    let a = read_n(&mut json_sub, written.len(), &mut s1).await;
+    let b = read_n(&mut mp_sub, written.len(), &mut s2).await;
+    assert_eq!(a, b);
+    assert_eq!(a, written);
+    // And the frames really are binary MessagePack.
+    run.sim.write_cycle().unwrap();
+    match mp_sub.next_raw().await.unwrap().unwrap() {
+        tokio_tungstenite::tungstenite::Message::Binary(b) => {
+            assert!(b[0] >= 0x80, "a msgpack map")
+        }
+        other => panic!("expected a binary frame, got {other:?}"),
+    }
+}
