@@ -74,6 +74,8 @@ pub struct DbWriter {
     cycles: Connection,
     receipts: Connection,
     original_txs: Connection,
+    accounts: Connection,
+    transactions: Connection,
 }
 
 fn open_rw(layout: &Layout, store: Store) -> Result<Connection> {
@@ -118,16 +120,56 @@ fn text(v: &Option<Value>) -> Option<String> {
 impl DbWriter {
     /// Opens (creating if needed) the databases of `layout` with the archiver's schema.
     pub fn create(layout: &Layout) -> Result<Self> {
-        let w = Self {
+        Ok(Self {
             cycles: open_rw(layout, Store::Cycles)?,
             receipts: open_rw(layout, Store::Receipts)?,
             original_txs: open_rw(layout, Store::OriginalTxs)?,
-        };
-        if let Layout::Directory(_) = layout {
-            open_rw(layout, Store::Accounts)?;
-            open_rw(layout, Store::Transactions)?;
-        }
-        Ok(w)
+            accounts: open_rw(layout, Store::Accounts)?,
+            transactions: open_rw(layout, Store::Transactions)?,
+        })
+    }
+
+    /// Inserts (or replaces) an account row.
+    pub fn insert_account(
+        &self,
+        id: &str,
+        data: &Value,
+        timestamp: u64,
+        hash: &str,
+        cycle: u64,
+        is_global: bool,
+    ) -> Result<()> {
+        self.accounts
+            .prepare_cached("INSERT OR REPLACE INTO accounts (accountId, data, timestamp, hash, cycleNumber, isGlobal) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .and_then(|mut s| s.execute(params![id, firehose_core::canonical::safe_stringify(data), timestamp as i64, hash, cycle as i64, is_global]))
+            .map_err(|source| Error::Query { what: "insert account", source })?;
+        Ok(())
+    }
+
+    /// Inserts (or replaces) a transaction row.
+    pub fn insert_transaction(
+        &self,
+        tx_id: &str,
+        app_receipt_id: Option<&str>,
+        timestamp: u64,
+        cycle: u64,
+        data: &Value,
+        original_tx_data: &Value,
+    ) -> Result<()> {
+        self.transactions
+            .prepare_cached("INSERT OR REPLACE INTO transactions (txId, appReceiptId, timestamp, cycleNumber, data, originalTxData) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .and_then(|mut s| {
+                s.execute(params![
+                    tx_id,
+                    app_receipt_id,
+                    timestamp as i64,
+                    cycle as i64,
+                    firehose_core::canonical::safe_stringify(data),
+                    firehose_core::canonical::safe_stringify(original_tx_data)
+                ])
+            })
+            .map_err(|source| Error::Query { what: "insert transaction", source })?;
+        Ok(())
     }
 
     /// Inserts (or replaces) records: one transaction per store, one store after the other

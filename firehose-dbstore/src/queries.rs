@@ -457,6 +457,148 @@ impl ArchiverDb {
     }
 }
 
+/// Which optional store a generic row query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowStore {
+    /// `accounts(accountId, data, timestamp, hash, cycleNumber, isGlobal)`.
+    Accounts,
+    /// `transactions(txId, appReceiptId, timestamp, cycleNumber, data, originalTxData)`.
+    Transactions,
+}
+
+impl RowStore {
+    fn table(self) -> &'static str {
+        match self {
+            RowStore::Accounts => "accounts",
+            RowStore::Transactions => "transactions",
+        }
+    }
+    fn id_column(self) -> &'static str {
+        match self {
+            RowStore::Accounts => "accountId",
+            RowStore::Transactions => "txId",
+        }
+    }
+    /// Columns stored as JSON text.
+    fn is_json(col: &str) -> bool {
+        matches!(col, "data" | "originalTxData")
+    }
+    fn is_bool(col: &str) -> bool {
+        col == "isGlobal"
+    }
+}
+
+/// A row as a JSON object keyed by column name, JSON columns parsed.
+fn row_object(row: &Row<'_>, names: &[String]) -> rusqlite::Result<Value> {
+    let mut obj = serde_json::Map::new();
+    for (i, name) in names.iter().enumerate() {
+        let v = if RowStore::is_json(name) {
+            json_col(row, i)?.unwrap_or(Value::Null)
+        } else {
+            match row.get_ref(i)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(n) if RowStore::is_bool(name) => Value::Bool(n != 0),
+                ValueRef::Integer(n) => Value::from(n),
+                ValueRef::Real(f) => {
+                    serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+                }
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    Value::String(String::from_utf8_lossy(t).into_owned())
+                }
+            }
+        };
+        obj.insert(name.clone(), v);
+    }
+    Ok(Value::Object(obj))
+}
+
+impl ArchiverDb {
+    fn row_conn(&self, store: RowStore) -> Option<&Connection> {
+        match store {
+            RowStore::Accounts => self.accounts.as_ref(),
+            RowStore::Transactions => self.transactions.as_ref(),
+        }
+    }
+
+    fn row_query(
+        &self,
+        store: RowStore,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Option<Vec<Value>>> {
+        let Some(conn) = self.row_conn(store) else {
+            return Ok(None);
+        };
+        let what = "accounts/transactions query";
+        let mut stmt = conn.prepare_cached(sql).map_err(q(what))?;
+        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let rows = stmt
+            .query_map(params, |r| row_object(r, &names))
+            .map_err(q(what))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(q(what))?;
+        Ok(Some(rows))
+    }
+
+    /// The `count` latest rows of an optional store (by cycle, timestamp); `None` without it.
+    pub fn latest_rows(&self, store: RowStore, count: usize) -> Result<Option<Vec<Value>>> {
+        let sql = format!(
+            "SELECT * FROM {} ORDER BY cycleNumber DESC, timestamp DESC LIMIT ?1",
+            store.table()
+        );
+        Ok(self
+            .row_query(store, &sql, params![page(count)])?
+            .map(|mut v| {
+                v.reverse();
+                v
+            }))
+    }
+
+    /// The row with this id (accountId / txId).
+    pub fn row_by_id(&self, store: RowStore, id: &str) -> Result<Option<Vec<Value>>> {
+        let sql = format!(
+            "SELECT * FROM {} WHERE {} = ?1",
+            store.table(),
+            store.id_column()
+        );
+        self.row_query(store, &sql, params![id])
+    }
+
+    /// Rows of cycles `start ..= end`, page `page` (from 1) of `page_size`.
+    pub fn rows_between(
+        &self,
+        store: RowStore,
+        start: u64,
+        end: u64,
+        page_no: u64,
+        page_size: usize,
+    ) -> Result<Option<Vec<Value>>> {
+        let sql = format!(
+            "SELECT * FROM {} WHERE cycleNumber BETWEEN ?1 AND ?2 ORDER BY cycleNumber ASC, timestamp ASC, {} ASC LIMIT ?3 OFFSET ?4",
+            store.table(),
+            store.id_column()
+        );
+        let skip = page_no.saturating_sub(1) as i64 * page(page_size);
+        self.row_query(
+            store,
+            &sql,
+            params![start as i64, end as i64, page(page_size), skip],
+        )
+    }
+
+    /// Rows in cycles `start ..= end`.
+    pub fn count_rows_between(&self, store: RowStore, start: u64, end: u64) -> Result<Option<u64>> {
+        let Some(conn) = self.row_conn(store) else {
+            return Ok(None);
+        };
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE cycleNumber BETWEEN ?1 AND ?2",
+            store.table()
+        );
+        count_between(conn, &sql, start, end, "count rows in cycles").map(Some)
+    }
+}
+
 fn key_params(after: Option<&PageKey>, start: u64) -> (i64, i64, String) {
     match after {
         Some(k) => (k.cycle as i64, k.timestamp as i64, k.id.clone()),

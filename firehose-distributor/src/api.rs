@@ -1,7 +1,7 @@
 //! The history HTTP API: signed requests in, signed replies out, SQLite off the async threads.
 //!
 //! Routes (POST, JSON bodies signed by the collector): `/totalData`, `/cycleinfo`, `/receipt`,
-//! `/originalTx`. Errors are signed `{success: false, error}` with status 400 (bad request),
+//! `/originalTx`, `/account`, `/transaction`. Errors are signed `{success: false, error}` with status 400 (bad request),
 //! 401 (signature) or 503 (database unavailable).
 
 use std::sync::{Arc, Mutex};
@@ -380,4 +380,95 @@ fn reply(d: &Distributor, r: Result<Value, ApiError>) -> Response {
         Ok(v) => d.signed_reply(StatusCode::OK, v),
         Err(e) => d.error_reply(e),
     }
+}
+
+/// `POST /account` `{count | accountId | startCycle, endCycle?, page?, type?: "count"}` →
+/// `{accounts: [...]}` (page size 1000).
+pub async fn accounts(State(d): State<Arc<Distributor>>, body: Bytes) -> Response {
+    let r = rows(
+        &d,
+        &body,
+        firehose_dbstore::RowStore::Accounts,
+        "accounts",
+        "accountId",
+    )
+    .await;
+    reply(&d, r)
+}
+
+/// `POST /transaction` `{count | txId | startCycle, endCycle?, page?, type?: "count"}` →
+/// `{transactions: [...]}` (page size 1000).
+pub async fn transactions(State(d): State<Arc<Distributor>>, body: Bytes) -> Response {
+    let r = rows(
+        &d,
+        &body,
+        firehose_dbstore::RowStore::Transactions,
+        "transactions",
+        "txId",
+    )
+    .await;
+    reply(&d, r)
+}
+
+/// Page size of `/account` and `/transaction`.
+pub const ROW_PAGE_SIZE: usize = 1000;
+
+async fn rows(
+    d: &Distributor,
+    body: &[u8],
+    store: firehose_dbstore::RowStore,
+    key: &'static str,
+    id_field: &'static str,
+) -> Result<Value, ApiError> {
+    let v = verified(d, body)?;
+    let missing = || ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: format!("the archiver has no {key} database"),
+    };
+    if let Some(c) = opt_u64(&v, "count")? {
+        if c == 0 || c > ROW_PAGE_SIZE as u64 {
+            return Err(ApiError::bad(format!("count must be 1..={ROW_PAGE_SIZE}")));
+        }
+        let rows = with_db(d, move |db| {
+            db.latest_rows(store, c as usize).map_err(db_err)
+        })
+        .await?
+        .ok_or_else(missing)?;
+        return Ok(json!({ key: rows }));
+    }
+    if let Some(id) = v.get(id_field).and_then(Value::as_str) {
+        check_tx_id(id)?;
+        let id = id.to_owned();
+        let rows = with_db(d, move |db| db.row_by_id(store, &id).map_err(db_err))
+            .await?
+            .ok_or_else(missing)?;
+        return Ok(json!({ key: rows }));
+    }
+    if let Some(start) = opt_u64(&v, "startCycle")? {
+        let end = opt_u64(&v, "endCycle")?.unwrap_or(start);
+        if end < start || end - start >= MAX_SPAN {
+            return Err(ApiError::bad(format!(
+                "endCycle must be >= startCycle and span at most {MAX_SPAN} cycles"
+            )));
+        }
+        if v.get("type").and_then(Value::as_str) == Some("count") {
+            let n = with_db(d, move |db| {
+                db.count_rows_between(store, start, end).map_err(db_err)
+            })
+            .await?
+            .ok_or_else(missing)?;
+            return Ok(json!({ key: n }));
+        }
+        let page = opt_u64(&v, "page")?.unwrap_or(1).max(1);
+        let rows = with_db(d, move |db| {
+            db.rows_between(store, start, end, page, ROW_PAGE_SIZE)
+                .map_err(db_err)
+        })
+        .await?
+        .ok_or_else(missing)?;
+        return Ok(json!({ key: rows }));
+    }
+    Err(ApiError::bad(format!(
+        "give count, {id_field}, or startCycle (and endCycle)"
+    )))
 }

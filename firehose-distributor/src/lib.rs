@@ -15,9 +15,8 @@
 //! | [`client`] | the collector side: signed connect, verified typed records |
 //! | [`archiver_sim`] | a simulated archiver (data logs + SQLite) for demos and tests |
 //!
-//! Status: live streaming, authentication, sessions, the slow-consumer policy, the history API
-//! (`/totalData`, `/cycleinfo`, `/receipt`, `/originalTx`) and `/metrics` work; `/account`,
-//! `/transaction` and MQ mode are not built yet.
+//! Status: live streaming, authentication, sessions, the slow-consumer policy, resume with
+//! `since`, MessagePack framing, the history API and `/metrics` work; MQ mode is not built yet.
 
 pub mod api;
 pub mod archiver_sim;

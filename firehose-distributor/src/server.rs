@@ -165,6 +165,11 @@ impl Distributor {
             .route("/cycleinfo", axum::routing::post(crate::api::cycle_info))
             .route("/receipt", axum::routing::post(crate::api::receipts))
             .route("/originalTx", axum::routing::post(crate::api::original_txs))
+            .route("/account", axum::routing::post(crate::api::accounts))
+            .route(
+                "/transaction",
+                axum::routing::post(crate::api::transactions),
+            )
             .route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 rate_limit,

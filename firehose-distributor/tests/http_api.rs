@@ -34,6 +34,29 @@ async fn start(with_db: bool) -> Api {
             ..FixtureSpec::default()
         };
         fixture::build(&layout, &spec).unwrap();
+        let w = fixture::DbWriter::create(&layout).unwrap();
+        for i in 0..30u64 {
+            let id = firehose_core::fixtures::id64("account", i);
+            w.insert_account(
+                &id,
+                &json!({"balance": i}),
+                1_700_000_000_000 + i,
+                &id,
+                i / 10,
+                i == 0,
+            )
+            .unwrap();
+            let tx = firehose_core::fixtures::id64("tx", i);
+            w.insert_transaction(
+                &tx,
+                Some(&tx),
+                1_700_000_000_000 + i,
+                i / 10,
+                &json!({"n": i}),
+                &json!({"raw": "0x"}),
+            )
+            .unwrap();
+        }
         cfg.archiver_db_dir = Some(dir.path().join("db"));
     }
     let d = Distributor::new(cfg).unwrap();
@@ -85,6 +108,7 @@ async fn history_routes() {
     let (s, v) = post(&api, "/totalData", json!({})).await;
     assert_eq!(s, 200);
     assert_eq!(v["totalCycles"], 150);
+    assert_eq!(v["totalAccounts"], 30);
     assert_eq!(v["totalReceipts"], 450);
     assert_eq!(v["totalOriginalTxs"], 300);
 
@@ -177,6 +201,33 @@ async fn history_routes() {
     let (s, v) = post(&api, "/originalTx", json!({})).await;
     assert_eq!(s, 400);
     assert!(v["error"].as_str().unwrap().contains("startCycle"));
+
+    let (_, v) = post(&api, "/account", json!({"startCycle": 1, "endCycle": 1})).await;
+    let accounts = v["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 10);
+    assert_eq!(accounts[0]["data"], json!({"balance": 10}));
+    assert_eq!(accounts[0]["isGlobal"], json!(false));
+    let (_, v) = post(
+        &api,
+        "/account",
+        json!({"accountId": firehose_core::fixtures::id64("account", 0)}),
+    )
+    .await;
+    assert_eq!(v["accounts"][0]["isGlobal"], json!(true));
+    let (_, v) = post(&api, "/transaction", json!({"count": 5})).await;
+    assert_eq!(v["transactions"].as_array().unwrap().len(), 5);
+    let (_, v) = post(
+        &api,
+        "/transaction",
+        json!({"startCycle": 0, "endCycle": 2, "type": "count"}),
+    )
+    .await;
+    assert_eq!(v["transactions"], 30);
+    let (_, v) = post(&api, "/totalData", json!({})).await;
+    assert_eq!(
+        (v["totalAccounts"].as_u64(), v["totalTransactions"].as_u64()),
+        (Some(30), Some(30))
+    );
 }
 
 #[tokio::test]
