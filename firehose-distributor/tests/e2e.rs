@@ -461,8 +461,20 @@ async fn messagepack_clients_get_the_same_signed_records() {
     let mut s2 = firehose_distributor::resume::Since::default();
     let a = read_n(&mut json_sub, written.len(), &mut s1).await;
     let b = read_n(&mut mp_sub, written.len(), &mut s2).await;
-    assert_eq!(a, b);
-    assert_eq!(a, written);
+    assert_eq!(a, b, "both encodings carry the same records");
+    for t in DataType::ALL {
+        let w: Vec<String> = written
+            .iter()
+            .filter(|r| r.data_type() == t)
+            .map(|r| r.to_canonical_json())
+            .collect();
+        let g: Vec<String> = a
+            .iter()
+            .filter(|r| r.data_type() == t)
+            .map(|r| r.to_canonical_json())
+            .collect();
+        assert_eq!(g, w, "{t}");
+    }
     // And the frames really are binary MessagePack.
     run.sim.write_cycle().unwrap();
     match mp_sub.next_raw().await.unwrap().unwrap() {
