@@ -6,7 +6,6 @@
 //! (default 1000 clients, 2000 entries, one every 500 µs); under `cargo test` it runs 5 clients × 20 entries.
 #![allow(missing_docs)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use firehose_core::crypto::KeyPair;
@@ -137,5 +136,4 @@ async fn run(clients: usize, entries: u64, interval_us: u64) {
         p(0.99) as f64 / 1000.0,
         all[all.len() - 1] as f64 / 1000.0,
     );
-    let _ = Arc::strong_count(&d);
 }

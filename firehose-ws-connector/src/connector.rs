@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{http, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use crate::codec::{decode_block, topics, Marshaller};
+use crate::codec::{decode_block, topics};
 use crate::config::{Config, Mode};
 use crate::output::{OutputFormat, Writer};
 use crate::proto::{BlockData, FinalizedBlock, TYPE_ACK, TYPE_PAYLOAD};
@@ -297,9 +297,4 @@ impl Connector {
             }
         }
     }
-}
-
-/// `Marshaller::ack` re-exported for peers (simulators, tests).
-pub fn ack_bytes(m: Marshaller, counter: u64) -> Vec<u8> {
-    m.ack(counter)
 }
