@@ -74,6 +74,15 @@ pub struct CloseReason {
     pub reason: &'static str,
 }
 
+/// The close reason at shutdown: sessions first send what is queued (bounded in time).
+pub const SHUTDOWN: CloseReason = CloseReason {
+    code: CLOSE_GOING_AWAY,
+    reason: "server shutting down",
+};
+
+/// How long a session may spend sending its queue at shutdown.
+pub const SHUTDOWN_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
+
 struct Handle {
     id: u64,
     tx: mpsc::Sender<Shared>,

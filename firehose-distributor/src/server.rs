@@ -31,6 +31,8 @@ pub struct Distributor {
     db: Option<crate::api::SharedDb>,
     auth_failures: std::sync::atomic::AtomicU64,
     limiter: crate::ratelimit::RateLimiter,
+    /// Session tasks still running (they outlive their hub registration while closing).
+    live_sessions: std::sync::atomic::AtomicUsize,
     /// The fan-out hub.
     pub hub: Hub,
 }
@@ -75,6 +77,7 @@ impl Distributor {
             replay: ReplayCache::default(),
             db,
             auth_failures: Default::default(),
+            live_sessions: Default::default(),
             hub: Hub::default(),
         }))
     }
@@ -227,15 +230,21 @@ impl Distributor {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
-                me.hub.close_where(
-                    |_| true,
-                    CloseReason {
-                        code: CLOSE_GOING_AWAY,
-                        reason: "server shutting down",
-                    },
-                );
+                me.hub.close_where(|_| true, crate::hub::SHUTDOWN);
             })
-            .await
+            .await?;
+        // Upgraded connections outlive the HTTP server: give sessions their bounded flush.
+        let deadline =
+            tokio::time::Instant::now() + crate::hub::SHUTDOWN_FLUSH + Duration::from_secs(1);
+        while self
+            .live_sessions
+            .load(std::sync::atomic::Ordering::Acquire)
+            > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
     }
 }
 
@@ -399,12 +408,27 @@ async fn session(
     since: Option<crate::resume::Since>,
     encoding: firehose_core::codec::Encoding,
 ) {
+    d.live_sessions
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    run_session(&d, socket, key, capacity, since, encoding).await;
+    d.live_sessions
+        .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+}
+
+async fn run_session(
+    d: &Arc<Distributor>,
+    socket: WebSocket,
+    key: PublicKey,
+    capacity: usize,
+    since: Option<crate::resume::Since>,
+    encoding: firehose_core::codec::Encoding,
+) {
     let mut rx = d.hub.register(key, capacity);
     tracing::info!(collector = %key, id = rx.id, sessions = d.hub.len(), resume = since.is_some(), "collector connected");
     let (mut sink, mut stream) = socket.split();
     let mut dedupe = None;
     if let Some(since) = since {
-        match backfill_then_handover(&d, since, &mut rx, &mut sink, encoding).await {
+        match backfill_then_handover(d, since, &mut rx, &mut sink, encoding).await {
             Some(ids) if !ids.is_empty() => dedupe = Some((ids, 0)),
             Some(_) => {}
             None => {
@@ -425,6 +449,18 @@ async fn session(
             reason = &mut rx.close => {
                 if let Ok(r) = reason {
                     tracing::info!(collector = %key, code = r.code, reason = r.reason, "closing session");
+                    if r == crate::hub::SHUTDOWN {
+                        // Send what is already queued, for a bounded time.
+                        let flush = async {
+                            while let Ok(m) = rx.messages.try_recv() {
+                                if let Some(msg) = m.message(encoding) {
+                                    sink.feed(msg).await?;
+                                }
+                            }
+                            sink.flush().await
+                        };
+                        let _ = tokio::time::timeout(crate::hub::SHUTDOWN_FLUSH, flush).await;
+                    }
                     let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close(r))).await;
                 }
                 break;

@@ -1,0 +1,170 @@
+//! The `firehose-distributor` binary as a process: config file, SIGUSR1 reload, SIGTERM.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use firehose_core::crypto::KeyPair;
+use firehose_dbstore::fixture::FixtureSpec;
+use firehose_distributor::archiver_sim::ArchiverSim;
+use firehose_distributor::client::{Client, ClientConfig, ClientError, Subscription};
+use firehose_distributor::config::DEV_PUBLIC_KEY;
+use serde_json::json;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_config(
+    path: &std::path::Path,
+    logs: &std::path::Path,
+    port: u16,
+    subscribers: serde_json::Value,
+) {
+    let cfg = json!({
+        "DISTRIBUTOR_PORT": port,
+        "DATA_LOG_DIR": logs,
+        "limitToSubscribersOnly": true,
+        "subscribers": subscribers,
+    });
+    std::fs::write(path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+}
+
+fn signal(child: &Child, sig: &str) {
+    assert!(Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+async fn connect(cfg: &ClientConfig) -> Subscription<'_> {
+    for _ in 0..200 {
+        if let Ok(s) = Client::connect(cfg).await {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("distributor did not start");
+}
+
+async fn expect_close(sub: &mut Subscription<'_>, code: u16) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), sub.next())
+            .await
+            .expect("no close in time")
+        {
+            Some(Err(ClientError::Closed { code: c, .. })) => {
+                assert_eq!(c, code);
+                return;
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("expected close {code}, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigusr1_reload_and_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = ArchiverSim::create(
+        dir.path(),
+        FixtureSpec {
+            receipts_per_cycle: 2,
+            txs_per_cycle: 2,
+            receipt_bytes: 200,
+            ..FixtureSpec::default()
+        },
+        100,
+    )
+    .unwrap();
+    let port = free_port();
+    let cfg_path = dir.path().join("distributor-config.json");
+    let a = KeyPair::from_seed([1; 32]);
+    let b = KeyPair::from_seed([2; 32]);
+    let sub = |k: &KeyPair| json!({"publicKey": k.public_key().to_hex(), "expirationTimestamp": 0, "subscriptionType": "FIREHOSE"});
+    write_config(&cfg_path, sim.log_dir(), port, json!([sub(&a), sub(&b)]));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_firehose-distributor"))
+        .args([
+            "--config",
+            cfg_path.to_str().unwrap(),
+            "--log-level",
+            "warn",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("ws://127.0.0.1:{port}");
+    let dev = firehose_core::crypto::PublicKey::from_hex(DEV_PUBLIC_KEY).unwrap();
+    let ca = ClientConfig::new(&url, a, dev);
+    let cb = ClientConfig::new(&url, b, dev);
+    let mut sa = connect(&ca).await;
+    let mut sb = connect(&cb).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let written = sim.write_cycle().unwrap();
+    for s in [&mut sa, &mut sb] {
+        for _ in 0..written.len() {
+            tokio::time::timeout(Duration::from_secs(10), s.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+        }
+    }
+    // Remove `a` from the file and signal: `a` is closed with 1001, `b` stays.
+    write_config(&cfg_path, sim.log_dir(), port, json!([sub(&cb.keys)]));
+    signal(&child, "-USR1");
+    expect_close(&mut sa, 1001).await;
+    let written = sim.write_cycle().unwrap();
+    for _ in 0..written.len() {
+        tokio::time::timeout(Duration::from_secs(10), sb.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+    // SIGTERM: `b` is closed with 1001 and the process exits cleanly.
+    signal(&child, "-TERM");
+    expect_close(&mut sb, 1001).await;
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn refuses_to_start_with_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.json");
+    std::fs::write(&cfg, r#"{"DATA_LOG_DIR": "/nonexistent/logs"}"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_firehose-distributor"))
+        .args(["--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/logs"));
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"{{"DATA_LOG_DIR": "{}", "DISTRIBUTOR_SECRET_KEY": "zz"}}"#,
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_firehose-distributor"))
+        .args(["--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DISTRIBUTOR_SECRET_KEY"));
+    let out = Command::new(env!("CARGO_BIN_EXE_firehose-distributor"))
+        .args(["--config", "/nonexistent/c.json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/c.json"));
+}
