@@ -13,6 +13,7 @@
 //! | [`resume`] | `since`: back-fill from SQLite, then live, no gap, no duplicate |
 //! | [`server`] | the listener (HTTP + websocket), readers, sessions |
 //! | [`client`] | the collector side: signed connect, verified typed records |
+//! | [`http_client`] | the collector side of the history API: signed requests, verified replies |
 //! | [`archiver_sim`] | a simulated archiver (data logs + SQLite) for demos and tests |
 //!
 //! Status: live streaming, authentication, sessions, the slow-consumer policy, resume with
@@ -23,6 +24,7 @@ pub mod archiver_sim;
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod http_client;
 pub mod hub;
 pub mod ratelimit;
 pub mod resume;

@@ -269,3 +269,40 @@ async fn config_health_metrics_and_no_database() {
     assert_eq!(s, 503);
     assert_eq!(v["success"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_http_client() {
+    use firehose_distributor::http_client::{cycles_from_records, HttpClient, HttpError};
+    let api = start(true).await;
+    let client = HttpClient::new(
+        &format!("http://{}", api.addr),
+        KeyPair::from_seed([6; 32]),
+        api.d.public_key(),
+    );
+    assert_eq!(client.total_data().await.unwrap()["totalReceipts"], 450);
+    let cycles = cycles_from_records(&client.cycles(3, 5).await.unwrap());
+    assert_eq!(
+        cycles.iter().map(|c| c.counter).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
+    let receipts = client.receipts(0, 9, 1).await.unwrap();
+    assert_eq!(receipts.len(), 30);
+    assert!(receipts
+        .windows(2)
+        .all(|w| (w[0].cycle, w[0].timestamp) <= (w[1].cycle, w[1].timestamp)));
+    assert_eq!(client.original_txs(0, 9, 1).await.unwrap().len(), 20);
+    match client.cycles(0, 500).await {
+        Err(HttpError::Refused { status, .. }) => assert_eq!(status, 400),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // A reply signed by someone else is rejected.
+    let wrong = HttpClient::new(
+        &format!("http://{}", api.addr),
+        KeyPair::from_seed([6; 32]),
+        KeyPair::from_seed([9; 32]).public_key(),
+    );
+    assert!(matches!(
+        wrong.total_data().await,
+        Err(HttpError::BadReply(_))
+    ));
+}
