@@ -51,11 +51,7 @@ fn main() {
             .original_txs_after(0, spec.cycles, key.as_ref(), 1000)
             .unwrap();
         let Some(last) = page.last() else { break };
-        key = Some(firehose_dbstore::PageKey {
-            cycle: last.cycle,
-            timestamp: last.timestamp,
-            id: last.tx_id.clone(),
-        });
+        key = Some(firehose_dbstore::PageKey::from(last));
         n += page.len() as u64;
     }
     println!(

@@ -12,6 +12,9 @@ use crate::{Error, Layout, Result, Store};
 /// The largest page any query returns.
 pub const MAX_PAGE: usize = 10_000;
 
+/// Upper bound of "every cycle" (SQLite integers are signed).
+const ALL_CYCLES: u64 = i64::MAX as u64;
+
 /// How long a query waits on a lock held by the writer before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -27,6 +30,26 @@ pub struct PageKey {
     pub timestamp: u64,
     /// Receipt id or tx id.
     pub id: String,
+}
+
+impl From<&Receipt> for PageKey {
+    fn from(r: &Receipt) -> Self {
+        Self {
+            cycle: r.cycle,
+            timestamp: r.timestamp,
+            id: r.receipt_id.clone(),
+        }
+    }
+}
+
+impl From<&OriginalTxData> for PageKey {
+    fn from(t: &OriginalTxData) -> Self {
+        Self {
+            cycle: t.cycle,
+            timestamp: t.timestamp,
+            id: t.tx_id.clone(),
+        }
+    }
 }
 
 /// Number of rows in one cycle.
@@ -254,12 +277,24 @@ impl ArchiverDb {
 
     /// Receipts by row offset in (cycle, timestamp) order: rows `skip .. skip + limit`.
     pub fn receipts_by_offset(&self, skip: u64, limit: usize) -> Result<Vec<Receipt>> {
+        self.receipts_in_cycles(0, ALL_CYCLES, skip, limit)
+    }
+
+    /// Receipts of cycles `start ..= end` by row offset in (cycle, timestamp, id) order: rows
+    /// `skip .. skip + limit` of the range (the originals' `page` parameter).
+    pub fn receipts_in_cycles(
+        &self,
+        start: u64,
+        end: u64,
+        skip: u64,
+        limit: usize,
+    ) -> Result<Vec<Receipt>> {
         let sql = format!(
-            "SELECT {RECEIPT_COLS} FROM receipts ORDER BY cycle ASC, timestamp ASC, receiptId ASC LIMIT ?1 OFFSET ?2"
+            "SELECT {RECEIPT_COLS} FROM receipts WHERE cycle BETWEEN ?1 AND ?2 ORDER BY cycle ASC, timestamp ASC, receiptId ASC LIMIT ?3 OFFSET ?4"
         );
         self.receipt_query(
             &sql,
-            params![page(limit), skip as i64],
+            params![start as i64, end as i64, page(limit), skip as i64],
             "receipts by offset",
         )
     }
@@ -372,12 +407,24 @@ impl ArchiverDb {
 
     /// Original transactions by row offset in (cycle, timestamp) order.
     pub fn original_txs_by_offset(&self, skip: u64, limit: usize) -> Result<Vec<OriginalTxData>> {
+        self.original_txs_in_cycles(0, ALL_CYCLES, skip, limit)
+    }
+
+    /// Original transactions of cycles `start ..= end` by row offset, as
+    /// [`ArchiverDb::receipts_in_cycles`].
+    pub fn original_txs_in_cycles(
+        &self,
+        start: u64,
+        end: u64,
+        skip: u64,
+        limit: usize,
+    ) -> Result<Vec<OriginalTxData>> {
         let sql = format!(
-            "SELECT {TX_COLS} FROM originalTxsData ORDER BY cycle ASC, timestamp ASC, txId ASC LIMIT ?1 OFFSET ?2"
+            "SELECT {TX_COLS} FROM originalTxsData WHERE cycle BETWEEN ?1 AND ?2 ORDER BY cycle ASC, timestamp ASC, txId ASC LIMIT ?3 OFFSET ?4"
         );
         self.tx_query(
             &sql,
-            params![page(limit), skip as i64],
+            params![start as i64, end as i64, page(limit), skip as i64],
             "original txs by offset",
         )
     }
@@ -673,11 +720,7 @@ impl Iterator for ReceiptPages<'_> {
             }
             Ok(page) => {
                 let last = page.last().expect("non-empty");
-                self.after = Some(PageKey {
-                    cycle: last.cycle,
-                    timestamp: last.timestamp,
-                    id: last.receipt_id.clone(),
-                });
+                self.after = Some(PageKey::from(last));
                 if page.len() < self.page_size {
                     self.done = true;
                 }

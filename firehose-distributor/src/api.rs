@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use firehose_core::canonical::{safe_parse, safe_stringify};
-use firehose_dbstore::{ArchiverDb, PageKey};
+use firehose_dbstore::ArchiverDb;
 use serde_json::{json, Value};
 
 use crate::server::Distributor;
@@ -263,56 +263,17 @@ async fn list(d: &Distributor, body: &[u8], table: Table) -> Result<Value, ApiEr
             }
             None => {
                 // Page N of the range in (cycle, timestamp, id) order.
-                let skip = (page - 1) as usize * PAGE_SIZE;
-                let mut after: Option<PageKey> = None;
-                let mut rows: Vec<Value> = Vec::new();
-                let mut seen = 0usize;
-                loop {
-                    let batch: Vec<(PageKey, Value)> = match table {
-                        Table::Receipts => db
-                            .receipts_after(start_cycle, end_cycle, after.as_ref(), 1000)
-                            .map_err(db_err)?
-                            .into_iter()
-                            .map(|r| {
-                                (
-                                    PageKey {
-                                        cycle: r.cycle,
-                                        timestamp: r.timestamp,
-                                        id: r.receipt_id.clone(),
-                                    },
-                                    serde_json::to_value(r).unwrap_or(Value::Null),
-                                )
-                            })
-                            .collect(),
-                        Table::OriginalTxs => db
-                            .original_txs_after(start_cycle, end_cycle, after.as_ref(), 1000)
-                            .map_err(db_err)?
-                            .into_iter()
-                            .map(|t| {
-                                (
-                                    PageKey {
-                                        cycle: t.cycle,
-                                        timestamp: t.timestamp,
-                                        id: t.tx_id.clone(),
-                                    },
-                                    serde_json::to_value(t).unwrap_or(Value::Null),
-                                )
-                            })
-                            .collect(),
-                    };
-                    let Some((last, _)) = batch.last() else { break };
-                    after = Some(last.clone());
-                    let n = batch.len();
-                    for (_, row) in batch {
-                        if seen >= skip && rows.len() < PAGE_SIZE {
-                            rows.push(row);
-                        }
-                        seen += 1;
-                    }
-                    if rows.len() >= PAGE_SIZE || n < 1000 {
-                        break;
-                    }
-                }
+                let skip = (page - 1) * PAGE_SIZE as u64;
+                let rows = match table {
+                    Table::Receipts => to_values(
+                        db.receipts_in_cycles(start_cycle, end_cycle, skip, PAGE_SIZE)
+                            .map_err(db_err)?,
+                    ),
+                    Table::OriginalTxs => to_values(
+                        db.original_txs_in_cycles(start_cycle, end_cycle, skip, PAGE_SIZE)
+                            .map_err(db_err)?,
+                    ),
+                };
                 Ok(json!({ key: rows }))
             }
             Some(other) => Err(ApiError::bad(format!(

@@ -43,20 +43,8 @@ impl Since {
     pub fn advance(&mut self, record: &Record) {
         match record {
             Record::Cycle(c) => self.cycle = Some(c.counter),
-            Record::OriginalTx(t) => {
-                self.original_tx = Some(PageKey {
-                    cycle: t.cycle,
-                    timestamp: t.timestamp,
-                    id: t.tx_id.clone(),
-                })
-            }
-            Record::Receipt(r) => {
-                self.receipt = Some(PageKey {
-                    cycle: r.cycle,
-                    timestamp: r.timestamp,
-                    id: r.receipt_id.clone(),
-                })
-            }
+            Record::OriginalTx(t) => self.original_tx = Some(PageKey::from(t)),
+            Record::Receipt(r) => self.receipt = Some(PageKey::from(r)),
         }
     }
 }
@@ -110,11 +98,7 @@ pub fn backfill(
             let page: Vec<OriginalTxData> =
                 db.original_txs_after(after.cycle, u64::MAX >> 1, Some(&after), PAGE)?;
             let Some(last) = page.last() else { break };
-            after = PageKey {
-                cycle: last.cycle,
-                timestamp: last.timestamp,
-                id: last.tx_id.clone(),
-            };
+            after = PageKey::from(last);
             for t in page {
                 if !send(Record::OriginalTx(t)) {
                     return Ok(sent);
@@ -128,11 +112,7 @@ pub fn backfill(
             let page: Vec<Receipt> =
                 db.receipts_after(after.cycle, u64::MAX >> 1, Some(&after), PAGE)?;
             let Some(last) = page.last() else { break };
-            after = PageKey {
-                cycle: last.cycle,
-                timestamp: last.timestamp,
-                id: last.receipt_id.clone(),
-            };
+            after = PageKey::from(last);
             for r in page {
                 if !send(Record::Receipt(r)) {
                     return Ok(sent);
