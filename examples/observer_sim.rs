@@ -87,10 +87,7 @@ async fn main() {
                     continue;
                 }
             };
-            let mut o = Observer::new(ws, marshaller);
-            o.ack_timeout = Duration::from_secs(args.ack_timeout);
-            if send_all(&mut o, &args, kind, shard, &mut nonce, &mut bytes).await {
-                o.close().await;
+            if run_connection(ws, marshaller, &args, kind, shard, &mut nonce, &mut bytes).await {
                 break;
             }
         },
@@ -106,10 +103,8 @@ async fn main() {
                 let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
                     continue;
                 };
-                let mut o = Observer::new(ws, marshaller);
-                o.ack_timeout = Duration::from_secs(args.ack_timeout);
-                if send_all(&mut o, &args, kind, shard, &mut nonce, &mut bytes).await {
-                    o.close().await;
+                if run_connection(ws, marshaller, &args, kind, shard, &mut nonce, &mut bytes).await
+                {
                     break;
                 }
             }
@@ -123,6 +118,28 @@ async fn main() {
         bytes as f64 / 1e6,
         (nonce - 1) as f64 / secs
     );
+}
+
+/// Sends blocks on one connection (either side dialled); true when all were sent.
+async fn run_connection<S>(
+    ws: tokio_tungstenite::WebSocketStream<S>,
+    marshaller: Marshaller,
+    args: &Args,
+    kind: HeaderKind,
+    shard: u32,
+    nonce: &mut u64,
+    bytes: &mut u64,
+) -> bool
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut o = Observer::new(ws, marshaller);
+    o.ack_timeout = Duration::from_secs(args.ack_timeout);
+    let done = send_all(&mut o, args, kind, shard, nonce, bytes).await;
+    if done {
+        o.close().await;
+    }
+    done
 }
 
 /// Sends blocks from `nonce` on; true when done, false if the connection failed (the block in
