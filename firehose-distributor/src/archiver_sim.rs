@@ -60,14 +60,37 @@ impl ArchiverSim {
     /// Writes the next cycle with its txs and receipts: database first, then the logs (as the
     /// archiver does); returns the records written.
     pub fn write_cycle(&mut self) -> anyhow::Result<Vec<Record>> {
+        let all = self.next_records();
+        self.db.write_batch(&all)?;
+        self.append_logs(&all)?;
+        Ok(all)
+    }
+
+    /// Like [`write_cycle`](Self::write_cycle), but only to the logs: the records reach the
+    /// database when [`commit`](Self::commit) is called (an archiver whose commit lags).
+    pub fn write_cycle_logs_first(&mut self) -> anyhow::Result<Vec<Record>> {
+        let all = self.next_records();
+        self.append_logs(&all)?;
+        Ok(all)
+    }
+
+    /// Writes records to the database (after [`write_cycle_logs_first`](Self::write_cycle_logs_first)).
+    pub fn commit(&mut self, records: &[Record]) -> anyhow::Result<()> {
+        self.db.write_batch(records)?;
+        Ok(())
+    }
+
+    fn next_records(&mut self) -> Vec<Record> {
         // Timestamps of "now", so that collectors can measure their lag.
         let c = self.next_cycle;
         self.spec.start_ms = crate::auth::now_ms().saturating_sub(c * 60_000);
         let (cycle, txs, receipts) = fixture::records_of_cycle(&self.spec, c);
         self.next_cycle += 1;
-        let all: Vec<Record> = std::iter::once(cycle).chain(txs).chain(receipts).collect();
-        self.db.write_batch(&all)?;
-        for r in &all {
+        std::iter::once(cycle).chain(txs).chain(receipts).collect()
+    }
+
+    fn append_logs(&mut self, all: &[Record]) -> anyhow::Result<()> {
+        for r in all {
             let w = match r {
                 Record::Cycle(_) => &mut self.writers[0],
                 Record::OriginalTx(_) => &mut self.writers[1],
@@ -78,7 +101,7 @@ impl ArchiverSim {
         for w in &mut self.writers {
             w.flush()?;
         }
-        Ok(all)
+        Ok(())
     }
 
     /// Writes a cycle every `interval`, forever (run it on its own thread).

@@ -10,7 +10,8 @@
 //! | [`auth`] | the subscription check at the websocket upgrade (401 otherwise) |
 //! | [`hub`] | sessions, one per collector key; fan-out with a slow-consumer policy |
 //! | [`api`] | the history HTTP API (signed requests and replies, SQLite off the async threads) |
-//! | [`resume`] | `since`: back-fill from SQLite, then live, no gap, no duplicate |
+//! | [`resume`] | `since`: back-fill from SQLite and the retained logs, then live, no gap, no duplicate |
+//! | [`logindex`] | where a resume scans the retained logs from |
 //! | [`server`] | the listener (HTTP + websocket), readers, sessions |
 //! | [`client`] | the collector side: signed connect, verified typed records |
 //! | [`http_client`] | the collector side of the history API: signed requests, verified replies |
@@ -26,6 +27,7 @@ pub mod client;
 pub mod config;
 pub mod http_client;
 pub mod hub;
+pub mod logindex;
 pub mod ratelimit;
 pub mod resume;
 pub mod server;

@@ -7,8 +7,10 @@
 //! ```
 //!
 //! The session is registered with the hub first (live entries queue up), then every database
-//! row after `since` is sent, then the queued live entries that the back-fill already covered
-//! are skipped (matched by record id): no gap and no duplicate at the handover. Collectors
+//! row after `since` is sent, then the entries of the retained data logs after `since` that
+//! SQLite did not have yet (see [`crate::logindex`]), then the queued live entries that the
+//! back-fill did not cover (matched by type and record id): no gap and no duplicate at the
+//! handover. Collectors
 //! that send no `since` get the original behaviour (live only).
 
 use std::collections::HashSet;
@@ -20,6 +22,8 @@ use firehose_core::crypto::{Crypto, KeyPair};
 use firehose_core::message::encode_signed_entry;
 use firehose_core::records::{Cycle, DataType, OriginalTxData, Receipt, Record};
 use firehose_dbstore::{ArchiverDb, PageKey};
+use firehose_logreader::files::LogFiles;
+use firehose_logreader::{DataLogReader, LogEvent, StartAt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -51,30 +55,71 @@ impl Since {
 
 const PAGE: usize = 500;
 
-/// Sends every row after `since`, signed like live entries, to `out` as (message, record id).
+/// Where the back-fill scans the retained data logs (after SQLite): the directory, ring size,
+/// and each type's start (see [`crate::logindex`]).
+#[derive(Debug, Clone)]
+pub struct LogScan {
+    /// The data-log directory.
+    pub dir: std::path::PathBuf,
+    /// Ring size of the log files.
+    pub max_log_files: u32,
+    /// Start position per data type, in [`DataType::ALL`] order.
+    pub start: [StartAt; 3],
+}
+
+/// What a back-fill sent.
+#[derive(Debug, Default)]
+pub struct Backfilled {
+    /// Rows sent from SQLite.
+    pub from_db: u64,
+    /// Entries sent from the data logs (appended but not yet in SQLite).
+    pub from_logs: u64,
+    /// (type, id) of everything sent, to skip them in the live stream.
+    pub ids: SentIds,
+}
+
+impl Since {
+    /// Whether this resume point comes before `record` (types without a point: no).
+    pub fn precedes(&self, record: &Record) -> bool {
+        match record {
+            Record::Cycle(c) => self.cycle.is_some_and(|last| c.counter > last),
+            Record::OriginalTx(t) => self
+                .original_tx
+                .as_ref()
+                .is_some_and(|k| PageKey::from(t) > *k),
+            Record::Receipt(r) => self.receipt.as_ref().is_some_and(|k| PageKey::from(r) > *k),
+        }
+    }
+}
+
+/// Sends every row after `since`, signed like live entries, to `out`: first from SQLite, then
+/// entries of the retained data logs that SQLite did not have yet (see [`crate::logindex`]).
 /// Runs on a blocking thread; stops early if the session went away.
 pub fn backfill(
     db: &ArchiverDb,
     crypto: &Crypto,
     keys: &KeyPair,
     since: &Since,
-    out: &mpsc::Sender<(Shared, (DataType, String))>,
-) -> firehose_dbstore::Result<u64> {
-    let mut sent = 0u64;
-    let mut send = |r: Record| -> bool {
-        let msg = encode_signed_entry(
-            crypto,
-            keys,
-            r.data_type(),
-            r.to_canonical_json().as_bytes(),
-        );
+    logs: Option<&LogScan>,
+    index: Option<&crate::logindex::LogIndex>,
+    out: &mpsc::Sender<Shared>,
+) -> firehose_dbstore::Result<Backfilled> {
+    let mut done = Backfilled::default();
+    let send = |done: &mut Backfilled, t: DataType, id: &str, canonical: &[u8]| -> bool {
+        let msg = encode_signed_entry(crypto, keys, t, canonical);
         let msg = String::from_utf8(msg).expect("canonical JSON is UTF-8");
-        sent += 1;
-        out.blocking_send((
-            Outgoing::new(Utf8Bytes::from(msg)),
-            (r.data_type(), r.id().to_owned()),
-        ))
-        .is_ok()
+        done.ids.insert((t, id.to_owned()));
+        out.blocking_send(Outgoing::new(Utf8Bytes::from(msg)))
+            .is_ok()
+    };
+    let send_record = |done: &mut Backfilled, r: Record| -> bool {
+        done.from_db += 1;
+        send(
+            done,
+            r.data_type(),
+            r.id(),
+            r.to_canonical_json().as_bytes(),
+        )
     };
     // Cycles after the given counter.
     if let Some(last) = since.cycle {
@@ -85,8 +130,8 @@ pub fn backfill(
                 break;
             };
             for c in page {
-                if !send(Record::Cycle(c)) {
-                    return Ok(sent);
+                if !send_record(&mut done, Record::Cycle(c)) {
+                    return Ok(done);
                 }
             }
             from = end + 1;
@@ -100,8 +145,8 @@ pub fn backfill(
             let Some(last) = page.last() else { break };
             after = PageKey::from(last);
             for t in page {
-                if !send(Record::OriginalTx(t)) {
-                    return Ok(sent);
+                if !send_record(&mut done, Record::OriginalTx(t)) {
+                    return Ok(done);
                 }
             }
         }
@@ -114,13 +159,52 @@ pub fn backfill(
             let Some(last) = page.last() else { break };
             after = PageKey::from(last);
             for r in page {
-                if !send(Record::Receipt(r)) {
-                    return Ok(sent);
+                if !send_record(&mut done, Record::Receipt(r)) {
+                    return Ok(done);
                 }
             }
         }
     }
-    Ok(sent)
+    let Some(logs) = logs else { return Ok(done) };
+    for (i, t) in DataType::ALL.into_iter().enumerate() {
+        let wanted = match t {
+            DataType::Cycle => since.cycle.is_some(),
+            DataType::OriginalTx => since.original_tx.is_some(),
+            DataType::Receipt => since.receipt.is_some(),
+        };
+        if !wanted {
+            continue;
+        }
+        let files = LogFiles::new(&logs.dir, t.log_name()).with_max_log_files(logs.max_log_files);
+        let mut reader = DataLogReader::with_files(files, t, logs.start[i]);
+        let mut events = Vec::new();
+        loop {
+            events.clear();
+            match reader.read_available(512, &mut events) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, data_type = %t, "back-fill: data logs unreadable; SQLite rows only");
+                    break;
+                }
+            }
+            for ev in events.drain(..) {
+                let LogEvent::Entry(e) = ev else { continue };
+                let key = (t, e.record.id().to_owned());
+                if !since.precedes(&e.record) || done.ids.contains(&key) {
+                    continue;
+                }
+                done.from_logs += 1;
+                if !send(&mut done, t, &key.1, &e.raw) {
+                    return Ok(done);
+                }
+            }
+        }
+        if let (Some(index), Some(pos)) = (index, reader.position()) {
+            index.checkpoint(t, pos, std::time::Instant::now());
+        }
+    }
+    Ok(done)
 }
 
 /// The type and record id of a live message (`{"<type>": {...}, "sign": ...}`), for

@@ -14,8 +14,10 @@ use axum::routing::get;
 use axum::Router;
 use firehose_core::crypto::{Crypto, KeyPair, PublicKey};
 use firehose_core::message::encode_signed_entry;
+use firehose_core::records::{DataType, Record};
 use firehose_logreader::{tail_all, LogEvent, StartAt, TailOptions};
 use futures::{SinkExt, StreamExt};
+use std::sync::atomic::Ordering::Relaxed;
 use tokio::net::TcpListener;
 
 use crate::auth::{self, ReplayCache};
@@ -33,8 +35,23 @@ pub struct Distributor {
     limiter: crate::ratelimit::RateLimiter,
     /// Session tasks still running (they outlive their hub registration while closing).
     live_sessions: std::sync::atomic::AtomicUsize,
+    /// Checkpoints of the live readers, for resume scans of the retained logs.
+    log_index: crate::logindex::LogIndex,
+    /// Per data type: entries read from the logs, and the last entry's position.
+    readers: [ReaderStats; 3],
     /// The fan-out hub.
     pub hub: Hub,
+}
+
+/// What a live reader has done (for `/metrics`).
+#[derive(Debug, Default)]
+struct ReaderStats {
+    entries: std::sync::atomic::AtomicU64,
+    malformed: std::sync::atomic::AtomicU64,
+    file_number: std::sync::atomic::AtomicU64,
+    offset: std::sync::atomic::AtomicU64,
+    /// Wall-clock ms of the last entry's record timestamp (cycle start for cycles), 0 if none.
+    last_record_ms: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Distributor {
@@ -78,8 +95,28 @@ impl Distributor {
             db,
             auth_failures: Default::default(),
             live_sessions: Default::default(),
+            log_index: Default::default(),
+            readers: Default::default(),
             hub: Hub::default(),
         }))
+    }
+
+    fn note_entry(&self, e: &firehose_logreader::LogEntry) {
+        let r = &self.readers[slot(e.data_type)];
+        r.entries.fetch_add(1, Relaxed);
+        r.file_number
+            .store(u64::from(e.position.file_number), Relaxed);
+        r.offset.store(e.position.offset, Relaxed);
+        let ms = match &e.record {
+            Record::Cycle(c) => c
+                .cycle_record
+                .get("start")
+                .and_then(serde_json::Value::as_u64)
+                .map_or(0, |s| s.saturating_mul(1000)),
+            Record::OriginalTx(t) => t.timestamp,
+            Record::Receipt(r) => r.timestamp,
+        };
+        r.last_record_ms.store(ms, Relaxed);
     }
 
     pub(crate) fn db(&self) -> Option<crate::api::SharedDb> {
@@ -112,6 +149,11 @@ impl Distributor {
             }
         }
         Ok(())
+    }
+
+    /// Entries of `t` the live reader has read from the data logs.
+    pub fn entries_read(&self, t: DataType) -> u64 {
+        self.readers[slot(t)].entries.load(Relaxed)
     }
 
     /// The signing public key.
@@ -199,6 +241,8 @@ impl Distributor {
             while let Some(ev) = tail.recv().await {
                 match ev {
                     LogEvent::Entry(e) => {
+                        me.log_index.entry_read(e.data_type, e.position);
+                        me.note_entry(&e);
                         let msg = encode_signed_entry(&me.crypto, &me.keys, e.data_type, &e.raw);
                         // Log lines passed JSON parsing, so they are UTF-8.
                         match String::from_utf8(msg) {
@@ -209,6 +253,10 @@ impl Distributor {
                         }
                     }
                     LogEvent::Malformed(m) => {
+                        if let Some(t) = DataType::ALL.into_iter().find(|t| is_log_of(&m.path, *t))
+                        {
+                            me.readers[slot(t)].malformed.fetch_add(1, Relaxed);
+                        }
                         tracing::warn!(path = %m.path.display(), line = m.line, reason = %m.reason, "skipped a malformed data-log line")
                     }
                     LogEvent::Gap(g) => tracing::error!(reason = %g.reason, "data-log gap"),
@@ -246,6 +294,23 @@ impl Distributor {
         }
         Ok(())
     }
+}
+
+fn slot(t: DataType) -> usize {
+    DataType::ALL
+        .iter()
+        .position(|x| *x == t)
+        .expect("every type is in ALL")
+}
+
+/// Whether `path` is one of `t`'s data-log files (`<name>-log<N>.txt`, or its `old-` rename).
+fn is_log_of(path: &std::path::Path, t: DataType) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let name = name.strip_prefix("old-").unwrap_or(name);
+    name.strip_prefix(t.log_name())
+        .is_some_and(|rest| rest.starts_with("-log"))
 }
 
 /// Applies `RATE_LIMIT` per client address (loopback exempt) to the HTTP routes.
@@ -342,6 +407,7 @@ async fn upgrade(
 async fn backfill_then_handover(
     d: &Arc<Distributor>,
     since: crate::resume::Since,
+    registered: std::time::Instant,
     rx: &mut crate::hub::SessionRx,
     sink: &mut futures::stream::SplitSink<WebSocket, Message>,
     encoding: firehose_core::codec::Encoding,
@@ -349,22 +415,46 @@ async fn backfill_then_handover(
     let Some(db) = d.db() else {
         return Some(Default::default());
     };
+    let logs = crate::resume::LogScan {
+        dir: d.config().data_log_dir.clone(),
+        max_log_files: TailOptions::default().max_log_files,
+        start: DataType::ALL.map(|t| d.log_index.scan_start(t, registered)),
+    };
     let (btx, mut brx) = tokio::sync::mpsc::channel(256);
     let me = d.clone();
     let job = tokio::task::spawn_blocking(move || {
         let db = db.lock().expect("db lock");
-        crate::resume::backfill(&db, &me.crypto, &me.keys, &since, &btx)
+        crate::resume::backfill(
+            &db,
+            &me.crypto,
+            &me.keys,
+            &since,
+            Some(&logs),
+            Some(&me.log_index),
+            &btx,
+        )
     });
-    let mut ids = crate::resume::SentIds::new();
-    while let Some((msg, id)) = brx.recv().await {
+    while let Some(msg) = brx.recv().await {
         sink.send(msg.message(encoding)?).await.ok()?;
-        ids.insert(id);
     }
-    match job.await {
-        Ok(Ok(n)) => tracing::info!(rows = n, "back-fill done"),
-        Ok(Err(e)) => tracing::error!(error = %e, "back-fill failed; continuing live"),
-        Err(e) => tracing::error!(error = %e, "back-fill task failed"),
-    }
+    let mut ids = match job.await {
+        Ok(Ok(done)) => {
+            tracing::info!(
+                from_db = done.from_db,
+                from_logs = done.from_logs,
+                "back-fill done"
+            );
+            done.ids
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "back-fill failed; continuing live");
+            Default::default()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "back-fill task failed");
+            Default::default()
+        }
+    };
     // Live entries queued during the back-fill: skip those it already sent.
     let queued = rx.messages.len();
     for _ in 0..queued {
@@ -423,12 +513,13 @@ async fn run_session(
     since: Option<crate::resume::Since>,
     encoding: firehose_core::codec::Encoding,
 ) {
+    let registered = std::time::Instant::now();
     let mut rx = d.hub.register(key, capacity);
     tracing::info!(collector = %key, id = rx.id, sessions = d.hub.len(), resume = since.is_some(), "collector connected");
     let (mut sink, mut stream) = socket.split();
     let mut dedupe = None;
     if let Some(since) = since {
-        match backfill_then_handover(d, since, &mut rx, &mut sink, encoding).await {
+        match backfill_then_handover(d, since, registered, &mut rx, &mut sink, encoding).await {
             Some(ids) if !ids.is_empty() => dedupe = Some((ids, 0)),
             Some(_) => {}
             None => {
@@ -549,6 +640,50 @@ async fn metrics(State(d): State<Arc<Distributor>>) -> String {
         out.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
         ));
+    }
+    let now = auth::now_ms();
+    type Metric<'a> = (&'a str, &'a str, &'a str, &'a dyn Fn(&ReaderStats) -> i64);
+    let per_type: [Metric<'_>; 5] = [
+        (
+            "firehose_distributor_reader_entries_total",
+            "counter",
+            "Entries read from the data log.",
+            &|r| r.entries.load(Relaxed) as i64,
+        ),
+        (
+            "firehose_distributor_reader_malformed_total",
+            "counter",
+            "Malformed data-log lines skipped.",
+            &|r| r.malformed.load(Relaxed) as i64,
+        ),
+        (
+            "firehose_distributor_reader_file_number",
+            "gauge",
+            "Number N of the data-log file the reader is in (<name>-logN.txt).",
+            &|r| r.file_number.load(Relaxed) as i64,
+        ),
+        (
+            "firehose_distributor_reader_offset_bytes",
+            "gauge",
+            "Byte offset of the reader in that file.",
+            &|r| r.offset.load(Relaxed) as i64,
+        ),
+        (
+            "firehose_distributor_lag_ms",
+            "gauge",
+            "Now minus the timestamp of the last entry read (cycle start for cycles); -1 before the first.",
+            &|r| match r.last_record_ms.load(Relaxed) {
+                0 => -1,
+                ms => now.saturating_sub(ms) as i64,
+            },
+        ),
+    ];
+    for (name, kind, help, value) in per_type {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for t in DataType::ALL {
+            let v = value(&d.readers[slot(t)]);
+            out.push_str(&format!("{name}{{data_type=\"{}\"}} {v}\n", t.log_name()));
+        }
     }
     out
 }
