@@ -29,7 +29,7 @@ mod schema;
 
 use std::path::{Path, PathBuf};
 
-pub use queries::{ArchiverDb, CycleCount, PageKey, ReceiptPages, RowStore, MAX_PAGE};
+pub use queries::{ArchiverDb, CycleCount, KeyedStore, PageKey, ReceiptPages, RowStore, MAX_PAGE};
 
 /// Where the archiver keeps its tables.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -646,6 +646,71 @@ impl ArchiverDb {
     }
 }
 
+/// Which of the two keyed stores a [`ArchiverDb::keys_in_cycles`] query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyedStore {
+    /// `receipts` (one row per receipt id).
+    Receipts,
+    /// `originalTxsData` (one row per (tx id, timestamp)).
+    OriginalTxs,
+}
+
+impl ArchiverDb {
+    /// The keys (cycle, timestamp, id) of the rows of cycles `start ..= end`, in key order,
+    /// at most `limit`: a cheap way to see what is new or changed without reading the rows.
+    pub fn keys_in_cycles(
+        &self,
+        store: KeyedStore,
+        start: u64,
+        end: u64,
+        limit: usize,
+    ) -> Result<Vec<PageKey>> {
+        let (conn, sql) = match store {
+            KeyedStore::Receipts => (
+                &self.receipts,
+                "SELECT cycle, timestamp, receiptId FROM receipts WHERE cycle BETWEEN ?1 AND ?2 ORDER BY cycle ASC, timestamp ASC, receiptId ASC LIMIT ?3",
+            ),
+            KeyedStore::OriginalTxs => (
+                &self.original_txs,
+                "SELECT cycle, timestamp, txId FROM originalTxsData WHERE cycle BETWEEN ?1 AND ?2 ORDER BY cycle ASC, timestamp ASC, txId ASC LIMIT ?3",
+            ),
+        };
+        let mut stmt = conn.prepare_cached(sql).map_err(q("keys in cycles"))?;
+        let rows = stmt
+            .query_map(
+                params![
+                    start as i64,
+                    end as i64,
+                    limit.min(i64::MAX as usize) as i64
+                ],
+                |r| {
+                    Ok(PageKey {
+                        cycle: u64_col(r, 0)?,
+                        timestamp: u64_col(r, 1)?,
+                        id: r.get(2)?,
+                    })
+                },
+            )
+            .map_err(q("keys in cycles"))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(q("keys in cycles"));
+        rows
+    }
+
+    /// The original transaction with this id and timestamp.
+    pub fn original_tx_by_key(&self, id: &str, timestamp: u64) -> Result<Option<OriginalTxData>> {
+        let sql =
+            format!("SELECT {TX_COLS} FROM originalTxsData WHERE txId = ?1 AND timestamp = ?2");
+        let mut stmt = self
+            .original_txs
+            .prepare_cached(&sql)
+            .map_err(q("original tx by key"))?;
+        stmt.query_row(params![id, timestamp as i64], tx_row)
+            .optional()
+            .map_err(q("original tx by key"))
+    }
+}
+
 fn key_params(after: Option<&PageKey>, start: u64) -> (i64, i64, String) {
     match after {
         Some(k) => (k.cycle as i64, k.timestamp as i64, k.id.clone()),

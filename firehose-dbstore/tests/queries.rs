@@ -170,3 +170,41 @@ fn clear_errors_for_missing_or_wrong_databases() {
     let err = ArchiverDb::open(&Layout::SingleFile(empty)).unwrap_err();
     assert!(err.to_string().contains("cycles"), "{err}");
 }
+
+#[test]
+fn keys_in_cycles_match_the_rows_and_fetch_back() {
+    use firehose_dbstore::KeyedStore;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec();
+    for layout in layouts(dir.path()) {
+        fixture::build(&layout, &spec).unwrap();
+        let db = ArchiverDb::open(&layout).unwrap();
+        let keys = db.keys_in_cycles(KeyedStore::Receipts, 3, 5, 1000).unwrap();
+        let rows: Vec<PageKey> = db
+            .receipts_in_cycles(3, 5, 0, 1000)
+            .unwrap()
+            .iter()
+            .map(PageKey::from)
+            .collect();
+        assert_eq!(keys.len(), 21);
+        assert_eq!(keys, rows, "same keys, same order as the rows");
+        assert_eq!(
+            db.keys_in_cycles(KeyedStore::Receipts, 3, 5, 4)
+                .unwrap()
+                .len(),
+            4
+        );
+        let tx_keys = db
+            .keys_in_cycles(KeyedStore::OriginalTxs, 7, 7, 1000)
+            .unwrap();
+        assert_eq!(tx_keys.len(), 5);
+        for k in &tx_keys {
+            let t = db.original_tx_by_key(&k.id, k.timestamp).unwrap().unwrap();
+            assert_eq!(PageKey::from(&t), *k);
+        }
+        assert!(db
+            .original_tx_by_key(&tx_keys[0].id, tx_keys[0].timestamp + 1)
+            .unwrap()
+            .is_none());
+    }
+}
