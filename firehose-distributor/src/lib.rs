@@ -28,6 +28,7 @@ pub mod config;
 pub mod http_client;
 pub mod hub;
 pub mod logindex;
+pub mod mq;
 pub mod ratelimit;
 pub mod resume;
 pub mod server;

@@ -27,9 +27,36 @@ struct Cli {
     /// DATA_LOG_DIR: the archiver's data-logs/<ip>_<port> directory.
     #[arg(long, global = true)]
     data_log_dir: Option<PathBuf>,
+    /// ws: stream to collectors over websockets. mq: publish to RabbitMQ exchanges instead
+    /// (RMQ_PROTOCOL, RMQ_HOST, RMQ_PORT, RMQ_USER, RMQ_PASS, RMQ_*_EXCHANGE_NAME; needs the
+    /// archiver database). The HTTP API and /metrics are served in both modes.
+    #[arg(
+        long,
+        env = "DISTRIBUTOR_MODE",
+        value_enum,
+        ignore_case = true,
+        global = true
+    )]
+    mode: Option<Mode>,
+    /// MQ mode: also declare durable queues <PREFIX>.cycles, <PREFIX>.originalTxs and
+    /// <PREFIX>.receipts bound to the exchanges (a consumer group that works out of the box).
+    #[arg(long, env = "MQ_QUEUE_PREFIX", global = true)]
+    mq_queue_prefix: Option<String>,
+    /// MQ mode: the cursor file [default: firehose-mq-state.json beside the config file].
+    #[arg(long, env = "MQ_STATE_FILE", global = true)]
+    mq_state_file: Option<PathBuf>,
     /// Log level or tracing filter.
     #[arg(long, default_value = "info", global = true)]
     log_level: String,
+}
+
+/// What the distributor does with the entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Mode {
+    /// Websocket fan-out to collectors (the default).
+    Ws,
+    /// Publish to RabbitMQ.
+    Mq,
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +148,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    if cli.mode == Some(Mode::Mq) {
+        return run_mq(&cli, &cfg, d, listener).await;
+    }
     let _readers = d.start_readers().await?;
     println!(
         "distributor listening on ws://{addr}/ (public key {})",
@@ -131,6 +161,89 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     spawn_reload(d.clone(), cli.config.clone());
     d.serve(listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// MQ mode: the publisher, plus the HTTP API and /metrics on the listener.
+async fn run_mq(
+    cli: &Cli,
+    cfg: &Config,
+    d: Arc<Distributor>,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<()> {
+    use firehose_distributor::mq::{publisher::Publisher, MqConfig};
+    let state_dir = cli
+        .config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut mq = MqConfig::from_env(|k| std::env::var(k).ok(), state_dir)?;
+    if let Some(p) = &cli.mq_queue_prefix {
+        mq.queue_prefix = Some(p.clone()).filter(|p| !p.is_empty());
+    }
+    if let Some(f) = &cli.mq_state_file {
+        mq.state_file = f.clone();
+    }
+    let layout = match (&cfg.archiver_db_dir, &cfg.archiver_db_path) {
+        (Some(dir), _) => firehose_dbstore::Layout::Directory(dir.clone()),
+        (None, Some(p)) => firehose_dbstore::Layout::SingleFile(p.clone()),
+        (None, None) => {
+            anyhow::bail!("MQ mode publishes from the archiver database: set ARCHIVER_DB_DIR or ARCHIVER_DB_PATH")
+        }
+    };
+    let db = firehose_dbstore::ArchiverDb::open(&layout).context("archiver database")?;
+    println!(
+        "MQ mode: publishing to {} (exchanges {}, {}, {}); cursor in {}",
+        mq.redacted_uri(),
+        mq.exchanges.cycles,
+        mq.exchanges.original_txs,
+        mq.exchanges.receipts,
+        mq.state_file.display()
+    );
+    let publisher = Publisher::new(mq, db, cfg.crypto()?, cfg.keys()?)?;
+    d.attach_mq(publisher.stats());
+    // The data logs only wake the publisher up; without them it polls.
+    let wake = match firehose_logreader::tail_all(
+        &cfg.data_log_dir,
+        |_| firehose_logreader::StartAt::Live,
+        firehose_logreader::TailOptions::default(),
+    )
+    .await
+    {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the data logs; polling the database only");
+            None
+        }
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let http = {
+        let d = d.clone();
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            d.serve(listener, async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+            .await
+        })
+    };
+    let mut rx = stop_rx;
+    let mut publishing = tokio::spawn(publisher.run(wake, async move {
+        let _ = rx.wait_for(|s| *s).await;
+    }));
+    let result = tokio::select! {
+        () = shutdown_signal() => {
+            let _ = stop_tx.send(true);
+            (&mut publishing).await
+        }
+        r = &mut publishing => {
+            let _ = stop_tx.send(true);
+            r
+        }
+    };
+    http.await??;
+    result??;
     tracing::info!("stopped");
     Ok(())
 }

@@ -39,6 +39,8 @@ pub struct Distributor {
     log_index: crate::logindex::LogIndex,
     /// Per data type: entries read from the logs, and the last entry's position.
     readers: [ReaderStats; 3],
+    /// MQ mode's publisher counters, when it runs (websocket subscriptions are refused then).
+    mq: std::sync::OnceLock<Arc<crate::mq::MqStats>>,
     /// The fan-out hub.
     pub hub: Hub,
 }
@@ -97,6 +99,7 @@ impl Distributor {
             live_sessions: Default::default(),
             log_index: Default::default(),
             readers: Default::default(),
+            mq: Default::default(),
             hub: Hub::default(),
         }))
     }
@@ -149,6 +152,11 @@ impl Distributor {
             }
         }
         Ok(())
+    }
+
+    /// Switches to MQ mode: `/metrics` reports `stats`, websocket subscriptions get 503.
+    pub fn attach_mq(&self, stats: Arc<crate::mq::MqStats>) {
+        let _ = self.mq.set(stats);
     }
 
     /// Entries of `t` the live reader has read from the data logs.
@@ -343,6 +351,13 @@ async fn upgrade(
         )
             .into_response();
     };
+    if d.mq.get().is_some() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this distributor runs in MQ mode: consume its RabbitMQ exchanges",
+        )
+            .into_response();
+    }
     let Some(data) = q.get("data") else {
         return unauthorized();
     };
@@ -684,6 +699,9 @@ async fn metrics(State(d): State<Arc<Distributor>>) -> String {
             let v = value(&d.readers[slot(t)]);
             out.push_str(&format!("{name}{{data_type=\"{}\"}} {v}\n", t.log_name()));
         }
+    }
+    if let Some(mq) = d.mq.get() {
+        out.push_str(&mq.render());
     }
     out
 }

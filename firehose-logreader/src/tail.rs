@@ -85,6 +85,11 @@ impl LogTail {
     pub async fn recv(&mut self) -> Option<LogEvent> {
         self.rx.recv().await
     }
+
+    /// The next event if one is ready now.
+    pub fn try_recv(&mut self) -> Option<LogEvent> {
+        self.rx.try_recv().ok()
+    }
 }
 
 impl Drop for LogTail {

@@ -1,0 +1,371 @@
+//! MQ mode: publish every signed record to RabbitMQ exchanges, like the original's
+//! `DISTRIBUTOR_MODE=MQ`, so that collectors on many machines consume their own queues.
+//!
+//! - [`publisher`]: reads the archiver's SQLite database (cycles by counter; original txs and
+//!   receipts by cycle window, re-publishing a row whose timestamp grew while its cycle is
+//!   still within [`MqConfig::lag_cycles`] of the newest), signs each record once and
+//!   publishes it on a confirm channel. The live data logs only wake it up, so new data goes
+//!   out within milliseconds; a poll is the safety net.
+//! - [`state`]: the cursor ("every cycle up to N is published and confirmed"), written to a
+//!   small state file of our own only after the broker confirmed; a restart resumes there.
+//! - [`consumer`]: the collector side: verified typed records, ack after the handler.
+//!
+//! Wire compatibility with relayer-collector's MQ consumers: fanout exchanges, routing key
+//! `""`, persistent messages with a 1-day expiration, bodies
+//! `safeStringify(signObj({cycle|originalTx|receipt: row}))`. Beyond the original, every
+//! message carries a `message_id` property ([`message_id`]): the same record published twice
+//! (after a restart, say) carries the same id, so consumers can de-duplicate.
+
+pub mod consumer;
+pub mod publisher;
+pub mod state;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use firehose_core::records::{DataType, Record};
+
+use crate::config::ConfigError;
+
+/// Exchange names per data type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchanges {
+    /// `RMQ_CYCLES_EXCHANGE_NAME`.
+    pub cycles: String,
+    /// `RMQ_ORIGINAL_TXS_EXCHANGE_NAME` (older originals: `RMQ_TRANSACTIONS_EXCHANGE_NAME`).
+    pub original_txs: String,
+    /// `RMQ_RECEIPTS_EXCHANGE_NAME`.
+    pub receipts: String,
+}
+
+impl Exchanges {
+    /// The exchange of `t`.
+    pub fn of(&self, t: DataType) -> &str {
+        match t {
+            DataType::Cycle => &self.cycles,
+            DataType::OriginalTx => &self.original_txs,
+            DataType::Receipt => &self.receipts,
+        }
+    }
+}
+
+/// Settings of MQ mode.
+#[derive(Debug, Clone)]
+pub struct MqConfig {
+    /// AMQP URI (from `RMQ_PROTOCOL`, `RMQ_HOST`, `RMQ_PORT`, `RMQ_USER`, `RMQ_PASS`,
+    /// `RMQ_VHOST`).
+    pub uri: String,
+    /// Where each data type is published.
+    pub exchanges: Exchanges,
+    /// Declare durable queues `<prefix>.cycles`, `<prefix>.originalTxs`, `<prefix>.receipts`
+    /// bound to the exchanges (`--mq-queue-prefix`), so a new deployment works out of the box.
+    pub queue_prefix: Option<String>,
+    /// The cursor file (`MQ_STATE_FILE`).
+    pub state_file: PathBuf,
+    /// Cycles this close to the newest stay open for late data (the original: 3).
+    pub lag_cycles: u64,
+    /// Cycles read per round while catching up (the original: 5).
+    pub batch_cycles: u64,
+    /// Safety-net poll interval (the original polled every 200 ms, without wake-ups).
+    pub poll_interval: Duration,
+    /// Message expiration (the original: 1 day).
+    pub expiration: Duration,
+    /// Attempts per batch when the broker nacks (the original: 3).
+    pub confirm_attempts: u32,
+}
+
+impl MqConfig {
+    /// Reads the original's `RMQ_*` variables (and ours, `MQ_*`); `data_dir` holds the default
+    /// state file.
+    pub fn from_env(
+        get: impl Fn(&str) -> Option<String>,
+        data_dir: &std::path::Path,
+    ) -> Result<Self, ConfigError> {
+        let var = |k: &str, default: &str| get(k).unwrap_or_else(|| default.to_owned());
+        let protocol = var("RMQ_PROTOCOL", "amqp");
+        if protocol != "amqp" && protocol != "amqps" {
+            return Err(ConfigError(format!(
+                "RMQ_PROTOCOL={protocol}: expected amqp or amqps"
+            )));
+        }
+        let port: u16 = var("RMQ_PORT", "5672")
+            .parse()
+            .map_err(|e| ConfigError(format!("RMQ_PORT: {e}")))?;
+        let enc = |s: String| {
+            percent_encoding::utf8_percent_encode(&s, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+        };
+        let uri = format!(
+            "{protocol}://{}:{}@{}:{port}/{}",
+            enc(var("RMQ_USER", "guest")),
+            enc(var("RMQ_PASS", "guest")),
+            var("RMQ_HOST", "localhost"),
+            enc(var("RMQ_VHOST", "/")),
+        );
+        let number = |k: &str, default: u64| -> Result<u64, ConfigError> {
+            get(k).map_or(Ok(default), |v| {
+                v.parse().map_err(|e| ConfigError(format!("{k}={v}: {e}")))
+            })
+        };
+        let cfg = Self {
+            uri,
+            exchanges: Exchanges {
+                cycles: var("RMQ_CYCLES_EXCHANGE_NAME", "cycles"),
+                original_txs: get("RMQ_ORIGINAL_TXS_EXCHANGE_NAME")
+                    .or_else(|| get("RMQ_TRANSACTIONS_EXCHANGE_NAME"))
+                    .unwrap_or_else(|| "originalTxs".into()),
+                receipts: var("RMQ_RECEIPTS_EXCHANGE_NAME", "receipts"),
+            },
+            queue_prefix: get("MQ_QUEUE_PREFIX").filter(|p| !p.is_empty()),
+            state_file: get("MQ_STATE_FILE")
+                .map_or_else(|| data_dir.join("firehose-mq-state.json"), PathBuf::from),
+            lag_cycles: number("MQ_LAG_CYCLES", 3)?,
+            batch_cycles: number("MQ_BATCH_CYCLES", 5)?.max(1),
+            poll_interval: Duration::from_millis(number("MQ_POLL_MS", 200)?.max(10)),
+            expiration: Duration::from_millis(number("MQ_EXPIRATION_MS", 24 * 60 * 60 * 1000)?),
+            confirm_attempts: number("MQ_CONFIRM_ATTEMPTS", 3)?.clamp(1, 100) as u32,
+        };
+        for name in [
+            &cfg.exchanges.cycles,
+            &cfg.exchanges.original_txs,
+            &cfg.exchanges.receipts,
+        ] {
+            if name.is_empty() || name.len() > 255 {
+                return Err(ConfigError(format!(
+                    "exchange name `{name}`: 1 to 255 bytes"
+                )));
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// The AMQP URI without the password (for logs).
+    pub fn redacted_uri(&self) -> String {
+        match (self.uri.find("://"), self.uri.rfind('@')) {
+            (Some(s), Some(at)) if at > s => {
+                let creds = &self.uri[s + 3..at];
+                let user = creds.split(':').next().unwrap_or("");
+                format!("{}{user}:***{}", &self.uri[..s + 3], &self.uri[at..])
+            }
+            _ => self.uri.clone(),
+        }
+    }
+}
+
+/// Queue names for a consumer group `prefix` (the relayer-collector deployments' pattern).
+pub fn queue_names(prefix: &str) -> [(DataType, String); 3] {
+    [
+        (DataType::Cycle, format!("{prefix}.cycles")),
+        (DataType::OriginalTx, format!("{prefix}.originalTxs")),
+        (DataType::Receipt, format!("{prefix}.receipts")),
+    ]
+}
+
+/// Declares the durable fanout exchanges and, for the consumer group `prefix`, durable
+/// queues [`queue_names`] bound to them (idempotent: existing ones are kept).
+pub async fn declare_group(
+    channel: &lapin::Channel,
+    exchanges: &Exchanges,
+    prefix: &str,
+) -> lapin::Result<()> {
+    use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    for (t, q) in queue_names(prefix) {
+        channel
+            .exchange_declare(
+                exchanges.of(t).into(),
+                lapin::ExchangeKind::Fanout,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .queue_declare(
+                q.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .queue_bind(
+                q.as_str().into(),
+                exchanges.of(t).into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// The `message_id` of a record: its key, with the timestamp for rows that can be replaced by
+/// a newer version (a re-published newer version gets a new id, a duplicate the same).
+pub fn message_id(r: &Record) -> String {
+    match r {
+        Record::Cycle(c) => format!("cycle:{}:{}", c.counter, c.cycle_marker),
+        Record::OriginalTx(t) => format!("originalTx:{}:{}", t.tx_id, t.timestamp),
+        Record::Receipt(x) => format!("receipt:{}:{}", x.receipt_id, x.timestamp),
+    }
+}
+
+/// What the publisher has done (for `/metrics`).
+#[derive(Debug, Default)]
+pub struct MqStats {
+    /// Messages handed to the broker.
+    pub published: AtomicU64,
+    /// Messages the broker confirmed.
+    pub confirmed: AtomicU64,
+    /// Messages published again after a nack or a lost connection.
+    pub retried: AtomicU64,
+    /// Connections made to the broker after the first.
+    pub reconnects: AtomicU64,
+    /// 1 while connected.
+    pub connected: AtomicU64,
+    /// Cursor: every cycle up to this is published and confirmed (+1; 0 = none yet).
+    pub through_plus_one: AtomicU64,
+    /// Newest cycle in the database (+1; 0 = none yet).
+    pub newest_plus_one: AtomicU64,
+}
+
+impl MqStats {
+    /// Prometheus text for these counters.
+    pub fn render(&self) -> String {
+        let through = self.through_plus_one.load(Relaxed);
+        let newest = self.newest_plus_one.load(Relaxed);
+        let rows: [(&str, &str, &str, i64); 7] = [
+            (
+                "firehose_mq_published_total",
+                "counter",
+                "Messages published to RabbitMQ.",
+                self.published.load(Relaxed) as i64,
+            ),
+            (
+                "firehose_mq_confirmed_total",
+                "counter",
+                "Messages confirmed by the broker.",
+                self.confirmed.load(Relaxed) as i64,
+            ),
+            (
+                "firehose_mq_retried_total",
+                "counter",
+                "Messages published again after a nack or a lost connection.",
+                self.retried.load(Relaxed) as i64,
+            ),
+            (
+                "firehose_mq_reconnects_total",
+                "counter",
+                "Reconnections to the broker.",
+                self.reconnects.load(Relaxed) as i64,
+            ),
+            (
+                "firehose_mq_connected",
+                "gauge",
+                "1 while connected to the broker.",
+                self.connected.load(Relaxed) as i64,
+            ),
+            (
+                "firehose_mq_cursor_cycle",
+                "gauge",
+                "Every cycle up to this one is published and confirmed (-1: none yet).",
+                through as i64 - 1,
+            ),
+            (
+                "firehose_mq_lag_cycles",
+                "gauge",
+                "Newest cycle in the database minus the cursor.",
+                newest.saturating_sub(through) as i64,
+            ),
+        ];
+        let mut out = String::new();
+        for (name, kind, help, v) in rows {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn reads_the_original_variables() {
+        let c = MqConfig::from_env(
+            env(&[
+                ("RMQ_HOST", "mq.example"),
+                ("RMQ_PORT", "5673"),
+                ("RMQ_USER", "collector@1"),
+                ("RMQ_PASS", "p:w/d"),
+                ("RMQ_CYCLES_EXCHANGE_NAME", "c"),
+                ("RMQ_TRANSACTIONS_EXCHANGE_NAME", "t"),
+                ("RMQ_RECEIPTS_EXCHANGE_NAME", "r"),
+            ]),
+            "/var/lib/d".as_ref(),
+        )
+        .unwrap();
+        assert_eq!(c.uri, "amqp://collector%401:p%3Aw%2Fd@mq.example:5673/%2F");
+        assert_eq!(
+            c.redacted_uri(),
+            "amqp://collector%401:***@mq.example:5673/%2F"
+        );
+        assert_eq!(c.exchanges.of(DataType::OriginalTx), "t");
+        assert_eq!(
+            c.state_file,
+            PathBuf::from("/var/lib/d/firehose-mq-state.json")
+        );
+        assert_eq!((c.lag_cycles, c.batch_cycles), (3, 5));
+        // The newer original's name wins over the older one.
+        let c = MqConfig::from_env(
+            env(&[
+                ("RMQ_TRANSACTIONS_EXCHANGE_NAME", "old"),
+                ("RMQ_ORIGINAL_TXS_EXCHANGE_NAME", "new"),
+            ]),
+            "/".as_ref(),
+        )
+        .unwrap();
+        assert_eq!(c.exchanges.original_txs, "new");
+    }
+
+    #[test]
+    fn bad_settings_are_refused_clearly() {
+        let e = MqConfig::from_env(env(&[("RMQ_PORT", "x")]), "/".as_ref()).unwrap_err();
+        assert!(e.to_string().contains("RMQ_PORT"), "{e}");
+        let e = MqConfig::from_env(env(&[("RMQ_PROTOCOL", "http")]), "/".as_ref()).unwrap_err();
+        assert!(e.to_string().contains("RMQ_PROTOCOL"), "{e}");
+        let e = MqConfig::from_env(env(&[("MQ_LAG_CYCLES", "-1")]), "/".as_ref()).unwrap_err();
+        assert!(e.to_string().contains("MQ_LAG_CYCLES"), "{e}");
+    }
+
+    #[test]
+    fn message_ids_name_the_record_version() {
+        let spec = firehose_dbstore::fixture::FixtureSpec::default();
+        let (c, txs, receipts) = firehose_dbstore::fixture::records_of_cycle(&spec, 7);
+        assert!(message_id(&c).starts_with("cycle:7:"));
+        let Record::Receipt(mut r) = receipts[0].clone() else {
+            panic!()
+        };
+        let a = message_id(&Record::Receipt(r.clone()));
+        r.timestamp += 1;
+        assert_ne!(a, message_id(&Record::Receipt(r)));
+        assert!(message_id(&txs[0]).starts_with("originalTx:"));
+    }
+}

@@ -1,0 +1,544 @@
+//! The MQ publisher: SQLite → signed messages → RabbitMQ, with confirms and a durable cursor.
+//!
+//! Each round reads a window of cycles, from just after the cursor up to `batch_cycles`
+//! (at least `lag_cycles + 1`) cycles on:
+//! - cycle records not published yet;
+//! - original txs and receipts whose key (cycle, timestamp, id) is new, or whose timestamp
+//!   grew since they were published (the original's late-data rule). Only the keys are read
+//!   to find them; only the rows to publish are read in full.
+//!
+//! Everything found is signed once and published in (cycle, timestamp, id) order per data
+//! type, in batches that wait for the broker's confirms (a nacked batch is published again, up
+//! to `confirm_attempts` times). Only then does the cursor move: to the end of the window,
+//! but never closer than `lag_cycles` to the newest cycle, whose rows may still change. The
+//! cursor is saved in the state file after each move. After a restart, the cycles after the
+//! cursor are published again: duplicates, with the same `message_id`, never gaps.
+//!
+//! A lost broker connection is retried with back-off; publishing resumes from what was
+//! confirmed. Database errors (locked, missing) are logged and retried on the next round.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use firehose_core::crypto::{Crypto, KeyPair};
+use firehose_core::message::encode_signed_entry;
+use firehose_core::records::{DataType, Record};
+use firehose_dbstore::{ArchiverDb, KeyedStore, MAX_PAGE};
+use firehose_logreader::LogTail;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+
+use super::state::{Cursor, StateError, StateFile};
+use super::{message_id, MqConfig, MqStats};
+
+/// Messages published before waiting for their confirms.
+const CONFIRM_BATCH: usize = 1000;
+/// How long to wait for a connection or a batch's confirms before giving up on the connection.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most keys read per data type and round (a cycle with more rows is published in parts...
+/// never: such a cycle would be far beyond any real network's).
+const KEY_LIMIT: usize = 5_000_000;
+/// After a wake-up from the logs, look again this soon (the database commit may trail the log).
+const FOLLOW_UP: Duration = Duration::from_millis(25);
+
+/// Errors that stop the publisher.
+#[derive(Debug, thiserror::Error)]
+pub enum MqError {
+    /// The archiver database could not be opened.
+    #[error("archiver database: {0}")]
+    Db(#[from] firehose_dbstore::Error),
+    /// The cursor file.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Settings.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Why a round stopped.
+#[derive(Debug, thiserror::Error)]
+enum RoundError {
+    #[error("database: {0}")]
+    Db(#[from] firehose_dbstore::Error),
+    #[error("broker: {0}")]
+    Broker(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl From<lapin::Error> for RoundError {
+    fn from(e: lapin::Error) -> Self {
+        Self::Broker(e.to_string())
+    }
+}
+
+/// One message ready to publish.
+#[derive(Debug)]
+struct Item {
+    data_type: DataType,
+    message_id: String,
+    body: Vec<u8>,
+    cycle: u64,
+    id: String,
+    timestamp: u64,
+}
+
+/// What was published (and confirmed) in cycles after the cursor.
+#[derive(Debug, Default)]
+struct Open {
+    cycles: BTreeSet<u64>,
+    /// cycle → id → newest timestamp published.
+    rows: [BTreeMap<u64, HashMap<String, u64>>; 2],
+}
+
+fn row_slot(t: DataType) -> usize {
+    match t {
+        DataType::OriginalTx => 0,
+        _ => 1,
+    }
+}
+
+impl Open {
+    fn published(&self, t: DataType, cycle: u64, id: &str) -> Option<u64> {
+        self.rows[row_slot(t)]
+            .get(&cycle)
+            .and_then(|m| m.get(id))
+            .copied()
+    }
+
+    fn record(&mut self, it: &Item) {
+        match it.data_type {
+            DataType::Cycle => {
+                self.cycles.insert(it.cycle);
+            }
+            t => {
+                let ts = self.rows[row_slot(t)]
+                    .entry(it.cycle)
+                    .or_default()
+                    .entry(it.id.clone())
+                    .or_insert(it.timestamp);
+                *ts = (*ts).max(it.timestamp);
+            }
+        }
+    }
+
+    /// Forgets cycles up to `through` (they are behind the cursor now).
+    fn settle(&mut self, through: u64) {
+        self.cycles = self.cycles.split_off(&(through + 1));
+        for m in &mut self.rows {
+            *m = m.split_off(&(through + 1));
+        }
+    }
+}
+
+/// The work of one round.
+#[derive(Debug, Default)]
+struct Plan {
+    items: Vec<Item>,
+    newest: Option<u64>,
+    hi: u64,
+}
+
+struct Signer {
+    db: Mutex<ArchiverDb>,
+    crypto: Crypto,
+    keys: KeyPair,
+}
+
+impl Signer {
+    fn item(&self, r: Record) -> Item {
+        let (cycle, id, timestamp) = match &r {
+            Record::Cycle(c) => (c.counter, c.cycle_marker.clone(), 0),
+            Record::OriginalTx(t) => (t.cycle, t.tx_id.clone(), t.timestamp),
+            Record::Receipt(x) => (x.cycle, x.receipt_id.clone(), x.timestamp),
+        };
+        Item {
+            data_type: r.data_type(),
+            message_id: message_id(&r),
+            body: encode_signed_entry(
+                &self.crypto,
+                &self.keys,
+                r.data_type(),
+                r.to_canonical_json().as_bytes(),
+            ),
+            cycle,
+            id,
+            timestamp,
+        }
+    }
+
+    /// Finds and signs what to publish in the window after `cursor`.
+    fn plan(
+        &self,
+        cursor: Cursor,
+        open: &Open,
+        span: u64,
+    ) -> Result<Plan, firehose_dbstore::Error> {
+        let db = self.db.lock().expect("db lock");
+        let Some(newest) = db.latest_cycle()?.map(|c| c.counter) else {
+            return Ok(Plan::default());
+        };
+        let lo = cursor.through.map_or(0, |t| t + 1);
+        let mut plan = Plan {
+            items: Vec::new(),
+            newest: Some(newest),
+            hi: newest.min(lo.saturating_add(span - 1)),
+        };
+        if lo > newest {
+            return Ok(plan);
+        }
+        let mut from = lo;
+        loop {
+            let page = db.cycles_between(from, plan.hi, MAX_PAGE)?;
+            let Some(last) = page.last().map(|c| c.counter) else {
+                break;
+            };
+            for c in page {
+                if !open.cycles.contains(&c.counter) {
+                    plan.items.push(self.item(Record::Cycle(c)));
+                }
+            }
+            from = last + 1;
+        }
+        for (store, t) in [
+            (KeyedStore::OriginalTxs, DataType::OriginalTx),
+            (KeyedStore::Receipts, DataType::Receipt),
+        ] {
+            let keys = db.keys_in_cycles(store, lo, plan.hi, KEY_LIMIT)?;
+            if keys.len() == KEY_LIMIT {
+                tracing::error!(data_type = %t, "more than {KEY_LIMIT} rows in cycles {lo}..={}: publishing the first ones this round", plan.hi);
+            }
+            for k in keys {
+                if open
+                    .published(t, k.cycle, &k.id)
+                    .is_some_and(|ts| ts >= k.timestamp)
+                {
+                    continue;
+                }
+                let row = match t {
+                    DataType::OriginalTx => db
+                        .original_tx_by_key(&k.id, k.timestamp)?
+                        .map(Record::OriginalTx),
+                    _ => db.receipt_by_id(&k.id)?.map(Record::Receipt),
+                };
+                // Gone or replaced since the keys were read: the next round sees the new row.
+                if let Some(row) = row {
+                    plan.items.push(self.item(row));
+                }
+            }
+        }
+        Ok(plan)
+    }
+}
+
+/// The publisher (see the module docs). Build it with [`Publisher::new`], run it with
+/// [`Publisher::run`].
+pub struct Publisher {
+    cfg: MqConfig,
+    signer: Arc<Signer>,
+    state: StateFile,
+    cursor: Cursor,
+    open: Open,
+    stats: Arc<MqStats>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("uri", &self.cfg.redacted_uri())
+            .field("cursor", &self.cursor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Publisher {
+    /// A publisher of `db` signing with `keys`; reads the cursor from the state file.
+    pub fn new(
+        cfg: MqConfig,
+        db: ArchiverDb,
+        crypto: Crypto,
+        keys: KeyPair,
+    ) -> Result<Self, MqError> {
+        if cfg.lag_cycles > 1000 {
+            return Err(MqError::Config(format!(
+                "MQ_LAG_CYCLES={}: at most 1000",
+                cfg.lag_cycles
+            )));
+        }
+        let state = StateFile::new(&cfg.state_file);
+        let cursor = state.load()?;
+        let stats = Arc::new(MqStats::default());
+        stats
+            .through_plus_one
+            .store(cursor.through.map_or(0, |t| t + 1), Relaxed);
+        Ok(Self {
+            cfg,
+            signer: Arc::new(Signer {
+                db: Mutex::new(db),
+                crypto,
+                keys,
+            }),
+            state,
+            cursor,
+            open: Open::default(),
+            stats,
+        })
+    }
+
+    /// The counters (shared; they keep counting while [`run`](Self::run) runs).
+    pub fn stats(&self) -> Arc<MqStats> {
+        self.stats.clone()
+    }
+
+    /// The cursor as loaded or last saved.
+    pub fn cursor(&self) -> Cursor {
+        self.cursor
+    }
+
+    /// Publishes until `shutdown` completes, reconnecting whenever the broker goes away.
+    /// `wake` (a tail of the data logs) makes new data go out at once; without it the
+    /// publisher polls every `poll_interval`.
+    pub async fn run(
+        mut self,
+        mut wake: Option<LogTail>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), MqError> {
+        tokio::pin!(shutdown);
+        let mut backoff = Duration::from_millis(250);
+        let mut connected_before = false;
+        tracing::info!(broker = %self.cfg.redacted_uri(), cursor = ?self.cursor.through, "MQ publisher starting");
+        loop {
+            let conn = tokio::select! {
+                c = tokio::time::timeout(BROKER_TIMEOUT, connect(&self.cfg)) => c,
+                () = &mut shutdown => return Ok(()),
+            };
+            let (conn, channel) = match conn {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "cannot reach the broker");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = &mut shutdown => return Ok(()),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+                Err(_) => {
+                    tracing::warn!("broker connection timed out");
+                    continue;
+                }
+            };
+            if connected_before {
+                self.stats.reconnects.fetch_add(1, Relaxed);
+            }
+            connected_before = true;
+            backoff = Duration::from_millis(250);
+            self.stats.connected.store(1, Relaxed);
+            tracing::info!("connected to the broker");
+            let outcome = self.serve(&channel, &mut wake, &mut shutdown).await;
+            self.stats.connected.store(0, Relaxed);
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), conn.close(200, "bye".into())).await;
+            match outcome {
+                Ok(()) => {
+                    tracing::info!(cursor = ?self.cursor.through, "MQ publisher stopped");
+                    return Ok(());
+                }
+                Err(RoundError::State(e)) => return Err(e.into()),
+                Err(e) => tracing::warn!(error = %e, "broker connection lost; reconnecting"),
+            }
+        }
+    }
+
+    /// Rounds on one connection until shutdown (`Ok`) or a broker error.
+    async fn serve(
+        &mut self,
+        channel: &Channel,
+        wake: &mut Option<LogTail>,
+        shutdown: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    ) -> Result<(), RoundError> {
+        let mut next_round = tokio::time::Instant::now();
+        loop {
+            let woke = tokio::select! {
+                biased;
+                () = shutdown.as_mut() => return Ok(()),
+                () = tokio::time::sleep_until(next_round) => false,
+                ev = async { match wake.as_mut() {
+                    Some(t) => t.recv().await,
+                    None => std::future::pending().await,
+                } } => {
+                    if ev.is_none() {
+                        tracing::warn!("data-log tail stopped; polling only");
+                        *wake = None;
+                    }
+                    // Coalesce a burst of wake-ups into one round.
+                    while let Some(t) = wake.as_mut() {
+                        if t.try_recv().is_none() { break; }
+                    }
+                    true
+                }
+            };
+            // Catch up round after round; stop between rounds on shutdown.
+            loop {
+                match self.round(channel).await {
+                    Ok(true) => {
+                        if futures::FutureExt::now_or_never(shutdown.as_mut()).is_some() {
+                            return Ok(());
+                        }
+                    }
+                    Ok(false) => break,
+                    Err(RoundError::Db(e)) => {
+                        tracing::warn!(error = %e, "archiver database; retrying");
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            // After a wake-up, look once more soon: the archiver may commit after it logs.
+            next_round = tokio::time::Instant::now()
+                + if woke {
+                    FOLLOW_UP
+                } else {
+                    self.cfg.poll_interval
+                };
+        }
+    }
+
+    /// One round; `true` if there is more to catch up on right away.
+    async fn round(&mut self, channel: &Channel) -> Result<bool, RoundError> {
+        let span = self.cfg.batch_cycles.max(self.cfg.lag_cycles + 1);
+        let signer = self.signer.clone();
+        let cursor = self.cursor;
+        let open = std::mem::take(&mut self.open);
+        let (open, plan) = tokio::task::spawn_blocking(move || {
+            let plan = signer.plan(cursor, &open, span);
+            (open, plan)
+        })
+        .await
+        .map_err(|e| RoundError::Broker(format!("planning task: {e}")))?;
+        self.open = open;
+        let plan = plan?;
+        let Some(newest) = plan.newest else {
+            return Ok(false);
+        };
+        self.stats.newest_plus_one.store(newest + 1, Relaxed);
+        for batch in plan.items.chunks(CONFIRM_BATCH) {
+            self.publish_confirmed(channel, batch).await?;
+            for it in batch {
+                self.open.record(it);
+            }
+        }
+        if let Some(settled) = newest.checked_sub(self.cfg.lag_cycles) {
+            let through = plan.hi.min(settled);
+            if self.cursor.through.is_none_or(|t| through > t) {
+                self.cursor.through = Some(through);
+                self.open.settle(through);
+                let (state, cursor) = (self.state.clone(), self.cursor);
+                tokio::task::spawn_blocking(move || state.save(cursor))
+                    .await
+                    .map_err(|e| RoundError::Broker(format!("state task: {e}")))??;
+                self.stats.through_plus_one.store(through + 1, Relaxed);
+            }
+        }
+        // Behind the settled point: another round moves the cursor again.
+        Ok(match newest.checked_sub(self.cfg.lag_cycles) {
+            Some(settled) => self.cursor.through.is_none_or(|t| t < settled),
+            None => false,
+        })
+    }
+
+    /// Publishes `batch` and waits for the broker to confirm all of it, publishing it again
+    /// after a nack (up to `confirm_attempts` times).
+    async fn publish_confirmed(&self, channel: &Channel, batch: &[Item]) -> Result<(), RoundError> {
+        let expiration = self.cfg.expiration.as_millis().to_string();
+        for attempt in 1..=self.cfg.confirm_attempts {
+            let mut confirms = Vec::with_capacity(batch.len());
+            for it in batch {
+                let props = BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_content_type("application/json".into())
+                    .with_expiration(expiration.as_str().into())
+                    .with_message_id(it.message_id.as_str().into());
+                let confirm = channel
+                    .basic_publish(
+                        self.cfg.exchanges.of(it.data_type).into(),
+                        "".into(),
+                        BasicPublishOptions::default(),
+                        &it.body,
+                        props,
+                    )
+                    .await
+                    .inspect_err(|_| {
+                        self.stats.retried.fetch_add(batch.len() as u64, Relaxed);
+                    })?;
+                self.stats.published.fetch_add(1, Relaxed);
+                confirms.push(confirm);
+            }
+            let mut nacked = 0usize;
+            let wait = async {
+                for c in confirms {
+                    if !c.await?.is_ack() {
+                        nacked += 1;
+                    }
+                }
+                Ok::<_, lapin::Error>(())
+            };
+            match tokio::time::timeout(BROKER_TIMEOUT, wait).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    self.stats.retried.fetch_add(batch.len() as u64, Relaxed);
+                    return Err(e.into());
+                }
+                Err(_) => {
+                    self.stats.retried.fetch_add(batch.len() as u64, Relaxed);
+                    return Err(RoundError::Broker("no confirms within 30 s".into()));
+                }
+            }
+            if nacked == 0 {
+                self.stats.confirmed.fetch_add(batch.len() as u64, Relaxed);
+                return Ok(());
+            }
+            tracing::warn!(
+                nacked,
+                attempt,
+                "the broker refused messages; publishing the batch again"
+            );
+            self.stats.retried.fetch_add(batch.len() as u64, Relaxed);
+        }
+        Err(RoundError::Broker(format!(
+            "messages refused {} times",
+            self.cfg.confirm_attempts
+        )))
+    }
+}
+
+/// Connects, opens a confirm channel, declares the exchanges (and the queues of a consumer
+/// group if configured).
+async fn connect(cfg: &MqConfig) -> lapin::Result<(Connection, Channel)> {
+    let props = ConnectionProperties::default().with_connection_name("firehose-distributor".into());
+    let conn = Connection::connect(&cfg.uri, props).await?;
+    let channel = conn.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    for t in DataType::ALL {
+        channel
+            .exchange_declare(
+                cfg.exchanges.of(t).into(),
+                ExchangeKind::Fanout,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    if let Some(prefix) = &cfg.queue_prefix {
+        super::declare_group(&channel, &cfg.exchanges, prefix).await?;
+    }
+    Ok((conn, channel))
+}

@@ -1,0 +1,142 @@
+//! Helpers shared by the MQ tests: the broker under test, unique names, a collecting consumer.
+#![allow(dead_code)]
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use firehose_core::crypto::PublicKey;
+use firehose_core::records::Record;
+use firehose_distributor::mq::consumer::MqConsumer;
+use firehose_distributor::mq::{queue_names, Exchanges, MqConfig};
+
+/// The broker's URI (`FIREHOSE_TEST_AMQP`, default the local RabbitMQ with guest/guest), or
+/// `None` with a loud message when it cannot be reached outside CI. In CI (`CI=true`) a
+/// missing broker fails the test.
+pub async fn broker() -> Option<String> {
+    let uri = std::env::var("FIREHOSE_TEST_AMQP")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let host = uri
+        .split('@')
+        .nth(1)
+        .and_then(|h| h.split('/').next())
+        .unwrap_or("127.0.0.1:5672")
+        .to_owned();
+    let reachable = tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect(&host),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    if reachable {
+        return Some(uri);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("no RabbitMQ at {host}: CI must start one (see .ci/run)");
+    }
+    eprintln!(
+        "\n!!!!! SKIPPED: no RabbitMQ at {host} (start one, or set FIREHOSE_TEST_AMQP) !!!!!\n"
+    );
+    None
+}
+
+/// Names no other test (or earlier run) uses.
+pub fn unique(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("firehose-test-{tag}-{}-{nanos}", std::process::id())
+}
+
+/// An MQ config on the test broker with unique exchanges and a state file in `dir`.
+pub fn mq_config(uri: &str, tag: &str, dir: &std::path::Path) -> MqConfig {
+    let base = unique(tag);
+    let mut cfg = MqConfig::from_env(|_| None, dir).unwrap();
+    cfg.uri = uri.to_owned();
+    cfg.exchanges = Exchanges {
+        cycles: format!("{base}.x.cycles"),
+        original_txs: format!("{base}.x.originalTxs"),
+        receipts: format!("{base}.x.receipts"),
+    };
+    cfg.poll_interval = Duration::from_millis(100);
+    cfg
+}
+
+/// Declares the queues of consumer group `prefix` (before publishing starts).
+pub async fn declare(uri: &str, exchanges: &Exchanges, prefix: &str) {
+    let conn = lapin::Connection::connect(uri, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    firehose_distributor::mq::declare_group(&ch, exchanges, prefix)
+        .await
+        .unwrap();
+    conn.close(200, "ok".into()).await.unwrap();
+}
+
+/// One record as received: message id and record, in arrival order per queue.
+pub type Received = Vec<(String, Record)>;
+
+/// Consumes the three queues of group `prefix` until every id of `want` has arrived (or
+/// `timeout`), then for `linger` more to catch extras; acks everything. Records come
+/// verified against `key`.
+pub async fn collect(
+    uri: &str,
+    prefix: &str,
+    key: PublicKey,
+    want: &HashSet<String>,
+    timeout: Duration,
+    linger: Duration,
+) -> Received {
+    let mut consumers = Vec::new();
+    for (_, q) in queue_names(prefix) {
+        consumers.push(MqConsumer::connect(uri, &q, 50, key).await.unwrap());
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut tasks = Vec::new();
+    for mut c in consumers {
+        let tx = tx.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(d) = c.next().await {
+                let d = d.expect("verified delivery");
+                let id = d.message_id.clone().expect("message_id set");
+                let rec = d.record.record.clone();
+                d.ack().await.unwrap();
+                if tx.send((id, rec)).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let mut got: Received = Vec::new();
+    let mut seen = HashSet::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !want.iter().all(|w| seen.contains(w)) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some((id, r))) => {
+                seen.insert(id.clone());
+                got.push((id, r));
+            }
+            _ => break,
+        }
+    }
+    let end = tokio::time::Instant::now() + linger;
+    while let Ok(Some((id, r))) = tokio::time::timeout_at(end, rx.recv()).await {
+        got.push((id, r));
+    }
+    for t in tasks {
+        t.abort();
+    }
+    got
+}
+
+/// Ids that arrived more than once, with how often.
+pub fn duplicates(got: &Received) -> HashMap<String, usize> {
+    let mut n: HashMap<String, usize> = HashMap::new();
+    for (id, _) in got {
+        *n.entry(id.clone()).or_default() += 1;
+    }
+    n.retain(|_, c| *c > 1);
+    n
+}
