@@ -119,39 +119,156 @@ pub struct Subscription<'a> {
 impl Subscription<'_> {
     /// The next verified record; `None` when the connection ends without a close frame.
     pub async fn next(&mut self) -> Option<Result<SignedRecord, ClientError>> {
-        loop {
-            let msg = match self.ws.next().await? {
-                Ok(m) => m,
-                Err(e) => return Some(Err(e.into())),
-            };
-            let bytes = match msg {
-                Message::Text(t) => t.as_bytes().to_vec(),
-                Message::Binary(b) => {
-                    // MessagePack: verify over the same canonical JSON the signature covers.
-                    let value: serde_json::Value =
-                        match firehose_core::codec::Encoding::MessagePack.decode(&b) {
-                            Ok(v) => v,
-                            Err(e) => return Some(Err(e.into())),
-                        };
-                    firehose_core::canonical::safe_stringify(&value).into_bytes()
-                }
-                Message::Close(frame) => {
-                    let (code, reason) = frame.map_or((1005, String::new()), |f| {
-                        (u16::from(f.code), f.reason.to_string())
-                    });
-                    return Some(Err(ClientError::Closed { code, reason }));
-                }
-                _ => continue,
-            };
-            return Some(
-                SignedRecord::verify_json(&self.cfg.crypto, &bytes, &self.cfg.distributor_key)
-                    .map_err(ClientError::from),
-            );
-        }
+        next_record(&mut self.ws, self.cfg).await
     }
 
     /// The raw next message (for tests that check bytes).
     pub async fn next_raw(&mut self) -> Option<Result<Message, ClientError>> {
         self.ws.next().await.map(|r| r.map_err(ClientError::from))
+    }
+}
+
+/// Reads the next message of `ws` and verifies it (close frames become
+/// [`ClientError::Closed`]).
+async fn next_record(
+    ws: &mut WebSocketStream<MaybeTlsStream<TcpStream>>,
+    cfg: &ClientConfig,
+) -> Option<Result<SignedRecord, ClientError>> {
+    loop {
+        let msg = match ws.next().await? {
+            Ok(m) => m,
+            Err(e) => return Some(Err(e.into())),
+        };
+        let bytes = match msg {
+            Message::Text(t) => t.as_bytes().to_vec(),
+            Message::Binary(b) => {
+                let value: serde_json::Value =
+                    match firehose_core::codec::Encoding::MessagePack.decode(&b) {
+                        Ok(v) => v,
+                        Err(e) => return Some(Err(e.into())),
+                    };
+                firehose_core::canonical::safe_stringify(&value).into_bytes()
+            }
+            Message::Close(frame) => {
+                let (code, reason) = frame.map_or((1005, String::new()), |f| {
+                    (u16::from(f.code), f.reason.to_string())
+                });
+                return Some(Err(ClientError::Closed { code, reason }));
+            }
+            _ => continue,
+        };
+        return Some(
+            SignedRecord::verify_json(&cfg.crypto, &bytes, &cfg.distributor_key)
+                .map_err(ClientError::from),
+        );
+    }
+}
+
+/// A subscription that never ends: it reconnects with back-off whenever the connection
+/// drops (including a slow-consumer close), and resumes with `since` set to the last record
+/// it handed out of each type, so nothing is missed or repeated across reconnects.
+///
+/// ```no_run
+/// # async fn demo(cfg: firehose_distributor::client::ClientConfig) {
+/// use firehose_distributor::client::ResumingClient;
+///
+/// let mut client = ResumingClient::new(cfg);
+/// loop {
+///     match client.next().await {
+///         Ok(signed) => println!("{}", signed.record.id()),
+///         Err(e) => eprintln!("skipped a bad message: {e}"),
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct ResumingClient {
+    cfg: ClientConfig,
+    since: crate::resume::Since,
+    ws: Option<WebSocketStream<MaybeTlsStream<TcpStream>>>,
+    backoff: std::time::Duration,
+    connects: u64,
+    resume: bool,
+}
+
+impl ResumingClient {
+    /// Longest wait between reconnection attempts.
+    pub const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// A client for `cfg`; `cfg.since` (if set) is where the first connection resumes.
+    pub fn new(cfg: ClientConfig) -> Self {
+        Self {
+            since: cfg.since.clone().unwrap_or_default(),
+            resume: true,
+            cfg,
+            ws: None,
+            backoff: std::time::Duration::from_millis(100),
+            connects: 0,
+        }
+    }
+
+    /// The resume point: the last record handed out of each type.
+    pub fn since(&self) -> &crate::resume::Since {
+        &self.since
+    }
+
+    /// Successful connections so far.
+    pub fn connects(&self) -> u64 {
+        self.connects
+    }
+
+    /// The next verified record. Connection problems are handled inside (logged, retried);
+    /// an error is returned only for a message that fails verification (it is skipped).
+    pub async fn next(&mut self) -> Result<SignedRecord, ClientError> {
+        loop {
+            let Some(ws) = self.ws.as_mut() else {
+                self.connect().await;
+                continue;
+            };
+            match next_record(ws, &self.cfg).await {
+                Some(Ok(signed)) => {
+                    self.since.advance(&signed.record);
+                    return Ok(signed);
+                }
+                Some(Err(ClientError::BadMessage(e))) => return Err(ClientError::BadMessage(e)),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "distributor connection lost; reconnecting");
+                    self.ws = None;
+                }
+                None => {
+                    tracing::warn!("distributor connection ended; reconnecting");
+                    self.ws = None;
+                }
+            }
+        }
+    }
+
+    async fn connect(&mut self) {
+        loop {
+            let has_point = self.since != crate::resume::Since::default();
+            self.cfg.since = (self.resume && has_point).then(|| self.since.clone());
+            match tokio_tungstenite::connect_async(self.cfg.signed_url()).await {
+                Ok((ws, _)) => {
+                    self.ws = Some(ws);
+                    self.connects += 1;
+                    self.backoff = std::time::Duration::from_millis(100);
+                    return;
+                }
+                Err(tokio_tungstenite::tungstenite::Error::Http(resp))
+                    if resp.status() == 400 && self.cfg.since.is_some() =>
+                {
+                    tracing::warn!(
+                        "the distributor cannot resume (no database?): continuing live only"
+                    );
+                    self.resume = false;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?self.backoff, "cannot connect to the distributor");
+                }
+            }
+            tokio::time::sleep(self.backoff).await;
+            self.backoff = (self.backoff * 2).min(Self::MAX_BACKOFF);
+        }
     }
 }

@@ -207,20 +207,72 @@ pub fn backfill(
     Ok(done)
 }
 
-/// The type and record id of a live message (`{"<type>": {...}, "sign": ...}`), for
-/// de-duplication (a receipt and its original tx share an id, so the type is part of the key).
-pub fn message_id(msg: &str) -> Option<(DataType, String)> {
-    let v: serde_json::Value = serde_json::from_str(msg).ok()?;
-    let obj = v.as_object()?;
-    let (k, entry) = obj.iter().find(|(k, _)| k.as_str() != "sign")?;
-    let (t, field) = match k.as_str() {
-        "cycle" => (DataType::Cycle, "cycleMarker"),
-        "originalTx" => (DataType::OriginalTx, "txId"),
-        "receipt" => (DataType::Receipt, "receiptId"),
-        _ => return None,
-    };
-    entry.get(field)?.as_str().map(|id| (t, id.to_owned()))
-}
-
 /// (type, id) of the records sent during a back-fill.
 pub type SentIds = HashSet<(DataType, String)>;
+
+/// Live messages checked by a [`Handover`] before it retires.
+pub const HANDOVER_WINDOW: usize = 10_000;
+
+/// Filters the live stream of a resumed session: skips entries the collector already has
+/// (at or before its `since` point: the live reader may lag behind the database, or behind a
+/// collector that resumes from another distributor) and entries the back-fill sent. Retires
+/// after [`HANDOVER_WINDOW`] live messages.
+#[derive(Debug)]
+pub struct Handover {
+    since: Since,
+    ids: SentIds,
+    checked: usize,
+}
+
+impl Handover {
+    /// A filter for a session resumed at `since` whose back-fill sent `ids`.
+    pub fn new(since: Since, ids: SentIds) -> Self {
+        Self {
+            since,
+            ids,
+            checked: 0,
+        }
+    }
+
+    /// Whether to skip the live message `json` (`{"<type>": {...}, "sign": ...}`).
+    pub fn skip(&mut self, json: &str) -> bool {
+        self.checked += 1;
+        let Some(record) = parse_message(json) else {
+            return false;
+        };
+        self.since.has(&record)
+            || self
+                .ids
+                .remove(&(record.data_type(), record.id().to_owned()))
+    }
+
+    /// Whether it has checked enough messages to retire.
+    pub fn done(&self) -> bool {
+        self.checked >= HANDOVER_WINDOW
+    }
+}
+
+impl Since {
+    /// Whether a collector at this resume point already has `record` (its type has a point,
+    /// and the record is at or before it).
+    pub fn has(&self, record: &Record) -> bool {
+        match record {
+            Record::Cycle(c) => self.cycle.is_some_and(|last| c.counter <= last),
+            Record::OriginalTx(t) => self
+                .original_tx
+                .as_ref()
+                .is_some_and(|k| PageKey::from(t) <= *k),
+            Record::Receipt(r) => self
+                .receipt
+                .as_ref()
+                .is_some_and(|k| PageKey::from(r) <= *k),
+        }
+    }
+}
+
+/// The record of a signed message (`{"<type>": {...}, "sign": ...}`).
+fn parse_message(json: &str) -> Option<Record> {
+    let mut v: serde_json::Value = serde_json::from_str(json).ok()?;
+    v.as_object_mut()?.remove("sign");
+    serde_json::from_value(v).ok()
+}

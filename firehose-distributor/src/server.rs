@@ -426,9 +426,9 @@ async fn backfill_then_handover(
     rx: &mut crate::hub::SessionRx,
     sink: &mut futures::stream::SplitSink<WebSocket, Message>,
     encoding: firehose_core::codec::Encoding,
-) -> Option<crate::resume::SentIds> {
+) -> Option<crate::resume::Handover> {
     let Some(db) = d.db() else {
-        return Some(Default::default());
+        return Some(crate::resume::Handover::new(since, Default::default()));
     };
     let logs = crate::resume::LogScan {
         dir: d.config().data_log_dir.clone(),
@@ -437,13 +437,14 @@ async fn backfill_then_handover(
     };
     let (btx, mut brx) = tokio::sync::mpsc::channel(256);
     let me = d.clone();
+    let point = since.clone();
     let job = tokio::task::spawn_blocking(move || {
         let db = db.lock().expect("db lock");
         crate::resume::backfill(
             &db,
             &me.crypto,
             &me.keys,
-            &since,
+            &point,
             Some(&logs),
             Some(&me.log_index),
             &btx,
@@ -452,7 +453,7 @@ async fn backfill_then_handover(
     while let Some(msg) = brx.recv().await {
         sink.send(msg.message(encoding)?).await.ok()?;
     }
-    let mut ids = match job.await {
+    let ids = match job.await {
         Ok(Ok(done)) => {
             tracing::info!(
                 from_db = done.from_db,
@@ -470,11 +471,12 @@ async fn backfill_then_handover(
             Default::default()
         }
     };
-    // Live entries queued during the back-fill: skip those it already sent.
+    // Live entries queued during the back-fill: skip what the collector has or was sent.
+    let mut handover = crate::resume::Handover::new(since, ids);
     let queued = rx.messages.len();
     for _ in 0..queued {
         let Ok(m) = rx.messages.try_recv() else { break };
-        if crate::resume::message_id(m.json().as_str()).is_some_and(|id| ids.remove(&id)) {
+        if handover.skip(m.json().as_str()) {
             continue;
         }
         if let Some(msg) = m.message(encoding) {
@@ -482,27 +484,24 @@ async fn backfill_then_handover(
         }
     }
     sink.flush().await.ok()?;
-    Some(ids)
+    Some(handover)
 }
 
-/// After a back-fill, the log reader may still publish entries the back-fill already sent
-/// (it lags the database a little): skip those until all are seen or [`DEDUPE_WINDOW`] live
-/// messages have passed.
-const DEDUPE_WINDOW: usize = 10_000;
-
+/// After a back-fill, the live reader may still publish entries the collector has (it lags
+/// the database a little): the session's [`Handover`](crate::resume::Handover) filter skips
+/// them until it retires.
 fn already_sent(
-    dedupe: &mut Option<(crate::resume::SentIds, usize)>,
+    handover: &mut Option<crate::resume::Handover>,
     msg: &crate::hub::Outgoing,
 ) -> bool {
-    let Some((ids, checked)) = dedupe else {
+    let Some(h) = handover else {
         return false;
     };
-    *checked += 1;
-    let dup = crate::resume::message_id(msg.json().as_str()).is_some_and(|id| ids.remove(&id));
-    if ids.is_empty() || *checked >= DEDUPE_WINDOW {
-        *dedupe = None;
+    let skip = h.skip(msg.json().as_str());
+    if h.done() {
+        *handover = None;
     }
-    dup
+    skip
 }
 
 async fn session(
@@ -532,11 +531,10 @@ async fn run_session(
     let mut rx = d.hub.register(key, capacity);
     tracing::info!(collector = %key, id = rx.id, sessions = d.hub.len(), resume = since.is_some(), "collector connected");
     let (mut sink, mut stream) = socket.split();
-    let mut dedupe = None;
+    let mut handover = None;
     if let Some(since) = since {
         match backfill_then_handover(d, since, registered, &mut rx, &mut sink, encoding).await {
-            Some(ids) if !ids.is_empty() => dedupe = Some((ids, 0)),
-            Some(_) => {}
+            Some(h) => handover = Some(h),
             None => {
                 d.hub.unregister(&key, rx.id);
                 return;
@@ -577,7 +575,7 @@ async fn run_session(
                 let batch = async {
                     let mut next = Some(first);
                     while let Some(msg) = next.take().or_else(|| rx.messages.try_recv().ok()) {
-                        if already_sent(&mut dedupe, &msg) {
+                        if already_sent(&mut handover, &msg) {
                             continue;
                         }
                         if let Some(m) = msg.message(encoding) {

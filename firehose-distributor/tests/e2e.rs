@@ -567,3 +567,65 @@ async fn messagepack_clients_get_the_same_signed_records() {
         other => panic!("expected a binary frame, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_client_survives_slow_consumer_closes_without_gap_or_duplicate() {
+    use firehose_distributor::client::ResumingClient;
+    // A queue of 4 messages: every cycle (11 records published at once) overflows it, so the
+    // session is closed with 4001 again and again; the client resumes each time.
+    let mut run = start(spec(2000), 30, |c| c.client_queue_capacity = 4).await;
+    let mut since = firehose_distributor::resume::Since::default();
+    for r in run.sim.write_cycle().unwrap() {
+        since.advance(&r);
+    }
+    let mut cfg = collector(23, &run.d, &run.url);
+    cfg.since = Some(since);
+    let mut client = ResumingClient::new(cfg);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let reader = tokio::spawn(async move {
+        loop {
+            let r = client.next().await.expect("verified");
+            if tx.send((r.record, client.connects())).is_err() {
+                return;
+            }
+        }
+    });
+    let mut written = Vec::new();
+    for _ in 0..6 {
+        written.extend(run.sim.write_cycle().unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut got = Vec::new();
+    let mut connects = 0;
+    while got.len() < written.len() {
+        let (r, c) = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("timed out after {} of {}", got.len(), written.len()))
+            .unwrap();
+        got.push(r);
+        connects = c;
+    }
+    if let Ok(Some((extra, _))) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await
+    {
+        panic!(
+            "after all {} records, an extra one: {} {} of cycle {}",
+            written.len(),
+            extra.data_type(),
+            extra.id(),
+            extra.cycle()
+        );
+    }
+    reader.abort();
+    let drops = run
+        .d
+        .hub
+        .metrics
+        .slow_consumer_drops
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(drops >= 1, "the policy closed it");
+    assert!(
+        connects >= 2,
+        "it reconnected ({connects} connects, {drops} drops)"
+    );
+    assert_same_per_type(&got, &written);
+}

@@ -119,7 +119,12 @@ async fn broker_restart_mid_stream_loses_nothing_confirmed() {
     .await;
     let got_ids: HashSet<String> = got.iter().map(|(id, _)| id.clone()).collect();
     let missing: Vec<&String> = want.difference(&got_ids).collect();
-    assert!(missing.is_empty(), "{} missing, e.g. {:?}", missing.len(), missing.first());
+    assert!(
+        missing.is_empty(),
+        "{} missing, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
     assert!(stats.reconnects.load(Relaxed) >= 1);
     // Within each type, first arrivals keep the database order.
     stop.send(()).unwrap();
