@@ -1,6 +1,6 @@
 //! A Rust collector: connects to a distributor (default: the demo on 127.0.0.1:6100), checks
 //! every message's distributor signature, stores the records in its own SQLite database and
-//! prints a progress line every second. Reconnects with back-off.
+//! prints a progress line every second. Reconnects with back-off and resumes with `since`.
 //!
 //! ```text
 //! cargo run --release -p firehose-distributor -- demo        # in one terminal
@@ -14,7 +14,7 @@ use firehose::core::crypto::{KeyPair, PublicKey};
 use firehose::core::records::{DataType, Record};
 use firehose::dbstore::fixture::DbWriter;
 use firehose::dbstore::Layout;
-use firehose::distributor::client::{Client, ClientConfig};
+use firehose::distributor::client::{ClientConfig, ResumingClient};
 use firehose::distributor::config::DEV_PUBLIC_KEY;
 
 #[tokio::main]
@@ -44,53 +44,41 @@ async fn main() {
 
     let mut counts: BTreeMap<DataType, u64> = BTreeMap::new();
     let mut last_print = Instant::now();
-    let mut backoff = Duration::from_millis(250);
+    // Reconnects with back-off and resumes where it left off (`since`), so a dropped
+    // connection loses nothing.
+    let mut client = ResumingClient::new(cfg);
+    let mut batch: Vec<Record> = Vec::new();
+    let mut lag_ms = 0u64;
     loop {
-        let mut sub = match Client::connect(&cfg).await {
+        let signed = match client.next().await {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("collector: cannot connect to {url}: {e}; retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+                eprintln!("collector: skipped a bad message: {e}");
                 continue;
             }
         };
-        backoff = Duration::from_millis(250);
-        println!("collector: connected to {url}");
-        let mut batch: Vec<Record> = Vec::new();
-        let mut lag_ms = 0u64;
-        while let Some(msg) = sub.next().await {
-            let signed = match msg {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("collector: {e}");
-                    break;
-                }
-            };
-            *counts.entry(signed.record.data_type()).or_default() += 1;
-            if let Record::Receipt(r) = &signed.record {
-                lag_ms = firehose::distributor::auth::now_ms().saturating_sub(r.timestamp);
-            }
-            batch.push(signed.record);
-            if last_print.elapsed() >= Duration::from_secs(1) {
-                if let Err(e) = db.write_batch(&batch) {
-                    eprintln!("collector: storing: {e}");
-                }
-                batch.clear();
-                let secs = last_print.elapsed().as_secs_f64();
-                let rates: Vec<String> = counts
-                    .iter()
-                    .map(|(t, n)| format!("{t} {:.0}/s", *n as f64 / secs))
-                    .collect();
-                println!("collector: {} | receipt lag {lag_ms} ms", rates.join(", "));
-                counts.clear();
-                last_print = Instant::now();
-            }
+        *counts.entry(signed.record.data_type()).or_default() += 1;
+        if let Record::Receipt(r) = &signed.record {
+            lag_ms = firehose::distributor::auth::now_ms().saturating_sub(r.timestamp);
         }
-        if !batch.is_empty() {
-            let _ = db.write_batch(&batch);
+        batch.push(signed.record);
+        if last_print.elapsed() >= Duration::from_secs(1) {
+            if let Err(e) = db.write_batch(&batch) {
+                eprintln!("collector: storing: {e}");
+            }
+            batch.clear();
+            let secs = last_print.elapsed().as_secs_f64();
+            let rates: Vec<String> = counts
+                .iter()
+                .map(|(t, n)| format!("{t} {:.0}/s", *n as f64 / secs))
+                .collect();
+            println!(
+                "collector: {} | receipt lag {lag_ms} ms | connections {}",
+                rates.join(", "),
+                client.connects()
+            );
+            counts.clear();
+            last_print = Instant::now();
         }
-        eprintln!("collector: disconnected; reconnecting");
-        tokio::time::sleep(backoff).await;
     }
 }
