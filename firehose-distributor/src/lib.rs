@@ -16,9 +16,7 @@
 //! | [`client`] | the collector side: signed connect, verified typed records |
 //! | [`http_client`] | the collector side of the history API: signed requests, verified replies |
 //! | [`archiver_sim`] | a simulated archiver (data logs + SQLite) for demos and tests |
-//!
-//! Status: live streaming, authentication, sessions, the slow-consumer policy, resume with
-//! `since`, MessagePack framing, the history API and `/metrics` work; MQ mode is not built yet.
+//! | [`mq`] | MQ mode: publish to RabbitMQ with confirms and a durable cursor; the consumer |
 
 pub mod api;
 pub mod archiver_sim;
