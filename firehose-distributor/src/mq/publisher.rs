@@ -38,8 +38,8 @@ use super::{message_id, MqConfig, MqStats};
 const CONFIRM_BATCH: usize = 1000;
 /// How long to wait for a connection or a batch's confirms before giving up on the connection.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
-/// Most keys read per data type and round (a cycle with more rows is published in parts...
-/// never: such a cycle would be far beyond any real network's).
+/// Most keys read per data type and round; a window with more rows is logged as an error
+/// (far beyond any real network's cycles).
 const KEY_LIMIT: usize = 5_000_000;
 /// After a wake-up from the logs, look again this soon (the database commit may trail the log).
 const FOLLOW_UP: Duration = Duration::from_millis(25);
