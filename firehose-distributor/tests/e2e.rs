@@ -629,3 +629,60 @@ async fn resuming_client_survives_slow_consumer_closes_without_gap_or_duplicate(
     );
     assert_same_per_type(&got, &written);
 }
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_connects_and_refusals_leak_no_fds_or_tasks() {
+    let run = start(spec(200), 100, |_| {}).await;
+    let rt = tokio::runtime::Handle::current().metrics();
+    // Warm up (lazy statics, the first connection's buffers).
+    drop(
+        Client::connect(&collector(40, &run.d, &run.url))
+            .await
+            .unwrap(),
+    );
+    wait_sessions(&run.d, 0).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (fds, tasks) = (open_fds(), rt.num_alive_tasks());
+    for i in 0..1000u32 {
+        let seed = 41 + (i % 200) as u8;
+        if i % 4 == 3 {
+            // A refused one: a bad signature gets 401 and leaves nothing behind.
+            let cfg = collector(seed, &run.d, &run.url);
+            let url = cfg
+                .signed_url()
+                .replace("%22sig%22%3A%22", "%22sig%22%3A%2200");
+            assert!(tokio_tungstenite::connect_async(url).await.is_err());
+        } else {
+            let cfg = collector(seed, &run.d, &run.url);
+            let sub = Client::connect(&cfg).await.unwrap();
+            drop(sub);
+        }
+    }
+    wait_sessions(&run.d, 0).await;
+    // Closing handshakes and task exits settle.
+    let mut settled = false;
+    for _ in 0..300 {
+        if open_fds() <= fds + 2 && rt.num_alive_tasks() <= tasks + 2 {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let metrics = get(&run.url, "/metrics").await;
+    assert!(
+        metrics.contains("firehose_distributor_auth_failures_total 250\n"),
+        "250 refused as bad signatures"
+    );
+    assert!(
+        settled,
+        "fds {} -> {}, tasks {} -> {}",
+        fds,
+        open_fds(),
+        tasks,
+        rt.num_alive_tasks()
+    );
+}
