@@ -36,6 +36,21 @@ fn publisher(sim: &ArchiverSim, mq: MqConfig) -> Publisher {
     .unwrap()
 }
 
+/// Runs `p` on its own task; sending on the returned channel shuts it down.
+fn spawn(
+    p: Publisher,
+    wake: Option<firehose_logreader::LogTail>,
+) -> (
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), firehose_distributor::mq::publisher::MqError>>,
+) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let run = tokio::spawn(p.run(wake, async {
+        let _ = stopped.await;
+    }));
+    (stop, run)
+}
+
 fn distributor_key() -> firehose_core::crypto::PublicKey {
     Config::default().keys().unwrap().public_key()
 }
@@ -101,10 +116,7 @@ async fn three_consumer_groups_each_get_every_record_once_in_order() {
     )
     .await
     .unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let run = tokio::spawn(p.run(Some(wake), async {
-        let _ = stopped.await;
-    }));
+    let (stop, run) = spawn(p, Some(wake));
     // Live: more cycles while publishing.
     for _ in 0..4 {
         written.extend(sim.write_cycle().unwrap());
@@ -149,10 +161,7 @@ async fn late_rows_in_open_cycles_are_published_again_with_a_new_id() {
     let group = unique("late-g");
     declare(&uri, &mq.exchanges, &group).await;
     let p = publisher(&sim, mq);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let run = tokio::spawn(p.run(None, async {
-        let _ = stopped.await;
-    }));
+    let (stop, run) = spawn(p, None);
     key_order(&mut written);
     let got = collect(
         &uri,
@@ -230,10 +239,7 @@ async fn killed_publisher_resumes_from_its_checkpoint() {
     }
     let second = publisher(&sim, mq.clone());
     assert_eq!(second.cursor().through, Some(checkpoint));
-    let (stop, stopped) = oneshot::channel::<()>();
-    let run = tokio::spawn(second.run(None, async {
-        let _ = stopped.await;
-    }));
+    let (stop, run) = spawn(second, None);
     key_order(&mut written);
     let got = collect(
         &uri,
@@ -286,10 +292,7 @@ async fn unreachable_broker_is_retried_and_shutdown_still_works() {
     );
     let p = publisher(&sim, mq);
     let stats = p.stats();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let run = tokio::spawn(p.run(None, async {
-        let _ = stopped.await;
-    }));
+    let (stop, run) = spawn(p, None);
     tokio::time::sleep(Duration::from_millis(600)).await;
     use std::sync::atomic::Ordering::Relaxed;
     assert_eq!(stats.connected.load(Relaxed), 0);
