@@ -95,8 +95,7 @@ async fn main() {
                     if ok.is_err() {
                         break;
                     }
-                    let i = DataType::ALL.iter().position(|x| *x == t).unwrap_or(0);
-                    counts.lock().expect("counts")[i] += 1;
+                    counts.lock().expect("counts")[t.index()] += 1;
                 }
                 eprintln!("mq_collector: {queue}: connection lost; reconnecting");
             }

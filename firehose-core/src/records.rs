@@ -152,6 +152,15 @@ impl DataType {
     /// All data types, in the order the distributor reads them.
     pub const ALL: [DataType; 3] = [DataType::Cycle, DataType::OriginalTx, DataType::Receipt];
 
+    /// Position in [`DataType::ALL`]: an index for per-type arrays.
+    pub fn index(self) -> usize {
+        match self {
+            DataType::Cycle => 0,
+            DataType::OriginalTx => 1,
+            DataType::Receipt => 2,
+        }
+    }
+
     /// The name used in data-log file names (`cycle`, `originalTx`, `receipt`) and as the key
     /// that wraps an entry in a distributor message (`{"receipt": ...}`).
     pub fn log_name(self) -> &'static str {

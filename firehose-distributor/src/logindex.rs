@@ -44,19 +44,11 @@ pub struct LogIndex {
     types: Mutex<[PerType; 3]>,
 }
 
-fn slot(t: DataType) -> usize {
-    match t {
-        DataType::Cycle => 0,
-        DataType::OriginalTx => 1,
-        DataType::Receipt => 2,
-    }
-}
-
 impl LogIndex {
     /// Notes that the live reader read an entry of `t` ending at `after`, now.
     pub fn entry_read(&self, t: DataType, after: LogPosition) {
         let mut types = self.types.lock().expect("log index lock");
-        let p = &mut types[slot(t)];
+        let p = &mut types[t.index()];
         p.entries += 1;
         if p.entries % CHECKPOINT_EVERY == 1 {
             Self::push(p, after, Instant::now());
@@ -66,7 +58,7 @@ impl LogIndex {
     /// Records that every entry of `t` up to `after` had been written by `written_by`.
     pub fn checkpoint(&self, t: DataType, after: LogPosition, written_by: Instant) {
         let mut types = self.types.lock().expect("log index lock");
-        Self::push(&mut types[slot(t)], after, written_by);
+        Self::push(&mut types[t.index()], after, written_by);
     }
 
     fn push(p: &mut PerType, after: LogPosition, written_by: Instant) {
@@ -94,7 +86,7 @@ impl LogIndex {
             return StartAt::Oldest;
         };
         let types = self.types.lock().expect("log index lock");
-        types[slot(t)]
+        types[t.index()]
             .checkpoints
             .iter()
             .rev()
@@ -104,7 +96,7 @@ impl LogIndex {
 
     /// Checkpoints held for `t` (for metrics and tests).
     pub fn len(&self, t: DataType) -> usize {
-        self.types.lock().expect("log index lock")[slot(t)]
+        self.types.lock().expect("log index lock")[t.index()]
             .checkpoints
             .len()
     }

@@ -105,7 +105,7 @@ impl Distributor {
     }
 
     fn note_entry(&self, e: &firehose_logreader::LogEntry) {
-        let r = &self.readers[slot(e.data_type)];
+        let r = &self.readers[e.data_type.index()];
         r.entries.fetch_add(1, Relaxed);
         r.file_number
             .store(u64::from(e.position.file_number), Relaxed);
@@ -161,7 +161,7 @@ impl Distributor {
 
     /// Entries of `t` the live reader has read from the data logs.
     pub fn entries_read(&self, t: DataType) -> u64 {
-        self.readers[slot(t)].entries.load(Relaxed)
+        self.readers[t.index()].entries.load(Relaxed)
     }
 
     /// The signing public key.
@@ -263,7 +263,7 @@ impl Distributor {
                     LogEvent::Malformed(m) => {
                         if let Some(t) = DataType::ALL.into_iter().find(|t| is_log_of(&m.path, *t))
                         {
-                            me.readers[slot(t)].malformed.fetch_add(1, Relaxed);
+                            me.readers[t.index()].malformed.fetch_add(1, Relaxed);
                         }
                         tracing::warn!(path = %m.path.display(), line = m.line, reason = %m.reason, "skipped a malformed data-log line")
                     }
@@ -302,13 +302,6 @@ impl Distributor {
         }
         Ok(())
     }
-}
-
-fn slot(t: DataType) -> usize {
-    DataType::ALL
-        .iter()
-        .position(|x| *x == t)
-        .expect("every type is in ALL")
 }
 
 /// Whether `path` is one of `t`'s data-log files (`<name>-log<N>.txt`, or its `old-` rename).
@@ -694,7 +687,7 @@ async fn metrics(State(d): State<Arc<Distributor>>) -> String {
     for (name, kind, help, value) in per_type {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
         for t in DataType::ALL {
-            let v = value(&d.readers[slot(t)]);
+            let v = value(&d.readers[t.index()]);
             out.push_str(&format!("{name}{{data_type=\"{}\"}} {v}\n", t.log_name()));
         }
     }
