@@ -261,10 +261,9 @@ impl Distributor {
                         }
                     }
                     LogEvent::Malformed(m) => {
-                        if let Some(t) = DataType::ALL.into_iter().find(|t| is_log_of(&m.path, *t))
-                        {
-                            me.readers[t.index()].malformed.fetch_add(1, Relaxed);
-                        }
+                        me.readers[m.data_type.index()]
+                            .malformed
+                            .fetch_add(1, Relaxed);
                         tracing::warn!(path = %m.path.display(), line = m.line, reason = %m.reason, "skipped a malformed data-log line")
                     }
                     LogEvent::Gap(g) => tracing::error!(reason = %g.reason, "data-log gap"),
@@ -302,16 +301,6 @@ impl Distributor {
         }
         Ok(())
     }
-}
-
-/// Whether `path` is one of `t`'s data-log files (`<name>-log<N>.txt`, or its `old-` rename).
-fn is_log_of(path: &std::path::Path, t: DataType) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return false;
-    };
-    let name = name.strip_prefix("old-").unwrap_or(name);
-    name.strip_prefix(t.log_name())
-        .is_some_and(|rest| rest.starts_with("-log"))
 }
 
 /// Applies `RATE_LIMIT` per client address (loopback exempt) to the HTTP routes.

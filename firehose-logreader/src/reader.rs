@@ -82,6 +82,8 @@ pub struct LogEntry {
 /// A line that could not be read as an entry; it is skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Malformed {
+    /// The data type of the file.
+    pub data_type: DataType,
     /// The file it was found in (its name when opened).
     pub path: PathBuf,
     /// 1-based line number in that file.
@@ -448,6 +450,7 @@ impl DataLogReader {
         };
         let malformed = |reason: String| {
             LogEvent::Malformed(Malformed {
+                data_type: self.data_type,
                 path: cur.path.clone(),
                 line: cur.line,
                 reason,
@@ -499,6 +502,7 @@ impl DataLogReader {
             );
             tracing::warn!(path = %cur.path.display(), "data log: {reason}");
             self.queued.push(LogEvent::Malformed(Malformed {
+                data_type: self.data_type,
                 path: cur.path.clone(),
                 line: cur.line + 1,
                 reason,
