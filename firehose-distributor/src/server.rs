@@ -632,9 +632,7 @@ async fn metrics(State(d): State<Arc<Distributor>>) -> String {
     ];
     let mut out = String::new();
     for (name, kind, help, value) in rows {
-        out.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-        ));
+        write_metric(&mut out, name, kind, help, value);
     }
     let now = auth::now_ms();
     type Metric<'a> = (&'a str, &'a str, &'a str, &'a dyn Fn(&ReaderStats) -> i64);
@@ -684,6 +682,19 @@ async fn metrics(State(d): State<Arc<Distributor>>) -> String {
         out.push_str(&mq.render());
     }
     out
+}
+
+/// Appends one Prometheus metric (help, type, unlabelled value) to `out`.
+pub(crate) fn write_metric(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    value: impl std::fmt::Display,
+) {
+    out.push_str(&format!(
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+    ));
 }
 
 async fn get_config(State(d): State<Arc<Distributor>>) -> Response {

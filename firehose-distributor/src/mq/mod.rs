@@ -162,16 +162,13 @@ pub fn queue_names(prefix: &str) -> [(DataType, String); 3] {
     ]
 }
 
-/// Declares the durable fanout exchanges and, for the consumer group `prefix`, durable
-/// queues [`queue_names`] bound to them (idempotent: existing ones are kept).
-pub async fn declare_group(
+/// Declares the durable fanout exchanges (idempotent: existing ones are kept).
+pub async fn declare_exchanges(
     channel: &lapin::Channel,
     exchanges: &Exchanges,
-    prefix: &str,
 ) -> lapin::Result<()> {
-    use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
-    use lapin::types::FieldTable;
-    for (t, q) in queue_names(prefix) {
+    use lapin::options::ExchangeDeclareOptions;
+    for t in DataType::ALL {
         channel
             .exchange_declare(
                 exchanges.of(t).into(),
@@ -180,9 +177,24 @@ pub async fn declare_group(
                     durable: true,
                     ..ExchangeDeclareOptions::default()
                 },
-                FieldTable::default(),
+                lapin::types::FieldTable::default(),
             )
             .await?;
+    }
+    Ok(())
+}
+
+/// Declares the exchanges and, for the consumer group `prefix`, durable queues
+/// [`queue_names`] bound to them (idempotent: existing ones are kept).
+pub async fn declare_group(
+    channel: &lapin::Channel,
+    exchanges: &Exchanges,
+    prefix: &str,
+) -> lapin::Result<()> {
+    use lapin::options::{QueueBindOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    declare_exchanges(channel, exchanges).await?;
+    for (t, q) in queue_names(prefix) {
         channel
             .queue_declare(
                 q.as_str().into(),
@@ -286,9 +298,7 @@ impl MqStats {
         ];
         let mut out = String::new();
         for (name, kind, help, v) in rows {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
-            ));
+            crate::server::write_metric(&mut out, name, kind, help, v);
         }
         out
     }

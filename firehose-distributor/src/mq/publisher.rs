@@ -27,9 +27,8 @@ use firehose_core::message::encode_signed_entry;
 use firehose_core::records::{DataType, Record};
 use firehose_dbstore::{ArchiverDb, KeyedStore, MAX_PAGE};
 use firehose_logreader::LogTail;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
-use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
 use super::state::{Cursor, StateError, StateFile};
 use super::{message_id, MqConfig, MqStats};
@@ -524,21 +523,9 @@ async fn connect(cfg: &MqConfig) -> lapin::Result<(Connection, Channel)> {
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
-    for t in DataType::ALL {
-        channel
-            .exchange_declare(
-                cfg.exchanges.of(t).into(),
-                ExchangeKind::Fanout,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..ExchangeDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-    }
-    if let Some(prefix) = &cfg.queue_prefix {
-        super::declare_group(&channel, &cfg.exchanges, prefix).await?;
+    match &cfg.queue_prefix {
+        Some(prefix) => super::declare_group(&channel, &cfg.exchanges, prefix).await?,
+        None => super::declare_exchanges(&channel, &cfg.exchanges).await?,
     }
     Ok((conn, channel))
 }
