@@ -1,0 +1,299 @@
+//! `backfill`: collectors that resume from the very start of a fixture database (`since` in
+//! `collectorInfo`) and read its whole history of receipts and original transactions.
+//!
+//! The bench builds the archiver-shaped database, starts `firehose-distributor` on it, and
+//! checks that every collector gets every row exactly once, in key order, per type.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use firehose_core::crypto::PublicKey;
+use firehose_dbstore::fixture::FixtureSpec;
+use firehose_dbstore::{Layout, PageKey};
+use firehose_distributor::client::{Client, ClientConfig};
+use firehose_distributor::config::Config;
+use firehose_distributor::resume::Since;
+use firehose_logreader::{DataLogWriter, WriterOptions};
+use serde::Deserialize;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::report::Report;
+use crate::sys::{self, ProcMem, ServerProcess};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BackfillOptions {
+    /// `firehose-distributor`; `None` = beside this executable.
+    pub server_bin: Option<PathBuf>,
+    /// Collectors reading the history at the same time.
+    pub clients: usize,
+    /// Cycles in the fixture database.
+    pub cycles: u64,
+    /// Receipts (and as many original txs) per cycle.
+    pub per_cycle: u64,
+    /// Minimum size of each receipt's JSON, bytes.
+    pub size: usize,
+    /// Seed of the collector keys.
+    pub key_seed: u64,
+    /// Give up on a collector that receives nothing for this long.
+    pub idle_timeout: Duration,
+}
+
+impl Default for BackfillOptions {
+    fn default() -> Self {
+        Self {
+            server_bin: None,
+            clients: 1,
+            cycles: 100,
+            per_cycle: 500,
+            size: 1024,
+            key_seed: 2,
+            idle_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Probe {
+    receipt: Option<ReceiptKey>,
+    original_tx: Option<TxKey>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReceiptKey {
+    receipt_id: String,
+    timestamp: u64,
+    cycle: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TxKey {
+    tx_id: String,
+    timestamp: u64,
+    cycle: u64,
+}
+
+/// What one collector saw, per type (receipts, original txs).
+#[derive(Debug, Default)]
+struct Seen {
+    unique: [HashSet<String>; 2],
+    last: [Option<PageKey>; 2],
+    received: u64,
+    dup: u64,
+    out_of_order: u64,
+    bytes: u64,
+    secs: f64,
+    error: Option<String>,
+}
+
+impl Seen {
+    fn record(&mut self, slot: usize, key: PageKey) {
+        self.received += 1;
+        if self.last[slot].as_ref().is_some_and(|last| key <= *last) {
+            self.out_of_order += 1;
+        }
+        if !self.unique[slot].insert(key.id.clone()) {
+            self.dup += 1;
+        }
+        self.last[slot] = Some(key);
+    }
+
+    fn total(&self) -> u64 {
+        (self.unique[0].len() + self.unique[1].len()) as u64
+    }
+}
+
+async fn read_history(cfg: ClientConfig, expected: u64, idle: Duration) -> Seen {
+    let mut seen = Seen::default();
+    let start = Instant::now();
+    let mut sub = match Client::connect(&cfg).await {
+        Ok(s) => s,
+        Err(e) => {
+            seen.error = Some(e.to_string());
+            return seen;
+        }
+    };
+    while seen.total() < expected {
+        let msg = match tokio::time::timeout(idle, sub.next_raw()).await {
+            Err(_) => {
+                seen.error = Some(format!("nothing received for {idle:?}"));
+                break;
+            }
+            Ok(None) => {
+                seen.error = Some("connection ended".into());
+                break;
+            }
+            Ok(Some(Err(e))) => {
+                seen.error = Some(e.to_string());
+                break;
+            }
+            Ok(Some(Ok(m))) => m,
+        };
+        let Message::Text(t) = msg else { continue };
+        seen.bytes += t.len() as u64;
+        match serde_json::from_str::<Probe>(t.as_str()) {
+            Ok(Probe {
+                receipt: Some(r), ..
+            }) => seen.record(
+                0,
+                PageKey {
+                    cycle: r.cycle,
+                    timestamp: r.timestamp,
+                    id: r.receipt_id,
+                },
+            ),
+            Ok(Probe {
+                original_tx: Some(t),
+                ..
+            }) => seen.record(
+                1,
+                PageKey {
+                    cycle: t.cycle,
+                    timestamp: t.timestamp,
+                    id: t.tx_id,
+                },
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                seen.error = Some(format!("bad message: {e}"));
+                break;
+            }
+        }
+    }
+    seen.secs = start.elapsed().as_secs_f64();
+    seen
+}
+
+/// Runs the scenario and reports its figures.
+pub async fn run(opts: BackfillOptions) -> anyhow::Result<Report> {
+    anyhow::ensure!(opts.clients > 0, "--clients must be at least 1");
+    sys::raise_fd_limit(opts.clients as u64 * 2 + 256);
+    let bin = sys::find_bin("firehose-distributor", opts.server_bin.as_deref())?;
+    let tmp = tempfile::Builder::new()
+        .prefix("firehose-bench-")
+        .tempdir()?;
+    let spec = FixtureSpec {
+        cycles: opts.cycles,
+        receipts_per_cycle: opts.per_cycle,
+        txs_per_cycle: opts.per_cycle,
+        receipt_bytes: opts.size,
+        ..FixtureSpec::default()
+    };
+    let db_dir = tmp.path().join("db");
+    let build = Instant::now();
+    {
+        let layout = Layout::Directory(db_dir.clone());
+        let spec = spec.clone();
+        tokio::task::spawn_blocking(move || firehose_dbstore::fixture::build(&layout, &spec))
+            .await??;
+    }
+    let build_secs = build.elapsed().as_secs_f64();
+    let log_dir = tmp.path().join("data-logs");
+    std::fs::create_dir_all(&log_dir)?;
+    for name in ["cycle", "originalTx", "receipt"] {
+        DataLogWriter::open(&log_dir, name, WriterOptions::archiver_default(name))?.flush()?;
+    }
+    let port = sys::free_port()?;
+    let cfg = Config {
+        ip: "127.0.0.1".into(),
+        port,
+        data_log_dir: log_dir,
+        archiver_db_dir: Some(db_dir),
+        limit_to_subscribers_only: true,
+        subscribers: crate::keys::subscribers(opts.key_seed, opts.clients),
+        ..Config::default()
+    };
+    let path = tmp.path().join("distributor-config.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&cfg)?)?;
+    let mut cmd = Command::new(&bin);
+    cmd.arg("--config")
+        .arg(&path)
+        .arg("--log-level")
+        .arg("warn")
+        .stdout(std::process::Stdio::null());
+    let mut server = ServerProcess::spawn(cmd)?;
+    server.wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(20))?;
+    let url = format!("ws://127.0.0.1:{port}");
+    let key = PublicKey::from_hex(&cfg.public_key)?;
+
+    // "I have nothing yet": a resume point before every row of both types.
+    let start_key = PageKey {
+        cycle: 0,
+        timestamp: 0,
+        id: String::new(),
+    };
+    let expected = opts.cycles * opts.per_cycle * 2;
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..opts.clients)
+        .map(|i| {
+            let mut c = ClientConfig::new(&url, crate::keys::collector(opts.key_seed, i), key);
+            c.since = Some(Since {
+                cycle: None,
+                original_tx: Some(start_key.clone()),
+                receipt: Some(start_key.clone()),
+            });
+            tokio::spawn(read_history(c, expected, opts.idle_timeout))
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.push(task.await?);
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let mem = ProcMem::read(server.pid());
+    let received: u64 = seen.iter().map(|s| s.received).sum();
+    let lost: u64 = seen
+        .iter()
+        .map(|s| expected - s.total().min(expected))
+        .sum();
+    let dup: u64 = seen.iter().map(|s| s.dup).sum();
+    let out_of_order: u64 = seen.iter().map(|s| s.out_of_order).sum();
+    let bytes: u64 = seen.iter().map(|s| s.bytes).sum();
+    let slowest = seen.iter().map(|s| s.secs).fold(0.0, f64::max);
+    let errors: Vec<&String> = seen.iter().filter_map(|s| s.error.as_ref()).collect();
+
+    let mut r = Report::new("backfill");
+    r.int("clients", "clients", opts.clients as u64, "")
+        .int("rows_per_client", "rows per client", expected, "")
+        .float("fixture_build_s", "fixture build", build_secs, 1, "s")
+        .int("received", "received", received, "")
+        .float("seconds", "slowest client", slowest, 2, "s")
+        .float(
+            "entries_per_s",
+            "entries/s (all clients)",
+            received as f64 / secs,
+            0,
+            "/s",
+        )
+        .float(
+            "entries_per_s_per_client",
+            "entries/s per client",
+            received as f64 / secs / opts.clients as f64,
+            0,
+            "/s",
+        )
+        .float("mb_per_s", "received", bytes as f64 / secs / 1e6, 1, "MB/s")
+        .int("lost", "lost", lost, "")
+        .int("dup", "dup", dup, "")
+        .int("out_of_order", "out of order", out_of_order, "")
+        .int("client_errors", "client errors", errors.len() as u64, "");
+    if let Some(e) = errors.first() {
+        r.text("first_error", "first error", (*e).clone());
+    }
+    if let Some(m) = mem {
+        r.float(
+            "server_peak_rss_mib",
+            "server peak RSS",
+            m.peak_kib as f64 / 1024.0,
+            1,
+            "MiB",
+        );
+    }
+    r.text("verdict", "verdict", format!("lost={lost} dup={dup}"));
+    Ok(r)
+}

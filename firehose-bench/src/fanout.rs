@@ -1,0 +1,509 @@
+//! `fanout`: N signed collectors against a distributor while a writer appends receipts to its
+//! data logs exactly as the archiver writes them.
+//!
+//! Each receipt carries its index in `cycle` and its append time (µs since the run's epoch) in
+//! `timestamp`, so every collector checks order and completeness (`lost`, `dup`) and measures
+//! append→receive latency without any clock but the bench's own.
+//!
+//! The distributor is either started by the bench ([`Target::Spawn`]: the `firehose-distributor`
+//! binary with a generated config whose allow-list holds the bench's collectors) or any
+//! compatible implementation already running ([`Target::External`]: allow-list the keys of
+//! `firehose-bench keys`, give the data-log directory it tails).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use firehose_core::crypto::{Crypto, PublicKey};
+use firehose_core::fixtures;
+use firehose_core::message::SignedRecord;
+use firehose_core::records::Record;
+use firehose_distributor::client::ClientConfig;
+use firehose_distributor::config::Config;
+use firehose_logreader::{DataLogWriter, WriterOptions};
+use futures::StreamExt;
+use serde::Deserialize;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::report::Report;
+use crate::stats::Summary;
+use crate::sys::{self, ProcMem, ServerProcess};
+
+/// Which distributor to measure.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Start `firehose-distributor` (this path, or the one beside the bench) on loopback.
+    Spawn {
+        /// The binary; `None` = beside this executable.
+        server_bin: Option<PathBuf>,
+        /// Its per-session queue (`CLIENT_QUEUE_CAPACITY`).
+        queue_capacity: usize,
+    },
+    /// A distributor already running.
+    External {
+        /// `ws://host:port`.
+        url: String,
+        /// The data-log directory it tails (the bench appends there).
+        data_log_dir: PathBuf,
+        /// Its public key (hex), for `--verify`.
+        distributor_key: String,
+        /// Its process id, to report its memory.
+        pid: Option<u32>,
+    },
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct FanoutOptions {
+    /// The distributor.
+    pub target: Target,
+    /// Collectors.
+    pub clients: usize,
+    /// Receipts appended.
+    pub entries: u64,
+    /// Receipts per second (0: as fast as the writer can).
+    pub rate: f64,
+    /// Minimum size of each receipt's JSON, bytes.
+    pub size: usize,
+    /// Seed of the collector keys (see [`crate::keys`]).
+    pub key_seed: u64,
+    /// Handshakes in flight at once.
+    pub connect_concurrency: usize,
+    /// How long to wait for the last deliveries once the writer is done.
+    pub drain_timeout: Duration,
+    /// Verify every message's signature (as a real collector does; costs client CPU).
+    pub verify: bool,
+    /// Entries per data-log file before the writer rotates.
+    pub max_log_entries: u64,
+}
+
+impl Default for FanoutOptions {
+    fn default() -> Self {
+        Self {
+            target: Target::Spawn {
+                server_bin: None,
+                queue_capacity: 8192,
+            },
+            clients: 100,
+            entries: 1000,
+            rate: 500.0,
+            size: 1024,
+            key_seed: 1,
+            connect_concurrency: 256,
+            drain_timeout: Duration::from_secs(30),
+            verify: false,
+            max_log_entries: 10_000,
+        }
+    }
+}
+
+/// What one collector saw.
+#[derive(Debug, Default)]
+struct Seen {
+    next: u64,
+    received: u64,
+    lost: u64,
+    dup: u64,
+    bytes: u64,
+    latencies_us: Vec<u64>,
+    error: Option<String>,
+}
+
+impl Seen {
+    fn record(&mut self, index: u64, latency_us: u64) {
+        self.received += 1;
+        if index < self.next {
+            self.dup += 1;
+            return;
+        }
+        self.lost += index - self.next;
+        self.next = index + 1;
+        self.latencies_us.push(latency_us);
+    }
+}
+
+#[derive(Deserialize)]
+struct Probe {
+    receipt: Option<ProbeReceipt>,
+}
+
+#[derive(Deserialize)]
+struct ProbeReceipt {
+    cycle: u64,
+    timestamp: u64,
+}
+
+/// (index, append time) of a bench receipt in `text`, if it is one.
+fn probe(text: &[u8], verify: Option<&(Crypto, PublicKey)>) -> Result<Option<(u64, u64)>, String> {
+    if let Some((crypto, key)) = verify {
+        let s = SignedRecord::verify_json(crypto, text, key).map_err(|e| e.to_string())?;
+        return Ok(match s.record {
+            Record::Receipt(r) => Some((r.cycle, r.timestamp)),
+            _ => None,
+        });
+    }
+    let p: Probe = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+    Ok(p.receipt.map(|r| (r.cycle, r.timestamp)))
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn read_collector(
+    mut ws: Ws,
+    entries: u64,
+    epoch: Instant,
+    verify: Option<(Crypto, PublicKey)>,
+    mut stop: watch::Receiver<bool>,
+) -> Seen {
+    let mut seen = Seen {
+        latencies_us: Vec::with_capacity(entries as usize),
+        ..Seen::default()
+    };
+    while seen.next < entries {
+        let msg = tokio::select! {
+            m = ws.next() => m,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let bytes: &[u8] = match &msg {
+            Some(Ok(Message::Text(t))) => t.as_bytes(),
+            Some(Ok(Message::Binary(b))) => b,
+            Some(Ok(Message::Close(f))) => {
+                seen.error = Some(format!("closed by the server: {f:?}"));
+                break;
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => {
+                seen.error = Some(e.to_string());
+                break;
+            }
+            None => {
+                seen.error = Some("connection ended".into());
+                break;
+            }
+        };
+        let len = bytes.len() as u64;
+        match probe(bytes, verify.as_ref()) {
+            Ok(Some((index, sent))) => {
+                seen.bytes += len;
+                let now = epoch.elapsed().as_micros() as u64;
+                seen.record(index, now.saturating_sub(sent));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                seen.error = Some(format!("bad message: {e}"));
+                break;
+            }
+        }
+    }
+    let _ = ws.close(None).await;
+    seen
+}
+
+/// A GET on the distributor's HTTP side (HTTP/1.0: the server closes after the reply).
+async fn http_get(addr: &str, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out))
+        .await
+        .ok()?
+        .ok()?;
+    Some(out)
+}
+
+/// The `firehose_distributor_sessions` gauge, if the server exposes it.
+async fn sessions(addr: &str) -> Option<usize> {
+    let body = http_get(addr, "/metrics").await?;
+    body.lines()
+        .find_map(|l| l.strip_prefix("firehose_distributor_sessions "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Runs the scenario and reports its figures.
+pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
+    anyhow::ensure!(opts.clients > 0, "--clients must be at least 1");
+    anyhow::ensure!(opts.entries > 0, "--entries must be at least 1");
+    let fd_limit = sys::raise_fd_limit(opts.clients as u64 * 2 + 256);
+    anyhow::ensure!(
+        fd_limit >= opts.clients as u64 + 64,
+        "{} collectors need more open files than the limit of {fd_limit} allows (raise `ulimit -Hn`)",
+        opts.clients
+    );
+    let tmp = tempfile::Builder::new()
+        .prefix("firehose-bench-")
+        .tempdir()?;
+    let writer_opts = WriterOptions {
+        max_entries: opts.max_log_entries,
+        ..WriterOptions::archiver_default("receipt")
+    };
+
+    // The distributor and where to append.
+    let (url, log_dir, key_hex, pid, _server) = match &opts.target {
+        Target::Spawn {
+            server_bin,
+            queue_capacity,
+        } => {
+            let bin = sys::find_bin("firehose-distributor", server_bin.as_deref())?;
+            let log_dir = tmp.path().join("data-logs");
+            std::fs::create_dir_all(&log_dir)?;
+            let port = sys::free_port()?;
+            let cfg = Config {
+                ip: "127.0.0.1".into(),
+                port,
+                data_log_dir: log_dir.clone(),
+                limit_to_subscribers_only: true,
+                subscribers: crate::keys::subscribers(opts.key_seed, opts.clients),
+                client_queue_capacity: *queue_capacity,
+                ..Config::default()
+            };
+            let path = tmp.path().join("distributor-config.json");
+            std::fs::write(&path, serde_json::to_vec_pretty(&cfg)?)?;
+            // The log files exist before the distributor starts (as with a running archiver).
+            DataLogWriter::open(&log_dir, "receipt", writer_opts)?.flush()?;
+            let mut cmd = Command::new(&bin);
+            cmd.arg("--config")
+                .arg(&path)
+                .arg("--log-level")
+                .arg("warn")
+                .stdout(std::process::Stdio::null());
+            let mut server = ServerProcess::spawn(cmd)?;
+            server.wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(20))?;
+            let pid = server.pid();
+            (
+                format!("ws://127.0.0.1:{port}"),
+                log_dir,
+                cfg.public_key.clone(),
+                Some(pid),
+                Some(server),
+            )
+        }
+        Target::External {
+            url,
+            data_log_dir,
+            distributor_key,
+            pid,
+        } => {
+            anyhow::ensure!(
+                data_log_dir.is_dir(),
+                "--data-log-dir {}: not a directory",
+                data_log_dir.display()
+            );
+            (
+                url.trim_end_matches('/').to_owned(),
+                data_log_dir.clone(),
+                distributor_key.clone(),
+                *pid,
+                None,
+            )
+        }
+    };
+    let distributor_key = PublicKey::from_hex(&key_hex).context("distributor public key")?;
+    let host = url
+        .trim_start_matches("ws://")
+        .trim_start_matches("wss://")
+        .to_owned();
+    let verify = opts.verify.then(|| (Crypto::default(), distributor_key));
+
+    // Connect every collector (signed requests), a bounded number of handshakes at once.
+    let connect_start = Instant::now();
+    let configs: Vec<ClientConfig> = (0..opts.clients)
+        .map(|i| {
+            ClientConfig::new(
+                &url,
+                crate::keys::collector(opts.key_seed, i),
+                distributor_key,
+            )
+        })
+        .collect();
+    let results: Vec<Result<(Ws, u64), String>> = futures::stream::iter(configs.iter())
+        .map(|c| async move {
+            let t = Instant::now();
+            let (ws, _) = tokio_tungstenite::connect_async(c.signed_url())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((ws, t.elapsed().as_micros() as u64))
+        })
+        .buffer_unordered(opts.connect_concurrency.max(1))
+        .collect()
+        .await;
+    let connect_secs = connect_start.elapsed().as_secs_f64();
+    let mut socks = Vec::with_capacity(opts.clients);
+    let mut connect_us = Vec::with_capacity(opts.clients);
+    let mut refused = Vec::new();
+    for r in results {
+        match r {
+            Ok((ws, us)) => {
+                socks.push(ws);
+                connect_us.push(us);
+            }
+            Err(e) => refused.push(e),
+        }
+    }
+    anyhow::ensure!(
+        refused.is_empty(),
+        "{} of {} collectors could not connect (first: {}); is the allow-list set? (`firehose-bench keys`)",
+        refused.len(),
+        opts.clients,
+        refused[0]
+    );
+    // Sessions register just after the upgrade: wait for the gauge where there is one.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match sessions(&host).await {
+            Some(n) if n >= opts.clients => break,
+            Some(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Some(n) => anyhow::bail!("only {n} of {} sessions registered", opts.clients),
+            None => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                break;
+            }
+        }
+    }
+    let connect = Summary::of(&mut connect_us);
+
+    // Readers, then the writer.
+    let epoch = Instant::now();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let readers: Vec<_> = socks
+        .into_iter()
+        .map(|ws| {
+            tokio::spawn(read_collector(
+                ws,
+                opts.entries,
+                epoch,
+                verify,
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+    let (entries, rate, size) = (opts.entries, opts.rate, opts.size);
+    let writer = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+        let mut w = DataLogWriter::open(&log_dir, "receipt", writer_opts)?;
+        let mut line_bytes = 0;
+        for i in 0..entries {
+            if rate > 0.0 {
+                let due = epoch + Duration::from_secs_f64(i as f64 / rate);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            let t = epoch.elapsed().as_micros() as u64;
+            let line = fixtures::receipt(i, t, i, size).to_canonical_json();
+            line_bytes += line.len() as u64;
+            w.append(line.as_bytes())?;
+            w.flush()?;
+        }
+        Ok(line_bytes / entries)
+    });
+    let line_bytes = writer.await??;
+    let written_secs = epoch.elapsed().as_secs_f64();
+    let stopper = tokio::spawn(async move {
+        tokio::time::sleep(opts.drain_timeout).await;
+        let _ = stop_tx.send(true);
+    });
+    let mem = pid.and_then(ProcMem::read);
+    let mut all = Vec::new();
+    let (mut received, mut lost, mut dup, mut bytes) = (0u64, 0u64, 0u64, 0u64);
+    let mut errors = Vec::new();
+    for r in readers {
+        let mut s = r.await?;
+        s.lost += entries - s.next;
+        received += s.received;
+        lost += s.lost;
+        dup += s.dup;
+        bytes += s.bytes;
+        all.append(&mut s.latencies_us);
+        if let Some(e) = s.error {
+            errors.push(e);
+        }
+    }
+    let secs = epoch.elapsed().as_secs_f64();
+    stopper.abort();
+    let lat = Summary::of(&mut all);
+    let ms = |us: u64| us as f64 / 1000.0;
+
+    let mut r = Report::new("fanout");
+    r.text("server", "server", url.clone())
+        .int("clients", "clients", opts.clients as u64, "")
+        .int("entries", "entries", entries, "")
+        .int("entry_bytes", "entry size (log line)", line_bytes, "B")
+        .float("rate_target", "append rate target", rate, 0, "/s")
+        .float(
+            "append_rate",
+            "append rate achieved",
+            entries as f64 / written_secs,
+            0,
+            "/s",
+        )
+        .float("connect_total_s", "connect all", connect_secs, 2, "s")
+        .float("connect_p50_ms", "connect p50", ms(connect.p50), 2, "ms")
+        .float("connect_p99_ms", "connect p99", ms(connect.p99), 2, "ms")
+        .int("deliveries", "deliveries", received, "")
+        .float(
+            "deliveries_per_s",
+            "deliveries/s",
+            received as f64 / secs,
+            0,
+            "/s",
+        )
+        .float("mb_per_s", "received", bytes as f64 / secs / 1e6, 1, "MB/s")
+        .float("latency_p50_ms", "append→receive p50", ms(lat.p50), 2, "ms")
+        .float("latency_p99_ms", "append→receive p99", ms(lat.p99), 2, "ms")
+        .float("latency_max_ms", "append→receive max", ms(lat.max), 2, "ms")
+        .int("lost", "lost", lost, "")
+        .int("dup", "dup", dup, "")
+        .int("client_errors", "client errors", errors.len() as u64, "");
+    if let Some(e) = errors.first() {
+        r.text("first_error", "first error", e.clone());
+    }
+    if let Some(m) = mem {
+        r.float(
+            "server_rss_mib",
+            "server RSS",
+            m.rss_kib as f64 / 1024.0,
+            1,
+            "MiB",
+        )
+        .float(
+            "server_peak_rss_mib",
+            "server peak RSS",
+            m.peak_kib as f64 / 1024.0,
+            1,
+            "MiB",
+        );
+    }
+    r.text("verdict", "verdict", format!("lost={lost} dup={dup}"));
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seen_counts_gaps_and_repeats() {
+        let mut s = Seen::default();
+        for i in [0, 1, 1, 3, 2, 4] {
+            s.record(i, 10);
+        }
+        assert_eq!((s.received, s.lost, s.dup, s.next), (6, 1, 2, 5));
+    }
+
+    #[test]
+    fn probe_reads_bench_receipts_only() {
+        let line = fixtures::receipt(7, 1234, 7, 100).to_canonical_json();
+        let msg = format!(r#"{{"receipt":{line},"sign":{{"owner":"x","sig":"y"}}}}"#);
+        assert_eq!(probe(msg.as_bytes(), None), Ok(Some((7, 1234))));
+        assert_eq!(probe(br#"{"cycle":{"counter":1}}"#, None), Ok(None));
+        assert!(probe(b"not json", None).is_err());
+    }
+}

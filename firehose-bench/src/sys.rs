@@ -1,0 +1,138 @@
+//! The machine side of a run: the fd limit, a process's memory, server processes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+/// Raises the soft limit of open files towards `want` (at most the hard limit); returns the
+/// limit now in force. Every socket is a file: 10,000 collectors need more than the usual 1024.
+pub fn raise_fd_limit(want: u64) -> u64 {
+    match rlimit::increase_nofile_limit(want) {
+        Ok(n) => n,
+        Err(_) => rlimit::getrlimit(rlimit::Resource::NOFILE)
+            .map(|(soft, _)| soft)
+            .unwrap_or(1024),
+    }
+}
+
+/// Resident memory of a process, from `/proc/<pid>/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcMem {
+    /// Resident set now (VmRSS), KiB.
+    pub rss_kib: u64,
+    /// Peak resident set (VmHWM), KiB.
+    pub peak_kib: u64,
+}
+
+impl ProcMem {
+    /// Reads `pid`'s memory; `None` if the process is gone or not readable.
+    pub fn read(pid: u32) -> Option<Self> {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let field = |name: &str| -> Option<u64> {
+            s.lines()
+                .find(|l| l.starts_with(name))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        };
+        Some(Self {
+            rss_kib: field("VmRSS:")?,
+            peak_kib: field("VmHWM:")?,
+        })
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Finds a workspace binary: `explicit` if given, else `name` beside this executable
+/// (cargo puts every binary of the workspace in the same `target/<profile>/`).
+pub fn find_bin(name: &str, explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = explicit {
+        anyhow::ensure!(p.is_file(), "{}: no such file", p.display());
+        return Ok(p.to_owned());
+    }
+    let exe = std::env::current_exe().context("current executable")?;
+    let dir = exe.parent().context("executable has no directory")?;
+    let p = dir.join(name);
+    anyhow::ensure!(
+        p.is_file(),
+        "{name} not found beside {}: build it with `cargo build --release --bins` or pass --server-bin",
+        exe.display()
+    );
+    Ok(p)
+}
+
+/// A server started by the bench; killed when dropped.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+}
+
+impl ServerProcess {
+    /// Starts `cmd` with stderr discarded unless `FIREHOSE_BENCH_SERVER_LOGS` is set.
+    pub fn spawn(mut cmd: Command) -> anyhow::Result<Self> {
+        if std::env::var_os("FIREHOSE_BENCH_SERVER_LOGS").is_none() {
+            cmd.stderr(Stdio::null());
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {:?}", cmd.get_program()))?;
+        Ok(Self { child })
+    }
+
+    /// The process id (for [`ProcMem::read`]).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The child's stdout, if it was piped (taken once).
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.stdout.take()
+    }
+
+    /// Waits until `addr` accepts TCP connections, failing early if the process exited.
+    pub fn wait_listening(&mut self, addr: &str, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                anyhow::bail!("the server exited before listening on {addr}: {status}");
+            }
+            if std::net::TcpStream::connect(addr).is_ok() {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the server is not listening on {addr} after {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_memory_and_fd_limit() {
+        let m = ProcMem::read(std::process::id()).unwrap();
+        assert!(m.rss_kib > 0 && m.peak_kib >= m.rss_kib);
+        assert!(ProcMem::read(u32::MAX).is_none());
+        assert!(raise_fd_limit(256) >= 256);
+    }
+}
