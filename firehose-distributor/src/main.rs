@@ -145,7 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         if demo { "127.0.0.1" } else { "0.0.0.0" },
         cfg.port
     );
-    let listener = tokio::net::TcpListener::bind(&addr)
+    let listener = firehose_distributor::server::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     if cli.mode == Some(Mode::Mq) {

@@ -24,6 +24,31 @@ use crate::auth::{self, ReplayCache};
 use crate::config::{Config, Subscriber};
 use crate::hub::{CloseReason, Hub, CLOSE_GOING_AWAY};
 
+/// Pending connections the listener queues (the kernel caps it at `net.core.somaxconn`).
+/// Tokio's default of 128 overflows when a thousand collectors reconnect at once (after a
+/// restart): the dropped SYNs are retried only after a second.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` (`host:port`) for [`Distributor::serve`] with [`LISTEN_BACKLOG`].
+pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::NotFound, format!("{addr}: no address"))
+    }))
+}
+
 /// Shared state of a running distributor.
 pub struct Distributor {
     crypto: Crypto,
