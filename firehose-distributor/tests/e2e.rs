@@ -686,3 +686,50 @@ async fn a_thousand_connects_and_refusals_leak_no_fds_or_tasks() {
         rt.num_alive_tasks()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_requests_and_messages_are_refused_and_others_unaffected() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let mut run = start(spec(200), 1000, |_| {}).await;
+    let good = collector(60, &run.d, &run.url);
+    let mut sub = Client::connect(&good).await.unwrap();
+    // A subscription request of 60 KiB (the client library refuses longer URIs): a 4xx.
+    let huge = format!("{}/?data={}", run.url, "7B".repeat(30 * 1024));
+    let status = connect_status(&huge).await;
+    assert!((400..500).contains(&status), "status {status}");
+    // A collector that sends a 100 KiB message is closed with 1009 (message too big).
+    let big = collector(61, &run.d, &run.url);
+    let (mut ws, _) = tokio_tungstenite::connect_async(big.signed_url())
+        .await
+        .unwrap();
+    wait_sessions(&run.d, 2).await;
+    ws.send(Message::Text("x".repeat(100 * 1024).into()))
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(f))) => return f.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("closed");
+    assert_eq!(closed, Some(1009));
+    wait_sessions(&run.d, 1).await;
+    // The other collector still gets everything.
+    let written = run.sim.write_cycle().unwrap();
+    let mut got = Vec::new();
+    while got.len() < written.len() {
+        let r = tokio::time::timeout(Duration::from_secs(10), sub.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        got.push(r.record);
+    }
+    assert_same_per_type(&got, &written);
+}
