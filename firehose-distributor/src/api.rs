@@ -94,16 +94,21 @@ async fn with_db<T: Send + 'static>(
     d: &Distributor,
     f: impl FnOnce(&ArchiverDb) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let db = d.db().ok_or(ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        message: "no archiver database configured (ARCHIVER_DB_DIR / ARCHIVER_DB_PATH)".into(),
-    })?;
-    tokio::task::spawn_blocking(move || f(&db.lock().expect("db lock")))
-        .await
-        .map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: e.to_string(),
-        })?
+    let db = d.db();
+    tokio::task::spawn_blocking(move || {
+        // Not configured, or not there (yet): 503 with the reason; opening is retried on use.
+        let db = db.get().map_err(|message| ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message,
+        })?;
+        let db = db.lock().expect("db lock");
+        f(&db)
+    })
+    .await
+    .map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: e.to_string(),
+    })?
 }
 
 fn db_err(e: firehose_dbstore::Error) -> ApiError {

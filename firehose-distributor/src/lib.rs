@@ -9,6 +9,7 @@
 //! | [`config`] | `distributor-config.json` with the original's keys, env overrides |
 //! | [`auth`] | the subscription check at the websocket upgrade (401 otherwise) |
 //! | [`hub`] | sessions, one per collector key; fan-out with a slow-consumer policy |
+//! | [`archive_db`] | the archiver database, opened lazily and retried while missing |
 //! | [`api`] | the history HTTP API (signed requests and replies, SQLite off the async threads) |
 //! | [`resume`] | `since`: back-fill from SQLite and the retained logs, then live, no gap, no duplicate |
 //! | [`logindex`] | where a resume scans the retained logs from |
@@ -19,6 +20,7 @@
 //! | [`mq`] | MQ mode: publish to RabbitMQ with confirms and a durable cursor; the consumer |
 
 pub mod api;
+pub mod archive_db;
 pub mod archiver_sim;
 pub mod auth;
 pub mod client;

@@ -63,7 +63,7 @@ pub struct Distributor {
     keys: KeyPair,
     config: RwLock<Config>,
     replay: ReplayCache,
-    db: Option<crate::api::SharedDb>,
+    db: Arc<crate::archive_db::LazyDb>,
     auth_failures: std::sync::atomic::AtomicU64,
     limiter: crate::ratelimit::RateLimiter,
     /// Session tasks still running (they outlive their hub registration while closing).
@@ -109,18 +109,10 @@ impl Distributor {
             (None, Some(p)) => Some(firehose_dbstore::Layout::SingleFile(p.clone())),
             (None, None) => None,
         };
-        let db = match layout {
-            Some(l) => Some(Arc::new(std::sync::Mutex::new(
-                firehose_dbstore::ArchiverDb::open(&l)
-                    .map_err(|e| crate::config::ConfigError(format!("archiver database: {e}")))?,
-            ))),
-            None => {
-                tracing::warn!(
-                    "no ARCHIVER_DB_DIR / ARCHIVER_DB_PATH: the history API answers 503"
-                );
-                None
-            }
-        };
+        if layout.is_none() {
+            tracing::warn!("no ARCHIVER_DB_DIR / ARCHIVER_DB_PATH: the history API answers 503");
+        }
+        let db = Arc::new(crate::archive_db::LazyDb::open(layout));
         Ok(Arc::new(Self {
             crypto: config.crypto()?,
             keys: config.keys()?,
@@ -155,7 +147,7 @@ impl Distributor {
         r.last_record_ms.store(ms, Relaxed);
     }
 
-    pub(crate) fn db(&self) -> Option<crate::api::SharedDb> {
+    pub(crate) fn db(&self) -> Arc<crate::archive_db::LazyDb> {
         self.db.clone()
     }
 
@@ -400,7 +392,7 @@ async fn upgrade(
     let since = match accepted.collector_info.get("since") {
         None | Some(serde_json::Value::Null) => None,
         Some(v) => match serde_json::from_value::<crate::resume::Since>(v.clone()) {
-            Ok(s) if d.db.is_some() => Some(s),
+            Ok(s) if d.db.is_configured() => Some(s),
             Ok(_) => {
                 return (
                     StatusCode::BAD_REQUEST,
@@ -445,9 +437,10 @@ async fn backfill_then_handover(
     sink: &mut futures::stream::SplitSink<WebSocket, Message>,
     encoding: firehose_core::codec::Encoding,
 ) -> Option<crate::resume::Handover> {
-    let Some(db) = d.db() else {
+    let db = d.db();
+    if !db.is_configured() {
         return Some(crate::resume::Handover::new(since, Default::default()));
-    };
+    }
     let logs = crate::resume::LogScan {
         dir: d.config().data_log_dir.clone(),
         max_log_files: TailOptions::default().max_log_files,
@@ -457,6 +450,7 @@ async fn backfill_then_handover(
     let me = d.clone();
     let point = since.clone();
     let job = tokio::task::spawn_blocking(move || {
+        let db = db.get()?;
         let db = db.lock().expect("db lock");
         crate::resume::backfill(
             &db,
@@ -467,6 +461,7 @@ async fn backfill_then_handover(
             Some(&me.log_index),
             &btx,
         )
+        .map_err(|e| e.to_string())
     });
     while let Some(msg) = brx.recv().await {
         sink.send(msg.message(encoding)?).await.ok()?;
@@ -480,13 +475,15 @@ async fn backfill_then_handover(
             );
             done.ids
         }
+        // Going on live would leave a gap the collector cannot see: close with 1011, and
+        // it resumes from the same point when it reconnects.
         Ok(Err(e)) => {
-            tracing::error!(error = %e, "back-fill failed; continuing live");
-            Default::default()
+            tracing::error!(error = %e, "back-fill failed; closing the session with 1011");
+            return close_backfill_failed(sink).await;
         }
         Err(e) => {
-            tracing::error!(error = %e, "back-fill task failed");
-            Default::default()
+            tracing::error!(error = %e, "back-fill task failed; closing the session with 1011");
+            return close_backfill_failed(sink).await;
         }
     };
     // Live entries queued during the back-fill: skip what the collector has or was sent.
@@ -503,6 +500,22 @@ async fn backfill_then_handover(
     }
     sink.flush().await.ok()?;
     Some(handover)
+}
+
+/// Tells a resuming collector that its back-fill failed (1011: try again later).
+async fn close_backfill_failed(
+    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+) -> Option<crate::resume::Handover> {
+    let frame = CloseFrame {
+        code: 1011,
+        reason: "history not available; resume again later".into(),
+    };
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        sink.send(Message::Close(Some(frame))),
+    )
+    .await;
+    None
 }
 
 /// After a back-fill, the live reader may still publish entries the collector has (it lags
