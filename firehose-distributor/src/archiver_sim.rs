@@ -22,7 +22,8 @@ pub struct ArchiverSim {
 
 impl ArchiverSim {
     /// Creates the directories; `spec` sets receipts/txs per cycle and sizes; log files rotate
-    /// every `max_entries` entries.
+    /// every `max_entries` entries. On an existing directory it continues like a restarted
+    /// archiver: the log rings where they are, cycles after the newest in the database.
     pub fn create(dir: &Path, spec: FixtureSpec, max_entries: u64) -> anyhow::Result<Self> {
         let logs = dir.join("data-logs").join("127.0.0.1_4000");
         std::fs::create_dir_all(&logs)?;
@@ -37,13 +38,17 @@ impl ArchiverSim {
             DataLogWriter::open(&logs, "receipt", opts)?,
         ];
         let db = DbWriter::create(&layout)?;
+        // A restarted archiver goes on after its newest cycle.
+        let next_cycle = firehose_dbstore::ArchiverDb::open(&layout)?
+            .latest_cycle()?
+            .map_or(0, |c| c.counter + 1);
         Ok(Self {
             logs,
             layout,
             spec,
             writers,
             db,
-            next_cycle: 0,
+            next_cycle,
         })
     }
 

@@ -228,9 +228,17 @@ impl ResumingClient {
             match next_record(ws, &self.cfg).await {
                 Some(Ok(signed)) => {
                     self.since.advance(&signed.record);
+                    self.backoff = std::time::Duration::from_millis(100);
                     return Ok(signed);
                 }
                 Some(Err(ClientError::BadMessage(e))) => return Err(ClientError::BadMessage(e)),
+                Some(Err(ClientError::Closed { code: 1011, reason })) => {
+                    // The distributor cannot serve the history right now: back off.
+                    tracing::warn!(%reason, retry_in = ?self.backoff, "resume refused (1011)");
+                    self.ws = None;
+                    tokio::time::sleep(self.backoff).await;
+                    self.backoff = (self.backoff * 2).min(Self::MAX_BACKOFF);
+                }
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "distributor connection lost; reconnecting");
                     self.ws = None;
@@ -249,9 +257,10 @@ impl ResumingClient {
             self.cfg.since = (self.resume && has_point).then(|| self.since.clone());
             match tokio_tungstenite::connect_async(self.cfg.signed_url()).await {
                 Ok((ws, _)) => {
+                    // The back-off resets on the first record, not here: a distributor
+                    // that accepts and closes at once is not hammered.
                     self.ws = Some(ws);
                     self.connects += 1;
-                    self.backoff = std::time::Duration::from_millis(100);
                     return;
                 }
                 Err(tokio_tungstenite::tungstenite::Error::Http(resp))

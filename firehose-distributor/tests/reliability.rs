@@ -1,0 +1,221 @@
+//! The log ring under restarts: three full laps of every data-log ring, the archiver (writer)
+//! restarted several times, the distributor stopped while the archiver keeps writing and
+//! started again; collectors resume from their own cursors (`since`) and must hold every
+//! record exactly once, in order per type.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use firehose_core::crypto::KeyPair;
+use firehose_core::records::{DataType, Record};
+use firehose_dbstore::fixture::FixtureSpec;
+use firehose_distributor::archiver_sim::ArchiverSim;
+use firehose_distributor::client::{ClientConfig, ResumingClient};
+use firehose_distributor::config::Config;
+use firehose_distributor::Distributor;
+use tokio::sync::{mpsc, oneshot};
+
+/// Entries per log file; the ring has 10 files, so a lap of the cycle ring is 40 cycles.
+const PER_FILE: u64 = 4;
+const CYCLES: u64 = 3 * 10 * PER_FILE;
+
+fn spec() -> FixtureSpec {
+    FixtureSpec {
+        receipts_per_cycle: 3,
+        txs_per_cycle: 2,
+        receipt_bytes: 200,
+        ..FixtureSpec::default()
+    }
+}
+
+struct Server {
+    d: Arc<Distributor>,
+    readers: tokio::task::JoinHandle<()>,
+    stop: oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(cfg: &Config, addr: &str) -> Server {
+    let d = Distributor::new(cfg.clone()).unwrap();
+    let readers = d.start_readers().await.unwrap();
+    let listener = firehose_distributor::server::bind(addr).await.unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = d.clone();
+    let served = tokio::spawn(async move {
+        server
+            .serve(listener, async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Server {
+        d,
+        readers,
+        stop,
+        served,
+    }
+}
+
+impl Server {
+    /// Like a process exit: the listener, the sessions and the readers go away.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.served.await.unwrap().unwrap();
+        self.readers.abort();
+    }
+}
+
+fn write(sim: &mut ArchiverSim, written: &mut Vec<Record>, cycles: std::ops::Range<u64>) {
+    for _ in cycles {
+        written.extend(sim.write_cycle().unwrap());
+        std::thread::sleep(Duration::from_millis(3));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_ring_laps_with_writer_and_distributor_restarts_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = ArchiverSim::create(dir.path(), spec(), PER_FILE).unwrap();
+    let cfg = Config {
+        data_log_dir: sim.log_dir().to_owned(),
+        archiver_db_dir: match sim.layout() {
+            firehose_dbstore::Layout::Directory(d) => Some(d.clone()),
+            firehose_dbstore::Layout::SingleFile(_) => None,
+        },
+        ..Config::default()
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let server = start(&cfg, &addr).await;
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Record, u64)>();
+    let collectors: Vec<_> = (0..3u8)
+        .map(|i| {
+            let cfg = ClientConfig::new(
+                &format!("ws://{addr}"),
+                KeyPair::from_seed([100 + i; 32]),
+                server.d.public_key(),
+            );
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut client = ResumingClient::new(cfg);
+                loop {
+                    let r = client.next().await.expect("verified");
+                    if tx.send((i as usize, r.record, client.connects())).is_err() {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    for _ in 0..500 {
+        if server.d.hub.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.d.hub.len(), 3);
+
+    let mut written = Vec::new();
+    // Lap 1, with an archiver restart halfway.
+    let mut sim = tokio::task::spawn_blocking(move || {
+        let mut w = Vec::new();
+        write(&mut sim, &mut w, 0..20);
+        drop(sim);
+        let mut sim = ArchiverSim::create(dir.path(), spec(), PER_FILE).unwrap();
+        write(&mut sim, &mut w, 20..40);
+        (sim, w, dir)
+    })
+    .await
+    .unwrap();
+    written.append(&mut sim.1);
+    // The distributor goes down; the archiver writes on (and restarts) meanwhile.
+    server.stop().await;
+    let (s, mut w, dir) = sim;
+    let (s, mut w2, dir) = tokio::task::spawn_blocking(move || {
+        let mut s = s;
+        write(&mut s, &mut w, 40..50);
+        drop(s);
+        let mut s = ArchiverSim::create(dir.path(), spec(), PER_FILE).unwrap();
+        write(&mut s, &mut w, 50..60);
+        (s, w, dir)
+    })
+    .await
+    .unwrap();
+    written.append(&mut w2);
+    // Back up on the same address; the collectors reconnect and resume from their cursors.
+    let server = start(&cfg, &addr).await;
+    let (_, mut w3, _dir) = tokio::task::spawn_blocking(move || {
+        let mut s = s;
+        let mut w = Vec::new();
+        write(&mut s, &mut w, 60..90);
+        drop(s);
+        let mut s = ArchiverSim::create(dir.path(), spec(), PER_FILE).unwrap();
+        write(&mut s, &mut w, 90..CYCLES);
+        (s, w, dir)
+    })
+    .await
+    .unwrap();
+    written.append(&mut w3);
+    assert_eq!(
+        written
+            .iter()
+            .filter(|r| r.data_type() == DataType::Cycle)
+            .count() as u64,
+        CYCLES
+    );
+
+    let mut got: Vec<Vec<Record>> = vec![Vec::new(); 3];
+    let mut connects = [0u64; 3];
+    while got.iter().any(|g| g.len() < written.len()) {
+        let (i, r, c) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "timed out with {:?} of {}",
+                    got.iter().map(Vec::len).collect::<Vec<_>>(),
+                    written.len()
+                )
+            })
+            .unwrap();
+        got[i].push(r);
+        connects[i] = c;
+    }
+    assert!(
+        connects.iter().all(|c| *c >= 2),
+        "each resumed: {connects:?}"
+    );
+    // Nothing more arrives.
+    if let Ok(Some((i, extra, _))) =
+        tokio::time::timeout(Duration::from_millis(300), rx.recv()).await
+    {
+        panic!(
+            "collector {i}: an extra {} {}",
+            extra.data_type(),
+            extra.id()
+        );
+    }
+    for c in collectors {
+        c.abort();
+    }
+    for (i, g) in got.iter().enumerate() {
+        for t in DataType::ALL {
+            let w: Vec<&str> = written
+                .iter()
+                .filter(|r| r.data_type() == t)
+                .map(|r| r.id())
+                .collect();
+            let g: Vec<&str> = g
+                .iter()
+                .filter(|r| r.data_type() == t)
+                .map(|r| r.id())
+                .collect();
+            assert_eq!(g, w, "collector {i}, {t}: exactly once, in order");
+        }
+    }
+    server.stop().await;
+}
