@@ -43,6 +43,10 @@ pub enum Target {
         /// Its per-session queue (`CLIENT_QUEUE_CAPACITY`).
         queue_capacity: usize,
     },
+    /// The physical limit: a bare websocket server in the bench process that broadcasts each
+    /// signed message (signed once, like ours) to every connection, with no data logs, no
+    /// readers, no auth and no queues. Same clients, same checks.
+    Raw,
     /// A distributor already running.
     External {
         /// `ws://host:port`.
@@ -245,6 +249,7 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
     };
 
     // The distributor and where to append.
+    let mut raw_tx = None;
     let (url, log_dir, key_hex, pid, _server) = match &opts.target {
         Target::Spawn {
             server_bin,
@@ -282,6 +287,17 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
                 cfg.public_key.clone(),
                 Some(pid),
                 Some(server),
+            )
+        }
+        Target::Raw => {
+            let (url, tx) = raw::start().await?;
+            raw_tx = Some(tx);
+            (
+                url,
+                tmp.path().to_owned(),
+                Config::default().public_key,
+                None,
+                None,
             )
         }
         Target::External {
@@ -387,7 +403,10 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
         .collect();
     let (entries, rate, size) = (opts.entries, opts.rate, opts.size);
     let writer = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-        let mut w = DataLogWriter::open(&log_dir, "receipt", writer_opts)?;
+        let mut w = match raw_tx {
+            None => Sink::Log(DataLogWriter::open(&log_dir, "receipt", writer_opts)?),
+            Some(tx) => Sink::Raw(tx, Config::default().keys()?),
+        };
         let mut line_bytes = 0;
         for i in 0..entries {
             if rate > 0.0 {
@@ -400,7 +419,6 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
             let line = fixtures::receipt(i, t, i, size).to_canonical_json();
             line_bytes += line.len() as u64;
             w.append(line.as_bytes())?;
-            w.flush()?;
         }
         Ok(line_bytes / entries)
     });
@@ -483,6 +501,78 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
     }
     r.text("verdict", "verdict", format!("lost={lost} dup={dup}"));
     Ok(r)
+}
+
+/// Where the writer puts each entry.
+enum Sink {
+    /// Appended to the data log, as the archiver does (flushed per entry).
+    Log(DataLogWriter),
+    /// Signed once and broadcast by the raw server.
+    Raw(
+        tokio::sync::broadcast::Sender<Message>,
+        firehose_core::crypto::KeyPair,
+    ),
+}
+
+impl Sink {
+    fn append(&mut self, line: &[u8]) -> anyhow::Result<()> {
+        match self {
+            Sink::Log(w) => {
+                w.append(line)?;
+                w.flush()?;
+            }
+            Sink::Raw(tx, keys) => {
+                let msg = firehose_core::message::encode_signed_entry(
+                    &Crypto::default(),
+                    keys,
+                    firehose_core::records::DataType::Receipt,
+                    line,
+                );
+                let text = String::from_utf8(msg)?;
+                // No receivers is not an error here: the collectors count what they miss.
+                let _ = tx.send(Message::Text(text.into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The raw broadcaster behind [`Target::Raw`].
+mod raw {
+    use futures::{SinkExt, StreamExt};
+    use tokio::sync::broadcast;
+    use tokio_tungstenite::tungstenite::Message;
+
+    /// Starts it on loopback; returns its URL and the sender every connection listens to.
+    pub async fn start() -> anyhow::Result<(String, broadcast::Sender<Message>)> {
+        let listener = crate::sys::bind_loopback().await?;
+        let url = format!("ws://{}", listener.local_addr()?);
+        let (tx, _) = broadcast::channel::<Message>(1 << 16);
+        let sender = tx.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let mut rx = sender.subscribe();
+                tokio::spawn(async move {
+                    let _ = sock.set_nodelay(true);
+                    let Ok(ws) = tokio_tungstenite::accept_async(sock).await else {
+                        return;
+                    };
+                    let (mut out, mut incoming) = ws.split();
+                    loop {
+                        tokio::select! {
+                            m = rx.recv() => match m {
+                                Ok(m) => if out.send(m).await.is_err() { return },
+                                Err(broadcast::error::RecvError::Lagged(_)) => return,
+                                Err(broadcast::error::RecvError::Closed) => return,
+                            },
+                            m = incoming.next() => if !matches!(m, Some(Ok(_))) { return },
+                        }
+                    }
+                });
+            }
+        });
+        Ok((url, tx))
+    }
 }
 
 #[cfg(test)]

@@ -57,6 +57,10 @@ enum Cmd {
         /// The firehose-distributor binary to start [default: beside this one].
         #[arg(long)]
         server_bin: Option<PathBuf>,
+        /// Measure the physical limit instead: a bare websocket broadcaster in this process
+        /// (each message signed once, no logs, no auth, no queues), with the same collectors.
+        #[arg(long, conflicts_with = "url")]
+        raw: bool,
         /// Per-session queue of the started distributor (CLIENT_QUEUE_CAPACITY).
         #[arg(long, default_value_t = 8192)]
         queue: usize,
@@ -151,6 +155,7 @@ fn main() -> anyhow::Result<()> {
             distributor_key,
             pid,
             server_bin,
+            raw,
             queue,
             connect_concurrency,
             verify,
@@ -159,6 +164,7 @@ fn main() -> anyhow::Result<()> {
             key_seed,
         } => {
             let target = match (url, data_log_dir) {
+                _ if raw => Target::Raw,
                 (Some(url), Some(data_log_dir)) => Target::External {
                     url,
                     data_log_dir,

@@ -69,6 +69,23 @@ fn fanout_spawned_distributor_is_lossless() {
 }
 
 #[test]
+fn fanout_raw_broadcaster_is_lossless() {
+    let v = json_run(&[
+        "fanout",
+        "--json",
+        "--raw",
+        "--clients",
+        "20",
+        "--entries",
+        "50",
+        "--rate",
+        "0",
+    ]);
+    assert_eq!(v["deliveries"], 20 * 50, "{v}");
+    assert_eq!(v["verdict"], "lost=0 dup=0");
+}
+
+#[test]
 fn fanout_against_a_running_distributor_with_the_printed_allow_list() {
     let bin = sibling("firehose-distributor", "firehose-distributor");
     let dir = tempfile::tempdir().unwrap();
