@@ -278,22 +278,14 @@ pub async fn run(opts: BackfillOptions) -> anyhow::Result<Report> {
             "/s",
         )
         .float("mb_per_s", "received", bytes as f64 / secs / 1e6, 1, "MB/s")
-        .int("lost", "lost", lost, "")
-        .int("dup", "dup", dup, "")
         .int("out_of_order", "out of order", out_of_order, "")
         .int("client_errors", "client errors", errors.len() as u64, "");
     if let Some(e) = errors.first() {
         r.text("first_error", "first error", (*e).clone());
     }
     if let Some(m) = mem {
-        r.float(
-            "server_peak_rss_mib",
-            "server peak RSS",
-            m.peak_kib as f64 / 1024.0,
-            1,
-            "MiB",
-        );
+        r.memory("server", m);
     }
-    r.text("verdict", "verdict", format!("lost={lost} dup={dup}"));
+    r.losses(lost, dup);
     Ok(r)
 }

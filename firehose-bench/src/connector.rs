@@ -187,13 +187,7 @@ pub async fn run(opts: ConnectorOptions) -> anyhow::Result<Report> {
         .float("ack_max_ms", "send→ack max", ms(ack.max), 3, "ms")
         .int("resends", "resends (ack timeouts)", resends, "");
     if let Some(m) = mem {
-        r.float(
-            "server_peak_rss_mib",
-            "connector peak RSS",
-            m.peak_kib as f64 / 1024.0,
-            1,
-            "MiB",
-        );
+        r.memory("connector", m);
     }
     if let Some(rx) = printed {
         // Every block is acked only after its line was flushed: the lines are in the pipe.
@@ -220,9 +214,7 @@ pub async fn run(opts: ConnectorOptions) -> anyhow::Result<Report> {
             .map(|c| c.saturating_sub(1) as u64)
             .sum::<u64>()
             + unknown;
-        r.int("lost", "lost", lost, "")
-            .int("dup", "dup", dup, "")
-            .text("verdict", "verdict", format!("lost={lost} dup={dup}"));
+        r.losses(lost, dup);
     }
     drop(server);
     Ok(r)

@@ -43,9 +43,10 @@ pub enum Target {
         /// Its per-session queue (`CLIENT_QUEUE_CAPACITY`).
         queue_capacity: usize,
     },
-    /// The physical limit: a bare websocket server in the bench process that broadcasts each
-    /// signed message (signed once, like ours) to every connection, with no data logs, no
-    /// readers, no auth and no queues. Same clients, same checks.
+    /// The loopback limit: a bare websocket server in the bench process that broadcasts each
+    /// signed message (signed once, like ours) to every connection, batching what is queued
+    /// into one flush, with no data logs, no readers, no auth and no per-session queues.
+    /// Same clients, same checks.
     Raw,
     /// A distributor already running.
     External {
@@ -234,9 +235,15 @@ async fn sessions(addr: &str) -> Option<usize> {
 pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
     anyhow::ensure!(opts.clients > 0, "--clients must be at least 1");
     anyhow::ensure!(opts.entries > 0, "--entries must be at least 1");
+    // Each collector is a socket here; with the raw broadcaster its server end is too.
+    let per_client = if matches!(opts.target, Target::Raw) {
+        2
+    } else {
+        1
+    };
     let fd_limit = sys::raise_fd_limit(opts.clients as u64 * 2 + 256);
     anyhow::ensure!(
-        fd_limit >= opts.clients as u64 + 64,
+        fd_limit >= opts.clients as u64 * per_client + 64,
         "{} collectors need more open files than the limit of {fd_limit} allows (raise `ulimit -Hn`)",
         opts.clients
     );
@@ -362,13 +369,18 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
             Err(e) => refused.push(e),
         }
     }
-    anyhow::ensure!(
-        refused.is_empty(),
-        "{} of {} collectors could not connect (first: {}); is the allow-list set? (`firehose-bench keys`)",
-        refused.len(),
-        opts.clients,
-        refused[0]
-    );
+    if let Some(first) = refused.first() {
+        let hint = if first.contains("401") {
+            "; is the allow-list set? (`firehose-bench keys`)"
+        } else {
+            ""
+        };
+        anyhow::bail!(
+            "{} of {} collectors could not connect (first: {first}){hint}",
+            refused.len(),
+            opts.clients,
+        );
+    }
     // Sessions register just after the upgrade: wait for the gauge where there is one.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -477,29 +489,14 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
         .float("latency_p50_ms", "append→receive p50", ms(lat.p50), 2, "ms")
         .float("latency_p99_ms", "append→receive p99", ms(lat.p99), 2, "ms")
         .float("latency_max_ms", "append→receive max", ms(lat.max), 2, "ms")
-        .int("lost", "lost", lost, "")
-        .int("dup", "dup", dup, "")
         .int("client_errors", "client errors", errors.len() as u64, "");
     if let Some(e) = errors.first() {
         r.text("first_error", "first error", e.clone());
     }
     if let Some(m) = mem {
-        r.float(
-            "server_rss_mib",
-            "server RSS",
-            m.rss_kib as f64 / 1024.0,
-            1,
-            "MiB",
-        )
-        .float(
-            "server_peak_rss_mib",
-            "server peak RSS",
-            m.peak_kib as f64 / 1024.0,
-            1,
-            "MiB",
-        );
+        r.memory("server", m);
     }
-    r.text("verdict", "verdict", format!("lost={lost} dup={dup}"));
+    r.losses(lost, dup);
     Ok(r)
 }
 
@@ -560,11 +557,23 @@ mod raw {
                     let (mut out, mut incoming) = ws.split();
                     loop {
                         tokio::select! {
-                            m = rx.recv() => match m {
-                                Ok(m) => if out.send(m).await.is_err() { return },
-                                Err(broadcast::error::RecvError::Lagged(_)) => return,
-                                Err(broadcast::error::RecvError::Closed) => return,
-                            },
+                            m = rx.recv() => {
+                                // Everything already queued goes out in one flush.
+                                let Ok(mut m) = m else { return };
+                                loop {
+                                    if out.feed(m).await.is_err() {
+                                        return;
+                                    }
+                                    match rx.try_recv() {
+                                        Ok(next) => m = next,
+                                        Err(broadcast::error::TryRecvError::Empty) => break,
+                                        Err(_) => return,
+                                    }
+                                }
+                                if out.flush().await.is_err() {
+                                    return;
+                                }
+                            }
                             m = incoming.next() => if !matches!(m, Some(Ok(_))) { return },
                         }
                     }

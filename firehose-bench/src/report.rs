@@ -67,6 +67,32 @@ impl Report {
         self.push(key, label, Figure::Text(v.into()), "")
     }
 
+    /// Adds a process's memory in MiB: `<prefix>_rss_mib` (now) and `<prefix>_peak_rss_mib`.
+    pub fn memory(&mut self, prefix: &str, m: crate::sys::ProcMem) -> &mut Self {
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        self.float(
+            &format!("{prefix}_rss_mib"),
+            &format!("{prefix} RSS"),
+            mib(m.rss_kib),
+            1,
+            "MiB",
+        )
+        .float(
+            &format!("{prefix}_peak_rss_mib"),
+            &format!("{prefix} peak RSS"),
+            mib(m.peak_kib),
+            1,
+            "MiB",
+        )
+    }
+
+    /// Adds `lost`, `dup` and the one-line `verdict` (`lost=0 dup=0`) that scripts look for.
+    pub fn losses(&mut self, lost: u64, dup: u64) -> &mut Self {
+        self.int("lost", "lost", lost, "")
+            .int("dup", "dup", dup, "")
+            .text("verdict", "verdict", format!("lost={lost} dup={dup}"))
+    }
+
     /// The value of `key` as JSON, if present.
     pub fn get(&self, key: &str) -> Option<Value> {
         self.to_json().get(key).cloned()

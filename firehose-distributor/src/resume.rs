@@ -76,6 +76,12 @@ pub struct Backfilled {
     pub from_logs: u64,
     /// (type, id) of everything sent, to skip them in the live stream.
     pub ids: SentIds,
+    /// The resume point after everything sent.
+    pub reached: Since,
+    /// The back-fill stopped because rows committed after its database pass had already
+    /// rotated out of the data logs (the ring lapped it): sending the rest would break the
+    /// order, so the session should be closed and resumed again (SQLite has them by then).
+    pub lapped: Option<DataType>,
 }
 
 impl Since {
@@ -104,7 +110,10 @@ pub fn backfill(
     index: Option<&crate::logindex::LogIndex>,
     out: &mpsc::Sender<Shared>,
 ) -> firehose_dbstore::Result<Backfilled> {
-    let mut done = Backfilled::default();
+    let mut done = Backfilled {
+        reached: since.clone(),
+        ..Backfilled::default()
+    };
     let send = |done: &mut Backfilled, t: DataType, id: &str, canonical: &[u8]| -> bool {
         let msg = encode_signed_entry(crypto, keys, t, canonical);
         let msg = String::from_utf8(msg).expect("canonical JSON is UTF-8");
@@ -114,6 +123,7 @@ pub fn backfill(
     };
     let send_record = |done: &mut Backfilled, r: Record| -> bool {
         done.from_db += 1;
+        done.reached.advance(&r);
         send(
             done,
             r.data_type(),
@@ -178,6 +188,9 @@ pub fn backfill(
         let files = LogFiles::new(&logs.dir, t.log_name()).with_max_log_files(logs.max_log_files);
         let mut reader = DataLogReader::with_files(files, t, logs.start[i]);
         let mut events = Vec::new();
+        // At the first entry from the logs, and after a gap in them: is anything missing
+        // between what was sent and this entry?
+        let mut check = true;
         loop {
             events.clear();
             match reader.read_available(512, &mut events) {
@@ -189,12 +202,27 @@ pub fn backfill(
                 }
             }
             for ev in events.drain(..) {
-                let LogEvent::Entry(e) = ev else { continue };
+                let e = match ev {
+                    LogEvent::Entry(e) => e,
+                    LogEvent::Gap(_) => {
+                        check = true;
+                        continue;
+                    }
+                    LogEvent::Malformed(_) => continue,
+                };
                 let key = (t, e.record.id().to_owned());
                 if !since.precedes(&e.record) || done.ids.contains(&key) {
                     continue;
                 }
+                if check {
+                    if committed_between(db, &done.reached, &e.record)? {
+                        done.lapped = Some(t);
+                        return Ok(done);
+                    }
+                    check = false;
+                }
                 done.from_logs += 1;
+                done.reached.advance(&e.record);
                 if !send(&mut done, t, &key.1, &e.raw) {
                     return Ok(done);
                 }
@@ -205,6 +233,38 @@ pub fn backfill(
         }
     }
     Ok(done)
+}
+
+/// Whether SQLite holds a row of `next`'s type after `reached` and before `next`: rows
+/// committed after the database pass whose log entries were rotated out before the log scan
+/// reached them (the writer lapped the back-fill). One indexed query.
+fn committed_between(
+    db: &ArchiverDb,
+    reached: &Since,
+    next: &Record,
+) -> firehose_dbstore::Result<bool> {
+    Ok(match next {
+        Record::Cycle(c) => {
+            let from = reached.cycle.map_or(0, |l| l + 1);
+            c.counter > from && !db.cycles_between(from, c.counter - 1, 1)?.is_empty()
+        }
+        Record::OriginalTx(t) => {
+            let next = PageKey::from(t);
+            let after = reached.original_tx.as_ref();
+            let start = after.map_or(0, |k| k.cycle);
+            db.original_txs_after(start, next.cycle, after, 1)?
+                .first()
+                .is_some_and(|r| PageKey::from(r) < next)
+        }
+        Record::Receipt(r) => {
+            let next = PageKey::from(r);
+            let after = reached.receipt.as_ref();
+            let start = after.map_or(0, |k| k.cycle);
+            db.receipts_after(start, next.cycle, after, 1)?
+                .first()
+                .is_some_and(|r| PageKey::from(r) < next)
+        }
+    })
 }
 
 /// (type, id) of the records sent during a back-fill.

@@ -467,6 +467,13 @@ async fn backfill_then_handover(
         sink.send(msg.message(encoding)?).await.ok()?;
     }
     let ids = match job.await {
+        Ok(Ok(done)) if done.lapped.is_some() => {
+            tracing::warn!(
+                data_type = ?done.lapped,
+                "back-fill lapped by the data-log ring; closing with 1011 so that the collector resumes again"
+            );
+            return close_backfill_failed(sink).await;
+        }
         Ok(Ok(done)) => {
             tracing::info!(
                 from_db = done.from_db,

@@ -1,7 +1,11 @@
 //! The distributor end to end on loopback: real files written like the archiver, real
 //! websockets, collectors signed like Shardeum's.
 
+mod common;
+
 use std::sync::Arc;
+
+use common::assert_same_per_type;
 use std::time::Duration;
 
 use firehose_core::crypto::{Crypto, KeyPair};
@@ -432,24 +436,7 @@ async fn resume_with_since_gets_exactly_what_was_missed_then_live() {
             .is_err(),
         "no duplicates after the handover"
     );
-    assert_same_per_type(&got, &written);
-}
-
-/// Per data type, `got` holds exactly the records of `written`, once each, in order.
-fn assert_same_per_type(got: &[Record], written: &[Record]) {
-    for t in DataType::ALL {
-        let w: Vec<&str> = written
-            .iter()
-            .filter(|r| r.data_type() == t)
-            .map(|r| r.id())
-            .collect();
-        let g: Vec<&str> = got
-            .iter()
-            .filter(|r| r.data_type() == t)
-            .map(|r| r.id())
-            .collect();
-        assert_eq!(g, w, "{t}: exactly once, in order");
-    }
+    assert_same_per_type(&got, &written, "the collector");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -500,7 +487,7 @@ async fn resume_covers_entries_logged_before_the_archiver_committed_them() {
             .is_err(),
         "no duplicates"
     );
-    assert_same_per_type(&got, &written);
+    assert_same_per_type(&got, &written, "the collector");
     // The readers' metrics count what they read, per type.
     let metrics = get(&run.url, "/metrics").await;
     for t in DataType::ALL {
@@ -627,7 +614,7 @@ async fn resuming_client_survives_slow_consumer_closes_without_gap_or_duplicate(
         connects >= 2,
         "it reconnected ({connects} connects, {drops} drops)"
     );
-    assert_same_per_type(&got, &written);
+    assert_same_per_type(&got, &written, "the collector");
 }
 
 fn open_fds() -> usize {
@@ -731,5 +718,5 @@ async fn oversized_requests_and_messages_are_refused_and_others_unaffected() {
             .unwrap();
         got.push(r.record);
     }
-    assert_same_per_type(&got, &written);
+    assert_same_per_type(&got, &written, "the collector");
 }

@@ -38,6 +38,22 @@ fn http(r: &Running) -> HttpClient {
     )
 }
 
+fn collector(r: &Running, seed: u8) -> ClientConfig {
+    ClientConfig::new(
+        &format!("ws://{}", r.addr),
+        KeyPair::from_seed([seed; 32]),
+        r.d.public_key(),
+    )
+}
+
+fn receipt_writer(dir: &std::path::Path, per_file: u64) -> DataLogWriter {
+    let opts = WriterOptions {
+        max_entries: per_file,
+        ..WriterOptions::default()
+    };
+    DataLogWriter::open(dir, "receipt", opts).unwrap()
+}
+
 fn small_spec() -> FixtureSpec {
     FixtureSpec {
         cycles: 5,
@@ -72,11 +88,7 @@ async fn a_database_missing_at_start_is_opened_once_it_appears() {
         other => panic!("expected 503, got {other:?}"),
     }
     // A resuming collector is told to come back (1011), not streamed live with a gap.
-    let mut cfg = ClientConfig::new(
-        &format!("ws://{}", r.addr),
-        KeyPair::from_seed([8; 32]),
-        r.d.public_key(),
-    );
+    let mut cfg = collector(&r, 8);
     cfg.since = Some(Since {
         cycle: Some(0),
         ..Since::default()
@@ -189,22 +201,14 @@ async fn metrics(addr: std::net::SocketAddr) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_log_deleted_while_being_read() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = WriterOptions {
-        max_entries: 5,
-        ..WriterOptions::default()
-    };
-    let mut w = DataLogWriter::open(dir.path(), "receipt", opts).unwrap();
+    let mut w = receipt_writer(dir.path(), 5);
     w.flush().unwrap();
     let r = serve(Config {
         data_log_dir: dir.path().to_owned(),
         ..Config::default()
     })
     .await;
-    let cfg = ClientConfig::new(
-        &format!("ws://{}", r.addr),
-        KeyPair::from_seed([9; 32]),
-        r.d.public_key(),
-    );
+    let cfg = collector(&r, 9);
     let mut sub = Client::connect(&cfg).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     for i in 0..3 {
@@ -249,23 +253,11 @@ async fn a_pointer_to_a_missing_file() {
         ..Config::default()
     })
     .await;
-    let cfg = ClientConfig::new(
-        &format!("ws://{}", r.addr),
-        KeyPair::from_seed([10; 32]),
-        r.d.public_key(),
-    );
+    let cfg = collector(&r, 10);
     let mut sub = Client::connect(&cfg).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     // The archiver starts writing: it creates file 4 and goes on from there.
-    let mut w = DataLogWriter::open(
-        dir.path(),
-        "receipt",
-        WriterOptions {
-            max_entries: 3,
-            ..WriterOptions::default()
-        },
-    )
-    .unwrap();
+    let mut w = receipt_writer(dir.path(), 3);
     for i in 0..7 {
         w.append(receipt_line(i).as_bytes()).unwrap();
         w.flush().unwrap();

@@ -3,6 +3,8 @@
 //! started again; collectors resume from their own cursors (`since`) and must hold every
 //! record exactly once, in order per type.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -203,19 +205,7 @@ async fn three_ring_laps_with_writer_and_distributor_restarts_lose_nothing() {
         c.abort();
     }
     for (i, g) in got.iter().enumerate() {
-        for t in DataType::ALL {
-            let w: Vec<&str> = written
-                .iter()
-                .filter(|r| r.data_type() == t)
-                .map(|r| r.id())
-                .collect();
-            let g: Vec<&str> = g
-                .iter()
-                .filter(|r| r.data_type() == t)
-                .map(|r| r.id())
-                .collect();
-            assert_eq!(g, w, "collector {i}, {t}: exactly once, in order");
-        }
+        common::assert_same_per_type(g, &written, &format!("collector {i}"));
     }
     server.stop().await;
 }

@@ -560,7 +560,13 @@ impl DataLogReader {
     /// The earliest-written unread file (after `after`: its mtime, number and identity).
     fn earliest(&self, after: Option<(i128, u32, FileId)>) -> Result<Option<Candidate>> {
         let max = self.files.max_log_files();
-        let mut all: Vec<(i128, u32, bool, PathBuf)> = self
+        // Ties of mtime (a coarse clock gives many rotations one timestamp) are broken by the
+        // ring's age order: `old-` files first (the writer retires half a lap at a time, so
+        // they are always the oldest), in number order; then the others from the one after the
+        // active file (the pointer) round to the active file itself. Without a pointer, the
+        // ring order starts after the current file.
+        let active = self.files.read_pointer().ok().flatten();
+        let mut all: Vec<(i128, u32, PathBuf)> = self
             .files
             .list()?
             .into_iter()
@@ -574,14 +580,17 @@ impl DataLogReader {
                     .file_name()
                     .and_then(|s| s.to_str())
                     .is_some_and(|s| s.starts_with("old-"));
-                // Ring distance from the current file, then the current name before `old-`, break
-                // timestamp ties (coarse clocks).
-                let distance = after.map_or(n, |(_, cur_n, _)| (n + max - cur_n - 1) % max);
-                (mtime_ns(&meta), distance, is_old, path)
+                let from = active.or(after.map(|(_, cur_n, _)| cur_n));
+                let rank = match from {
+                    _ if is_old => n,
+                    Some(a) => max + (n + max - a - 1) % max,
+                    None => max + n,
+                };
+                (mtime_ns(&meta), rank, path)
             })
             .collect();
         all.sort();
-        for (_, _, _, path) in all {
+        for (_, _, path) in all {
             // It may be renamed or deleted between listing and opening: take the next one then.
             let Some(file) = open_if_exists(&path)? else {
                 continue;

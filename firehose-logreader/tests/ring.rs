@@ -304,3 +304,42 @@ fn lagging_reader_reads_through_old_files() {
     assert_eq!(malformed, 0);
     assert_eq!(got, (0..145).collect::<Vec<_>>());
 }
+
+#[test]
+fn oldest_follows_the_ring_when_every_mtime_is_the_same() {
+    // A coarse clock gives many rotations one mtime: the start must come from the ring order
+    // (found by the distributor's restart test: a new lap was read before the end of the old).
+    for active_after in (41u64..=125).step_by(3) {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = ids(active_after);
+        let mut w = DataLogWriter::open(dir.path(), "receipt", opts(4)).unwrap();
+        for i in 0..active_after {
+            w.append(line(i).as_bytes()).unwrap();
+        }
+        w.flush().unwrap();
+        let same =
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.to_str().unwrap().contains("-log") {
+                let f = std::fs::File::options().append(true).open(&path).unwrap();
+                f.set_modified(same).unwrap();
+            }
+        }
+        let mut r = reader(dir.path(), StartAt::Oldest);
+        let mut got = Vec::new();
+        let mut malformed = 0;
+        drain(&mut r, &ids, &mut got, &mut malformed);
+        assert_eq!(malformed, 0);
+        let first = got[0];
+        assert_eq!(
+            got,
+            (first..active_after).collect::<Vec<_>>(),
+            "after {active_after} entries: in order from the oldest on disk"
+        );
+        assert!(
+            first < active_after - 4 * 5,
+            "half a ring at least is on disk"
+        );
+    }
+}

@@ -1,11 +1,12 @@
-//! Helpers shared by the MQ tests: the broker under test, unique names, a collecting consumer.
+//! Helpers shared by the integration tests: the broker under test, unique names, a collecting
+//! consumer (MQ tests); the exactly-once-in-order check (all).
 #![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use firehose_core::crypto::PublicKey;
-use firehose_core::records::Record;
+use firehose_core::records::{DataType, Record};
 use firehose_distributor::mq::consumer::MqConsumer;
 use firehose_distributor::mq::{queue_names, Exchanges, MqConfig};
 
@@ -139,4 +140,31 @@ pub fn duplicates(got: &Received) -> HashMap<String, usize> {
     }
     n.retain(|_, c| *c > 1);
     n
+}
+
+/// Per data type, `got` holds exactly the records of `written`, once each, in order (the order
+/// across types is not defined). `who` names the receiver in the failure message.
+pub fn assert_same_per_type(got: &[Record], written: &[Record], who: &str) {
+    for t in DataType::ALL {
+        let ids = |rs: &[Record]| -> Vec<String> {
+            rs.iter()
+                .filter(|r| r.data_type() == t)
+                .map(|r| r.id().to_owned())
+                .collect()
+        };
+        let (g, w) = (ids(got), ids(written));
+        if g != w {
+            let at = g.iter().zip(&w).take_while(|(a, b)| a == b).count();
+            let pos = |id: &String| w.iter().position(|x| x == id);
+            let missing = w.iter().filter(|id| !g.contains(id)).count();
+            panic!(
+                "{who}, {t}: not exactly once in order: got {} of {} ({missing} missing); first \
+                 difference at {at}: got written[{:?}], want written[{at}]; next got: {:?}",
+                g.len(),
+                w.len(),
+                g.get(at).and_then(pos),
+                g[at..].iter().take(8).map(pos).collect::<Vec<_>>(),
+            );
+        }
+    }
 }
