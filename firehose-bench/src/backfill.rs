@@ -6,7 +6,6 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use firehose_core::crypto::PublicKey;
@@ -20,7 +19,7 @@ use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::report::Report;
-use crate::sys::{self, ProcMem, ServerProcess};
+use crate::sys::{self, ProcMem};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -173,7 +172,6 @@ async fn read_history(cfg: ClientConfig, expected: u64, idle: Duration) -> Seen 
 pub async fn run(opts: BackfillOptions) -> anyhow::Result<Report> {
     anyhow::ensure!(opts.clients > 0, "--clients must be at least 1");
     sys::raise_fd_limit(opts.clients as u64 * 2 + 256);
-    let bin = sys::find_bin("firehose-distributor", opts.server_bin.as_deref())?;
     let tmp = tempfile::Builder::new()
         .prefix("firehose-bench-")
         .tempdir()?;
@@ -198,27 +196,15 @@ pub async fn run(opts: BackfillOptions) -> anyhow::Result<Report> {
     for name in ["cycle", "originalTx", "receipt"] {
         DataLogWriter::open(&log_dir, name, WriterOptions::archiver_default(name))?.flush()?;
     }
-    let port = sys::free_port()?;
     let cfg = Config {
-        ip: "127.0.0.1".into(),
-        port,
         data_log_dir: log_dir,
         archiver_db_dir: Some(db_dir),
         limit_to_subscribers_only: true,
         subscribers: crate::keys::subscribers(opts.key_seed, opts.clients),
         ..Config::default()
     };
-    let path = tmp.path().join("distributor-config.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&cfg)?)?;
-    let mut cmd = Command::new(&bin);
-    cmd.arg("--config")
-        .arg(&path)
-        .arg("--log-level")
-        .arg("warn")
-        .stdout(std::process::Stdio::null());
-    let mut server = ServerProcess::spawn(cmd)?;
-    server.wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(20))?;
-    let url = format!("ws://127.0.0.1:{port}");
+    let (server, url) =
+        sys::spawn_distributor(opts.server_bin.as_deref(), tmp.path(), cfg.clone())?;
     let key = PublicKey::from_hex(&cfg.public_key)?;
 
     // "I have nothing yet": a resume point before every row of both types.

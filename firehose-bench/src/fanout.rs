@@ -11,7 +11,6 @@
 //! `firehose-bench keys`, give the data-log directory it tails).
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -31,7 +30,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::report::Report;
 use crate::stats::Summary;
-use crate::sys::{self, ProcMem, ServerProcess};
+use crate::sys::{self, ProcMem};
 
 /// Which distributor to measure.
 #[derive(Debug, Clone)]
@@ -262,39 +261,21 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
             server_bin,
             queue_capacity,
         } => {
-            let bin = sys::find_bin("firehose-distributor", server_bin.as_deref())?;
             let log_dir = tmp.path().join("data-logs");
             std::fs::create_dir_all(&log_dir)?;
-            let port = sys::free_port()?;
+            // The log files exist before the distributor starts (as with a running archiver).
+            DataLogWriter::open(&log_dir, "receipt", writer_opts)?.flush()?;
             let cfg = Config {
-                ip: "127.0.0.1".into(),
-                port,
                 data_log_dir: log_dir.clone(),
                 limit_to_subscribers_only: true,
                 subscribers: crate::keys::subscribers(opts.key_seed, opts.clients),
                 client_queue_capacity: *queue_capacity,
                 ..Config::default()
             };
-            let path = tmp.path().join("distributor-config.json");
-            std::fs::write(&path, serde_json::to_vec_pretty(&cfg)?)?;
-            // The log files exist before the distributor starts (as with a running archiver).
-            DataLogWriter::open(&log_dir, "receipt", writer_opts)?.flush()?;
-            let mut cmd = Command::new(&bin);
-            cmd.arg("--config")
-                .arg(&path)
-                .arg("--log-level")
-                .arg("warn")
-                .stdout(std::process::Stdio::null());
-            let mut server = ServerProcess::spawn(cmd)?;
-            server.wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(20))?;
+            let (server, url) =
+                sys::spawn_distributor(server_bin.as_deref(), tmp.path(), cfg.clone())?;
             let pid = server.pid();
-            (
-                format!("ws://127.0.0.1:{port}"),
-                log_dir,
-                cfg.public_key.clone(),
-                Some(pid),
-                Some(server),
-            )
+            (url, log_dir, cfg.public_key, Some(pid), Some(server))
         }
         Target::Raw => {
             let (url, tx) = raw::start().await?;

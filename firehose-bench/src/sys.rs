@@ -75,6 +75,30 @@ pub fn find_bin(name: &str, explicit: Option<&Path>) -> anyhow::Result<PathBuf> 
     Ok(p)
 }
 
+/// Starts `firehose-distributor` (`bin`, or the one beside the bench) on a free loopback port
+/// with `cfg` written as its config file in `dir`; returns it once it listens, and its
+/// `ws://` URL. Its own logs are warnings only.
+pub fn spawn_distributor(
+    bin: Option<&Path>,
+    dir: &Path,
+    mut cfg: firehose_distributor::Config,
+) -> anyhow::Result<(ServerProcess, String)> {
+    let bin = find_bin("firehose-distributor", bin)?;
+    cfg.ip = "127.0.0.1".into();
+    cfg.port = free_port()?;
+    let path = dir.join("distributor-config.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&cfg)?)?;
+    let mut cmd = Command::new(&bin);
+    cmd.arg("--config")
+        .arg(&path)
+        .args(["--log-level", "warn"])
+        .stdout(Stdio::null());
+    let mut server = ServerProcess::spawn(cmd)?;
+    let addr = format!("127.0.0.1:{}", cfg.port);
+    server.wait_listening(&addr, Duration::from_secs(20))?;
+    Ok((server, format!("ws://{addr}")))
+}
+
 /// A server started by the bench; killed when dropped.
 #[derive(Debug)]
 pub struct ServerProcess {
