@@ -65,6 +65,8 @@ pub struct Distributor {
     replay: ReplayCache,
     db: Arc<crate::archive_db::LazyDb>,
     auth_failures: std::sync::atomic::AtomicU64,
+    /// Resumes closed with 1011 (history unavailable, or the back-fill lapped by the ring).
+    resumes_refused: std::sync::atomic::AtomicU64,
     limiter: crate::ratelimit::RateLimiter,
     /// Session tasks still running (they outlive their hub registration while closing).
     live_sessions: std::sync::atomic::AtomicUsize,
@@ -83,6 +85,8 @@ pub struct Distributor {
 struct ReaderStats {
     entries: std::sync::atomic::AtomicU64,
     malformed: std::sync::atomic::AtomicU64,
+    /// Entries lost because files went away before they were read.
+    gaps: std::sync::atomic::AtomicU64,
     file_number: std::sync::atomic::AtomicU64,
     offset: std::sync::atomic::AtomicU64,
     /// Wall-clock ms of the last entry's record timestamp (cycle start for cycles), 0 if none.
@@ -121,6 +125,7 @@ impl Distributor {
             replay: ReplayCache::default(),
             db,
             auth_failures: Default::default(),
+            resumes_refused: Default::default(),
             live_sessions: Default::default(),
             log_index: Default::default(),
             readers: Default::default(),
@@ -291,7 +296,10 @@ impl Distributor {
                             .fetch_add(1, Relaxed);
                         tracing::warn!(path = %m.path.display(), line = m.line, reason = %m.reason, "skipped a malformed data-log line")
                     }
-                    LogEvent::Gap(g) => tracing::error!(reason = %g.reason, "data-log gap"),
+                    LogEvent::Gap(g) => {
+                        me.readers[g.data_type.index()].gaps.fetch_add(1, Relaxed);
+                        tracing::error!(data_type = %g.data_type, reason = %g.reason, "data-log gap");
+                    }
                 }
             }
         }))
@@ -472,7 +480,7 @@ async fn backfill_then_handover(
                 data_type = ?done.lapped,
                 "back-fill lapped by the data-log ring; closing with 1011 so that the collector resumes again"
             );
-            return close_backfill_failed(sink).await;
+            return close_backfill_failed(d, sink).await;
         }
         Ok(Ok(done)) => {
             tracing::info!(
@@ -486,11 +494,11 @@ async fn backfill_then_handover(
         // it resumes from the same point when it reconnects.
         Ok(Err(e)) => {
             tracing::error!(error = %e, "back-fill failed; closing the session with 1011");
-            return close_backfill_failed(sink).await;
+            return close_backfill_failed(d, sink).await;
         }
         Err(e) => {
             tracing::error!(error = %e, "back-fill task failed; closing the session with 1011");
-            return close_backfill_failed(sink).await;
+            return close_backfill_failed(d, sink).await;
         }
     };
     // Live entries queued during the back-fill: skip what the collector has or was sent.
@@ -511,8 +519,10 @@ async fn backfill_then_handover(
 
 /// Tells a resuming collector that its back-fill failed (1011: try again later).
 async fn close_backfill_failed(
+    d: &Distributor,
     sink: &mut futures::stream::SplitSink<WebSocket, Message>,
 ) -> Option<crate::resume::Handover> {
+    d.resumes_refused.fetch_add(1, Relaxed);
     let frame = CloseFrame {
         code: 1011,
         reason: "history not available; resume again later".into(),
@@ -696,6 +706,12 @@ async fn metrics(State(d): State<Arc<Distributor>>) -> String {
             "Refused subscriptions and HTTP requests.",
             d.auth_failures.load(Relaxed),
         ),
+        (
+            "firehose_distributor_resumes_refused_total",
+            "counter",
+            "Resuming sessions closed with 1011 (history unavailable, or lapped by the log ring); the collector resumes again.",
+            d.resumes_refused.load(Relaxed),
+        ),
     ];
     let mut out = String::new();
     for (name, kind, help, value) in rows {
@@ -703,7 +719,7 @@ async fn metrics(State(d): State<Arc<Distributor>>) -> String {
     }
     let now = auth::now_ms();
     type Metric<'a> = (&'a str, &'a str, &'a str, &'a dyn Fn(&ReaderStats) -> i64);
-    let per_type: [Metric<'_>; 5] = [
+    let per_type: [Metric<'_>; 6] = [
         (
             "firehose_distributor_reader_entries_total",
             "counter",
@@ -715,6 +731,12 @@ async fn metrics(State(d): State<Arc<Distributor>>) -> String {
             "counter",
             "Malformed data-log lines skipped.",
             &|r| r.malformed.load(Relaxed) as i64,
+        ),
+        (
+            "firehose_distributor_reader_gaps_total",
+            "counter",
+            "Times the reader found data-log files gone before it read them (entries lost).",
+            &|r| r.gaps.load(Relaxed) as i64,
         ),
         (
             "firehose_distributor_reader_file_number",

@@ -98,6 +98,11 @@ async fn a_database_missing_at_start_is_opened_once_it_appears() {
         Ok(Some(Err(ClientError::Closed { code, .. }))) => assert_eq!(code, 1011),
         other => panic!("expected a 1011 close, got {other:?}"),
     }
+    let m = metrics(r.addr).await;
+    assert!(
+        m.contains("firehose_distributor_resumes_refused_total 1\n"),
+        "{m}"
+    );
     // The archiver creates it: history is served without a restart.
     fixture::build(&Layout::Directory(db_dir), &small_spec()).unwrap();
     let mut total = None;
@@ -235,6 +240,11 @@ async fn a_data_log_deleted_while_being_read() {
     );
     assert!(
         m.contains("firehose_distributor_reader_file_number{data_type=\"receipt\"} 3"),
+        "{m}"
+    );
+    // Nothing was lost, so no gap is counted.
+    assert!(
+        m.contains("firehose_distributor_reader_gaps_total{data_type=\"receipt\"} 0"),
         "{m}"
     );
 }

@@ -95,6 +95,8 @@ pub struct Malformed {
 /// Entries that can no longer be read (the file holding them is gone).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gap {
+    /// The data type of the log.
+    pub data_type: DataType,
     /// What happened.
     pub reason: String,
 }
@@ -247,7 +249,10 @@ impl DataLogReader {
                             next.path.display()
                         );
                         tracing::error!("data log gap: {reason}");
-                        out.push(LogEvent::Gap(Gap { reason }));
+                        out.push(LogEvent::Gap(Gap {
+                            data_type: self.data_type,
+                            reason,
+                        }));
                     }
                     self.switch_to(next)
                 }
@@ -340,6 +345,7 @@ impl DataLogReader {
                             return Ok(false);
                         };
                         out.push(LogEvent::Gap(Gap {
+                            data_type: self.data_type,
                             reason: format!(
                                 "{}: saved position (file {}, line {}) is gone; resuming at the oldest file on disk, {}",
                                 self.files.name(),
