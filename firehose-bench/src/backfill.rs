@@ -1,5 +1,8 @@
-//! `backfill`: collectors that resume from the very start of a fixture database (`since` in
-//! `collectorInfo`) and read its whole history of receipts and original transactions.
+//! `backfill`: collectors that read the whole history of receipts and original transactions
+//! of a fixture database, either by resuming from its very start over the websocket (`since`
+//! in `collectorInfo`, [`Via::Websocket`]) or page by page from the original's history API
+//! (`POST /receipt` and `/originalTx`, 100 rows a page, signed requests and replies,
+//! [`Via::Http`]).
 //!
 //! The bench builds the archiver-shaped database, starts `firehose-distributor` on it, and
 //! checks that every collector gets every row exactly once, in key order, per type.
@@ -11,8 +14,10 @@ use std::time::{Duration, Instant};
 use firehose_core::crypto::PublicKey;
 use firehose_dbstore::fixture::FixtureSpec;
 use firehose_dbstore::{Layout, PageKey};
+use firehose_distributor::api::MAX_SPAN;
 use firehose_distributor::client::{Client, ClientConfig};
 use firehose_distributor::config::Config;
+use firehose_distributor::http_client::{HttpClient, HttpError};
 use firehose_distributor::resume::Since;
 use firehose_logreader::{DataLogWriter, WriterOptions};
 use serde::Deserialize;
@@ -21,9 +26,20 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::report::Report;
 use crate::sys::{self, ProcMem};
 
+/// How the collectors ask for the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// One websocket resumed from the start (`since`).
+    Websocket,
+    /// The HTTP history API, page by page.
+    Http,
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct BackfillOptions {
+    /// How the history is read.
+    pub via: Via,
     /// `firehose-distributor`; `None` = beside this executable.
     pub server_bin: Option<PathBuf>,
     /// Collectors reading the history at the same time.
@@ -43,6 +59,7 @@ pub struct BackfillOptions {
 impl Default for BackfillOptions {
     fn default() -> Self {
         Self {
+            via: Via::Websocket,
             server_bin: None,
             clients: 1,
             cycles: 100,
@@ -168,6 +185,48 @@ async fn read_history(cfg: ClientConfig, expected: u64, idle: Duration) -> Seen 
     seen
 }
 
+/// Reads cycles `0..cycles` through the history API: `/receipt` then `/originalTx`, spans of
+/// at most 100 cycles, every page until an empty one.
+async fn read_history_http(api: HttpClient, cycles: u64) -> Seen {
+    let mut seen = Seen::default();
+    let start = Instant::now();
+    let spans: Vec<(u64, u64)> = (0..cycles)
+        .step_by(MAX_SPAN as usize)
+        .map(|s| (s, (s + MAX_SPAN - 1).min(cycles.saturating_sub(1))))
+        .collect();
+    let result: Result<(), HttpError> = async {
+        for &(from, to) in &spans {
+            for page in 1.. {
+                let rows = api.receipts(from, to, page).await?;
+                if rows.is_empty() {
+                    break;
+                }
+                for r in rows {
+                    seen.record(0, PageKey::from(&r));
+                }
+            }
+        }
+        for &(from, to) in &spans {
+            for page in 1.. {
+                let rows = api.original_txs(from, to, page).await?;
+                if rows.is_empty() {
+                    break;
+                }
+                for t in rows {
+                    seen.record(1, PageKey::from(&t));
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        seen.error = Some(e.to_string());
+    }
+    seen.secs = start.elapsed().as_secs_f64();
+    seen
+}
+
 /// Runs the scenario and reports its figures.
 pub async fn run(opts: BackfillOptions) -> anyhow::Result<Report> {
     anyhow::ensure!(opts.clients > 0, "--clients must be at least 1");
@@ -217,7 +276,13 @@ pub async fn run(opts: BackfillOptions) -> anyhow::Result<Report> {
     let t = Instant::now();
     let tasks: Vec<_> = (0..opts.clients)
         .map(|i| {
-            let mut c = ClientConfig::new(&url, crate::keys::collector(opts.key_seed, i), key);
+            let keys = crate::keys::collector(opts.key_seed, i);
+            if opts.via == Via::Http {
+                let base = url.replacen("ws://", "http://", 1);
+                let api = HttpClient::new(&base, keys, key);
+                return tokio::spawn(read_history_http(api, opts.cycles));
+            }
+            let mut c = ClientConfig::new(&url, keys, key);
             c.since = Some(Since {
                 cycle: None,
                 original_tx: Some(start_key.clone()),
@@ -244,7 +309,12 @@ pub async fn run(opts: BackfillOptions) -> anyhow::Result<Report> {
     let errors: Vec<&String> = seen.iter().filter_map(|s| s.error.as_ref()).collect();
 
     let mut r = Report::new("backfill");
-    r.int("clients", "clients", opts.clients as u64, "")
+    let via = match opts.via {
+        Via::Websocket => "websocket resume (since)",
+        Via::Http => "HTTP /receipt + /originalTx pages",
+    };
+    r.text("via", "via", via)
+        .int("clients", "clients", opts.clients as u64, "")
         .int("rows_per_client", "rows per client", expected, "")
         .float("fixture_build_s", "fixture build", build_secs, 1, "s")
         .int("received", "received", received, "")

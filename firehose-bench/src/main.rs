@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use firehose_bench::backfill::{self, BackfillOptions};
+use firehose_bench::backfill::{self, BackfillOptions, Via};
 use firehose_bench::connector::{self, ConnectorOptions, ConnectorTarget};
 use firehose_bench::fanout::{self, FanoutOptions, Target};
 use firehose_bench::report::Report;
@@ -80,8 +80,12 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         key_seed: u64,
     },
-    /// Collectors resuming from the start of a fixture database (history); entries/s.
+    /// Collectors reading the whole history of a fixture database; entries/s.
     Backfill {
+        /// `ws`: resume from the start over the websocket (`since`); `http`: the history API,
+        /// 100 rows a page.
+        #[arg(long, value_enum, default_value = "ws")]
+        via: ViaArg,
         /// Collectors reading at the same time.
         #[arg(long, default_value_t = 1)]
         clients: usize,
@@ -132,6 +136,15 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         key_seed: u64,
     },
+}
+
+/// `backfill --via`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ViaArg {
+    /// Websocket resume.
+    Ws,
+    /// HTTP history API.
+    Http,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -191,6 +204,7 @@ fn main() -> anyhow::Result<()> {
             }))?
         }
         Cmd::Backfill {
+            via,
             clients,
             cycles,
             per_cycle,
@@ -198,6 +212,10 @@ fn main() -> anyhow::Result<()> {
             server_bin,
             key_seed,
         } => rt.block_on(backfill::run(BackfillOptions {
+            via: match via {
+                ViaArg::Ws => Via::Websocket,
+                ViaArg::Http => Via::Http,
+            },
             server_bin,
             clients,
             cycles,

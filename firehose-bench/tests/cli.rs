@@ -185,6 +185,24 @@ fn backfill_reads_the_whole_history_once() {
     assert_eq!(v["received"], 2 * 4 * 30 * 2, "{v}");
     assert_eq!(v["verdict"], "lost=0 dup=0");
     assert_eq!(v["out_of_order"], 0);
+    // The same through the history API: 102 cycles are two spans, the first two full pages.
+    let v = json_run(&[
+        "backfill",
+        "--json",
+        "--via",
+        "http",
+        "--cycles",
+        "102",
+        "--per-cycle",
+        "2",
+        "--size",
+        "100",
+        "--server-bin",
+        bin.to_str().unwrap(),
+    ]);
+    assert_eq!(v["received"], 102 * 2 * 2, "{v}");
+    assert_eq!(v["verdict"], "lost=0 dup=0");
+    assert_eq!(v["out_of_order"], 0);
 }
 
 #[test]
