@@ -333,9 +333,12 @@ pub async fn run(opts: BackfillOptions) -> anyhow::Result<Report> {
             0,
             "/s",
         )
-        .float("mb_per_s", "received", bytes as f64 / secs / 1e6, 1, "MB/s")
         .int("out_of_order", "out of order", out_of_order, "")
         .int("client_errors", "client errors", errors.len() as u64, "");
+    if opts.via == Via::Websocket {
+        // The HTTP client hands out typed rows: bytes are counted on the websocket only.
+        r.float("mb_per_s", "received", bytes as f64 / secs / 1e6, 1, "MB/s");
+    }
     if let Some(e) = errors.first() {
         r.text("first_error", "first error", (*e).clone());
     }
