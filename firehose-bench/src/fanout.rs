@@ -30,7 +30,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::report::Report;
 use crate::stats::Summary;
-use crate::sys::{self, ProcMem};
+use crate::sys::{self, ProcMem, ServerProcess};
 
 /// Which distributor to measure.
 #[derive(Debug, Clone)]
@@ -230,63 +230,58 @@ async fn sessions(addr: &str) -> Option<usize> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// Runs the scenario and reports its figures.
-pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
-    anyhow::ensure!(opts.clients > 0, "--clients must be at least 1");
-    anyhow::ensure!(opts.entries > 0, "--entries must be at least 1");
-    // Each collector is a socket here; with the raw broadcaster its server end is too.
-    let per_client = if matches!(opts.target, Target::Raw) {
-        2
-    } else {
-        1
-    };
-    let fd_limit = sys::raise_fd_limit(opts.clients as u64 * 2 + 256);
-    anyhow::ensure!(
-        fd_limit >= opts.clients as u64 * per_client + 64,
-        "{} collectors need more open files than the limit of {fd_limit} allows (raise `ulimit -Hn`)",
-        opts.clients
-    );
-    let tmp = tempfile::Builder::new()
-        .prefix("firehose-bench-")
-        .tempdir()?;
+/// The distributor under test, and where the writer puts the entries.
+struct Prepared {
+    url: String,
+    sink: Sink,
+    /// The distributor's public key (hex).
+    key_hex: String,
+    pid: Option<u32>,
+    /// Kept alive for the run (killed when dropped).
+    _server: Option<ServerProcess>,
+}
+
+/// Starts (or checks) the target and opens the writer's side of it.
+async fn prepare(opts: &FanoutOptions, tmp: &std::path::Path) -> anyhow::Result<Prepared> {
     let writer_opts = WriterOptions {
         max_entries: opts.max_log_entries,
         ..WriterOptions::archiver_default("receipt")
     };
-
-    // The distributor and where to append.
-    let mut raw_tx = None;
-    let (url, log_dir, key_hex, pid, _server) = match &opts.target {
+    Ok(match &opts.target {
         Target::Spawn {
             server_bin,
             queue_capacity,
         } => {
-            let log_dir = tmp.path().join("data-logs");
-            std::fs::create_dir_all(&log_dir)?;
+            let log_dir = tmp.join("data-logs");
             // The log files exist before the distributor starts (as with a running archiver).
-            DataLogWriter::open(&log_dir, "receipt", writer_opts)?.flush()?;
+            let mut w = DataLogWriter::open(&log_dir, "receipt", writer_opts)?;
+            w.flush()?;
             let cfg = Config {
-                data_log_dir: log_dir.clone(),
+                data_log_dir: log_dir,
                 limit_to_subscribers_only: true,
                 subscribers: crate::keys::subscribers(opts.key_seed, opts.clients),
                 client_queue_capacity: *queue_capacity,
                 ..Config::default()
             };
-            let (server, url) =
-                sys::spawn_distributor(server_bin.as_deref(), tmp.path(), cfg.clone())?;
-            let pid = server.pid();
-            (url, log_dir, cfg.public_key, Some(pid), Some(server))
+            let (server, url) = sys::spawn_distributor(server_bin.as_deref(), tmp, cfg.clone())?;
+            Prepared {
+                url,
+                sink: Sink::Log(w),
+                key_hex: cfg.public_key,
+                pid: Some(server.pid()),
+                _server: Some(server),
+            }
         }
         Target::Raw => {
             let (url, tx) = raw::start().await?;
-            raw_tx = Some(tx);
-            (
+            let cfg = Config::default();
+            Prepared {
                 url,
-                tmp.path().to_owned(),
-                Config::default().public_key,
-                None,
-                None,
-            )
+                sink: Sink::Raw(tx, cfg.keys()?),
+                key_hex: cfg.public_key,
+                pid: None,
+                _server: None,
+            }
         }
         Target::External {
             url,
@@ -299,34 +294,24 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
                 "--data-log-dir {}: not a directory",
                 data_log_dir.display()
             );
-            (
-                url.trim_end_matches('/').to_owned(),
-                data_log_dir.clone(),
-                distributor_key.clone(),
-                *pid,
-                None,
-            )
+            Prepared {
+                url: url.trim_end_matches('/').to_owned(),
+                sink: Sink::Log(DataLogWriter::open(data_log_dir, "receipt", writer_opts)?),
+                key_hex: distributor_key.clone(),
+                pid: *pid,
+                _server: None,
+            }
         }
-    };
-    let distributor_key = PublicKey::from_hex(&key_hex).context("distributor public key")?;
-    let host = url
-        .trim_start_matches("ws://")
-        .trim_start_matches("wss://")
-        .to_owned();
-    let verify = opts.verify.then(|| (Crypto::default(), distributor_key));
+    })
+}
 
-    // Connect every collector (signed requests), a bounded number of handshakes at once.
-    let connect_start = Instant::now();
-    let configs: Vec<ClientConfig> = (0..opts.clients)
-        .map(|i| {
-            ClientConfig::new(
-                &url,
-                crate::keys::collector(opts.key_seed, i),
-                distributor_key,
-            )
-        })
-        .collect();
-    let results: Vec<Result<(Ws, u64), String>> = futures::stream::iter(configs.iter())
+/// Connects every collector (signed requests), `concurrency` handshakes at once; returns the
+/// sockets and each handshake's time (µs), or says why some could not connect.
+async fn connect_all(
+    configs: &[ClientConfig],
+    concurrency: usize,
+) -> anyhow::Result<(Vec<Ws>, Vec<u64>)> {
+    let results: Vec<Result<(Ws, u64), String>> = futures::stream::iter(configs)
         .map(|c| async move {
             let t = Instant::now();
             let (ws, _) = tokio_tungstenite::connect_async(c.signed_url())
@@ -334,12 +319,11 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
                 .map_err(|e| e.to_string())?;
             Ok((ws, t.elapsed().as_micros() as u64))
         })
-        .buffer_unordered(opts.connect_concurrency.max(1))
+        .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
-    let connect_secs = connect_start.elapsed().as_secs_f64();
-    let mut socks = Vec::with_capacity(opts.clients);
-    let mut connect_us = Vec::with_capacity(opts.clients);
+    let mut socks = Vec::with_capacity(configs.len());
+    let mut connect_us = Vec::with_capacity(configs.len());
     let mut refused = Vec::new();
     for r in results {
         match r {
@@ -359,24 +343,102 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
         anyhow::bail!(
             "{} of {} collectors could not connect (first: {first}){hint}",
             refused.len(),
-            opts.clients,
+            configs.len(),
         );
     }
-    // Sessions register just after the upgrade: wait for the gauge where there is one.
+    Ok((socks, connect_us))
+}
+
+/// Sessions register just after the upgrade: waits for the sessions gauge to reach `n` where
+/// the server has one (ours), else a second.
+async fn wait_registered(host: &str, n: usize) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match sessions(&host).await {
-            Some(n) if n >= opts.clients => break,
+        match sessions(host).await {
+            Some(have) if have >= n => return Ok(()),
             Some(_) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(20)).await
             }
-            Some(n) => anyhow::bail!("only {n} of {} sessions registered", opts.clients),
+            Some(have) => anyhow::bail!("only {have} of {n} sessions registered"),
             None => {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                break;
+                return Ok(());
             }
         }
     }
+}
+
+/// Appends `entries` receipts at `rate` per second (0: at once); each carries its index in
+/// `cycle` and its append time (µs since `epoch`) in `timestamp`. Returns the mean line size.
+fn write_entries(
+    mut sink: Sink,
+    entries: u64,
+    rate: f64,
+    size: usize,
+    epoch: Instant,
+) -> anyhow::Result<u64> {
+    let mut line_bytes = 0;
+    for i in 0..entries {
+        if rate > 0.0 {
+            let due = epoch + Duration::from_secs_f64(i as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        let t = epoch.elapsed().as_micros() as u64;
+        let line = fixtures::receipt(i, t, i, size).to_canonical_json();
+        line_bytes += line.len() as u64;
+        sink.append(line.as_bytes())?;
+    }
+    Ok(line_bytes / entries)
+}
+
+/// Runs the scenario and reports its figures.
+pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
+    anyhow::ensure!(opts.clients > 0, "--clients must be at least 1");
+    anyhow::ensure!(opts.entries > 0, "--entries must be at least 1");
+    // Each collector is a socket here; with the raw broadcaster its server end is too.
+    let per_client = if matches!(opts.target, Target::Raw) {
+        2
+    } else {
+        1
+    };
+    let fd_limit = sys::raise_fd_limit(opts.clients as u64 * 2 + 256);
+    anyhow::ensure!(
+        fd_limit >= opts.clients as u64 * per_client + 64,
+        "{} collectors need more open files than the limit of {fd_limit} allows (raise `ulimit -Hn`)",
+        opts.clients
+    );
+    let tmp = tempfile::Builder::new()
+        .prefix("firehose-bench-")
+        .tempdir()?;
+    let Prepared {
+        url,
+        sink,
+        key_hex,
+        pid,
+        _server,
+    } = prepare(&opts, tmp.path()).await?;
+    let distributor_key = PublicKey::from_hex(&key_hex).context("distributor public key")?;
+    let host = url
+        .trim_start_matches("ws://")
+        .trim_start_matches("wss://")
+        .to_owned();
+    let verify = opts.verify.then(|| (Crypto::default(), distributor_key));
+
+    let connect_start = Instant::now();
+    let configs: Vec<ClientConfig> = (0..opts.clients)
+        .map(|i| {
+            ClientConfig::new(
+                &url,
+                crate::keys::collector(opts.key_seed, i),
+                distributor_key,
+            )
+        })
+        .collect();
+    let (socks, mut connect_us) = connect_all(&configs, opts.connect_concurrency).await?;
+    let connect_secs = connect_start.elapsed().as_secs_f64();
+    wait_registered(&host, opts.clients).await?;
     let connect = Summary::of(&mut connect_us);
 
     // Readers, then the writer.
@@ -395,26 +457,8 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
         })
         .collect();
     let (entries, rate, size) = (opts.entries, opts.rate, opts.size);
-    let writer = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-        let mut w = match raw_tx {
-            None => Sink::Log(DataLogWriter::open(&log_dir, "receipt", writer_opts)?),
-            Some(tx) => Sink::Raw(tx, Config::default().keys()?),
-        };
-        let mut line_bytes = 0;
-        for i in 0..entries {
-            if rate > 0.0 {
-                let due = epoch + Duration::from_secs_f64(i as f64 / rate);
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-            }
-            let t = epoch.elapsed().as_micros() as u64;
-            let line = fixtures::receipt(i, t, i, size).to_canonical_json();
-            line_bytes += line.len() as u64;
-            w.append(line.as_bytes())?;
-        }
-        Ok(line_bytes / entries)
-    });
+    let writer =
+        tokio::task::spawn_blocking(move || write_entries(sink, entries, rate, size, epoch));
     let line_bytes = writer.await??;
     let written_secs = epoch.elapsed().as_secs_f64();
     let stopper = tokio::spawn(async move {
