@@ -209,3 +209,91 @@ async fn three_ring_laps_with_writer_and_distributor_restarts_lose_nothing() {
     }
     server.stop().await;
 }
+
+/// Runs a back-fill from `since` that stalls (the collector stops reading) after the first
+/// receipt, i.e. after the database pass of original transactions; meanwhile the archiver
+/// writes `cycles_meanwhile` more cycles. Returns what the back-fill reports and the original
+/// transactions it sent, in order.
+fn stalled_backfill(cycles_meanwhile: u64) -> (firehose_distributor::resume::Backfilled, Vec<u64>) {
+    use firehose_core::crypto::Crypto;
+    use firehose_dbstore::{ArchiverDb, PageKey};
+    use firehose_distributor::resume::{backfill, LogScan, Since};
+    use firehose_logreader::StartAt;
+
+    let dir = tempfile::tempdir().unwrap();
+    // A ring of 10 files of 2 entries: 10 cycles of original transactions.
+    let mut sim = ArchiverSim::create(dir.path(), spec(), 2).unwrap();
+    let mut written = Vec::new();
+    for _ in 0..3 {
+        written.extend(sim.write_cycle().unwrap());
+    }
+    let first = |t: DataType| written.iter().find(|r| r.data_type() == t).unwrap();
+    let since = Since {
+        cycle: None,
+        original_tx: match first(DataType::OriginalTx) {
+            Record::OriginalTx(t) => Some(PageKey::from(t)),
+            _ => unreachable!(),
+        },
+        receipt: match first(DataType::Receipt) {
+            Record::Receipt(r) => Some(PageKey::from(r)),
+            _ => unreachable!(),
+        },
+    };
+    let db = ArchiverDb::open(sim.layout()).unwrap();
+    let logs = LogScan {
+        dir: sim.log_dir().to_owned(),
+        max_log_files: 10,
+        start: [StartAt::Oldest; 3],
+    };
+    let (tx, mut rx) = mpsc::channel(1);
+    let job = std::thread::spawn(move || {
+        let keys = KeyPair::from_seed([5; 32]);
+        backfill(
+            &db,
+            &Crypto::default(),
+            &keys,
+            &since,
+            Some(&logs),
+            None,
+            &tx,
+        )
+        .unwrap()
+    });
+    let mut sent_txs = Vec::new();
+    let mut note = |m: &str| {
+        let v: serde_json::Value = serde_json::from_str(m).unwrap();
+        if let Some(t) = v.get("originalTx") {
+            sent_txs.push(t["cycle"].as_u64().unwrap());
+        }
+        v.get("receipt").is_some()
+    };
+    // Read up to the first receipt: the transactions' database pass is over.
+    while let Some(m) = rx.blocking_recv() {
+        if note(m.json().as_str()) {
+            break;
+        }
+    }
+    for _ in 0..cycles_meanwhile {
+        sim.write_cycle().unwrap();
+    }
+    while let Some(m) = rx.blocking_recv() {
+        note(m.json().as_str());
+    }
+    (job.join().unwrap(), sent_txs)
+}
+
+#[test]
+fn a_backfill_lapped_by_the_log_ring_stops_instead_of_reordering() {
+    // One cycle meanwhile: its transactions are still in the logs and follow in order.
+    let (done, txs) = stalled_backfill(1);
+    assert_eq!(done.lapped, None);
+    assert_eq!(
+        txs,
+        vec![0, 1, 1, 2, 2, 3, 3],
+        "in order, from the logs at the end"
+    );
+    // Fifteen: the ring (10 cycles of transactions) went round; cycle 3's are only in SQLite.
+    let (done, txs) = stalled_backfill(15);
+    assert_eq!(done.lapped, Some(DataType::OriginalTx));
+    assert_eq!(txs, vec![0, 1, 1, 2, 2], "nothing after the hole");
+}
