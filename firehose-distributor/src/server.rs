@@ -648,11 +648,13 @@ async fn run_session(
             incoming = stream.next() => match incoming {
                 None | Some(Ok(Message::Close(_))) => break,
                 Some(Err(e)) => {
-                    // The websocket error is opaque here (axum wraps it); a message over
-                    // SESSION_MAX_INCOMING reads as a capacity error: say so with 1009.
-                    let text = e.to_string();
-                    tracing::info!(collector = %key, error = %text, "bad frame from a collector");
-                    if text.contains("Space limit exceeded") || text.contains("too long") {
+                    // A message over SESSION_MAX_INCOMING is a capacity error: say so with 1009.
+                    use tokio_tungstenite::tungstenite::Error as WsError;
+                    let too_big = std::error::Error::source(&e)
+                        .and_then(|s| s.downcast_ref::<WsError>())
+                        .is_some_and(|w| matches!(w, WsError::Capacity(_)));
+                    tracing::info!(collector = %key, error = %e, "bad frame from a collector");
+                    if too_big {
                         let r = CloseReason { code: 1009, reason: "message too big" };
                         let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close(r))).await;
                     }
