@@ -195,25 +195,23 @@ async fn read_history_http(api: HttpClient, cycles: u64) -> Seen {
         .map(|s| (s, (s + MAX_SPAN - 1).min(cycles.saturating_sub(1))))
         .collect();
     let result: Result<(), HttpError> = async {
-        for &(from, to) in &spans {
-            for page in 1.. {
-                let rows = api.receipts(from, to, page).await?;
-                if rows.is_empty() {
-                    break;
-                }
-                for r in rows {
-                    seen.record(0, PageKey::from(&r));
-                }
-            }
-        }
-        for &(from, to) in &spans {
-            for page in 1.. {
-                let rows = api.original_txs(from, to, page).await?;
-                if rows.is_empty() {
-                    break;
-                }
-                for t in rows {
-                    seen.record(1, PageKey::from(&t));
+        // Receipts (slot 0), then original transactions (slot 1), span by span, page by page.
+        for slot in 0..2 {
+            for &(from, to) in &spans {
+                for page in 1.. {
+                    let keys: Vec<PageKey> = if slot == 0 {
+                        let rows = api.receipts(from, to, page).await?;
+                        rows.iter().map(PageKey::from).collect()
+                    } else {
+                        let rows = api.original_txs(from, to, page).await?;
+                        rows.iter().map(PageKey::from).collect()
+                    };
+                    if keys.is_empty() {
+                        break;
+                    }
+                    for k in keys {
+                        seen.record(slot, k);
+                    }
                 }
             }
         }

@@ -243,28 +243,27 @@ fn committed_between(
     reached: &Since,
     next: &Record,
 ) -> firehose_dbstore::Result<bool> {
-    Ok(match next {
+    let (after, next_key) = match next {
         Record::Cycle(c) => {
             let from = reached.cycle.map_or(0, |l| l + 1);
-            c.counter > from && !db.cycles_between(from, c.counter - 1, 1)?.is_empty()
+            return Ok(c.counter > from && !db.cycles_between(from, c.counter - 1, 1)?.is_empty());
         }
-        Record::OriginalTx(t) => {
-            let next = PageKey::from(t);
-            let after = reached.original_tx.as_ref();
-            let start = after.map_or(0, |k| k.cycle);
-            db.original_txs_after(start, next.cycle, after, 1)?
-                .first()
-                .is_some_and(|r| PageKey::from(r) < next)
-        }
-        Record::Receipt(r) => {
-            let next = PageKey::from(r);
-            let after = reached.receipt.as_ref();
-            let start = after.map_or(0, |k| k.cycle);
-            db.receipts_after(start, next.cycle, after, 1)?
-                .first()
-                .is_some_and(|r| PageKey::from(r) < next)
-        }
-    })
+        Record::OriginalTx(t) => (reached.original_tx.as_ref(), PageKey::from(t)),
+        Record::Receipt(r) => (reached.receipt.as_ref(), PageKey::from(r)),
+    };
+    let start = after.map_or(0, |k| k.cycle);
+    // The first row after `reached`, up to `next`'s cycle.
+    let first = match next {
+        Record::OriginalTx(_) => db
+            .original_txs_after(start, next_key.cycle, after, 1)?
+            .first()
+            .map(PageKey::from),
+        _ => db
+            .receipts_after(start, next_key.cycle, after, 1)?
+            .first()
+            .map(PageKey::from),
+    };
+    Ok(first.is_some_and(|k| k < next_key))
 }
 
 /// (type, id) of the records sent during a back-fill.
