@@ -10,6 +10,16 @@ enum Figure {
     Text(String),
 }
 
+impl Figure {
+    fn to_json(&self) -> Value {
+        match self {
+            Figure::Int(i) => json!(i),
+            Figure::Float(f, _) => json!(f),
+            Figure::Text(t) => json!(t),
+        }
+    }
+}
+
 /// One row: a machine key (JSON), a human label, the value and its unit.
 #[derive(Debug, Clone, PartialEq)]
 struct Row {
@@ -95,7 +105,13 @@ impl Report {
 
     /// The value of `key` as JSON, if present.
     pub fn get(&self, key: &str) -> Option<Value> {
-        self.to_json().get(key).cloned()
+        if key == "scenario" {
+            return Some(json!(self.scenario));
+        }
+        self.rows
+            .iter()
+            .find(|r| r.key == key)
+            .map(|r| r.value.to_json())
     }
 
     /// One JSON object: `{"scenario": ..., key: value, ...}`.
@@ -103,12 +119,7 @@ impl Report {
         let mut m = Map::new();
         m.insert("scenario".into(), json!(self.scenario));
         for r in &self.rows {
-            let v = match &r.value {
-                Figure::Int(i) => json!(i),
-                Figure::Float(f, _) => json!(f),
-                Figure::Text(t) => json!(t),
-            };
-            m.insert(r.key.clone(), v);
+            m.insert(r.key.clone(), r.value.to_json());
         }
         Value::Object(m)
     }
