@@ -567,7 +567,7 @@ mod raw {
 
     /// Starts it on loopback; returns its URL and the sender every connection listens to.
     pub async fn start() -> anyhow::Result<(String, broadcast::Sender<Message>)> {
-        let listener = crate::sys::bind_loopback().await?;
+        let listener = firehose_distributor::server::bind("127.0.0.1:0").await?;
         let url = format!("ws://{}", listener.local_addr()?);
         let (tx, _) = broadcast::channel::<Message>(1 << 16);
         let sender = tx.clone();

@@ -52,11 +52,6 @@ pub fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
-/// A listener on an ephemeral loopback port with a backlog for thousands of connects.
-pub async fn bind_loopback() -> std::io::Result<tokio::net::TcpListener> {
-    firehose_distributor::server::bind("127.0.0.1:0").await
-}
-
 /// Finds a workspace binary: `explicit` if given, else `name` beside this executable
 /// (cargo puts every binary of the workspace in the same `target/<profile>/`).
 pub fn find_bin(name: &str, explicit: Option<&Path>) -> anyhow::Result<PathBuf> {

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::assert_same_per_type;
+use common::{assert_same_per_type, get};
 use std::time::Duration;
 
 use firehose_core::crypto::{Crypto, KeyPair};
@@ -503,20 +503,6 @@ async fn resume_covers_entries_logged_before_the_archiver_committed_them() {
 }
 
 /// A plain HTTP GET on the distributor's listener; the body.
-async fn get(ws_url: &str, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = ws_url.trim_start_matches("ws://");
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.0 200"), "{head}");
-    body.to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messagepack_clients_get_the_same_signed_records() {
     let mut run = start(spec(300), 100, |_| {}).await;

@@ -2,6 +2,8 @@
 //! pointer to nothing. Each gets a clear error and a retry; the process and the live stream
 //! carry on, and nothing already committed is lost.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -195,12 +197,7 @@ async fn receipts_until(
 }
 
 async fn metrics(addr: std::net::SocketAddr) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
+    common::get(&format!("ws://{addr}"), "/metrics").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
