@@ -24,6 +24,7 @@
 //! ```
 
 pub mod fixture;
+pub mod history;
 mod queries;
 mod schema;
 

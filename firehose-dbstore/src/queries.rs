@@ -92,7 +92,7 @@ fn open_ro(layout: &Layout, store: Store) -> Result<Connection> {
     Ok(conn)
 }
 
-fn q(what: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
+pub(crate) fn q(what: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
     move |source| Error::Query { what, source }
 }
 
@@ -173,6 +173,17 @@ fn tx_row(row: &Row<'_>) -> rusqlite::Result<OriginalTxData> {
 }
 
 impl ArchiverDb {
+    /// The connection holding `store` (`None`: an optional store the archiver does not have).
+    pub(crate) fn conn(&self, store: Store) -> Option<&Connection> {
+        match store {
+            Store::Cycles => Some(&self.cycles),
+            Store::Receipts => Some(&self.receipts),
+            Store::OriginalTxs => Some(&self.original_txs),
+            Store::Accounts => self.accounts.as_ref(),
+            Store::Transactions => self.transactions.as_ref(),
+        }
+    }
+
     /// Opens the databases read-only. The cycles, receipts and original-tx stores must exist;
     /// accounts and transactions are optional (their queries answer `None` without them).
     pub fn open(layout: &Layout) -> Result<Self> {

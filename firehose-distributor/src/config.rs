@@ -62,7 +62,9 @@ pub struct Config {
     /// Safety-net poll interval of the log readers (ms).
     #[serde(rename = "FILE_STREAM_INTERVAL_MS")]
     pub file_stream_interval_ms: u64,
-    /// HTTP requests per minute per IP (loopback exempt).
+    /// HTTP requests per minute per IP (loopback exempt); 0, the default, is unlimited (the
+    /// original counts per 10 ms, which is unlimited in effect, so a remote sync is never
+    /// throttled unless an operator opts in).
     #[serde(rename = "RATE_LIMIT")]
     pub rate_limit: u32,
     /// Enforce the allow-list.
@@ -90,7 +92,7 @@ impl Default for Config {
             archiver_db_dir: None,
             data_log_dir: PathBuf::from("data-logs"),
             file_stream_interval_ms: 100,
-            rate_limit: 100,
+            rate_limit: 0,
             limit_to_subscribers_only: false,
             subscribers: Vec::new(),
             verbose: false,

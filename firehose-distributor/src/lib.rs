@@ -28,6 +28,7 @@ pub mod config;
 pub mod http_client;
 pub mod hub;
 pub mod logindex;
+pub mod metrics;
 pub mod mq;
 pub mod ratelimit;
 pub mod resume;

@@ -64,33 +64,41 @@ pub struct Distributor {
     config: RwLock<Config>,
     replay: ReplayCache,
     db: Arc<crate::archive_db::LazyDb>,
-    auth_failures: std::sync::atomic::AtomicU64,
+    pub(crate) auth_failures: std::sync::atomic::AtomicU64,
     /// Resumes closed with 1011 (history unavailable, or the back-fill lapped by the ring).
-    resumes_refused: std::sync::atomic::AtomicU64,
+    pub(crate) resumes_refused: std::sync::atomic::AtomicU64,
+    /// Refused HTTP requests by route and reason.
+    pub(crate) refusals: crate::api::Refusals,
+    /// When this distributor started (Unix ms).
+    pub(crate) started_ms: u64,
     limiter: crate::ratelimit::RateLimiter,
     /// Session tasks still running (they outlive their hub registration while closing).
     live_sessions: std::sync::atomic::AtomicUsize,
     /// Checkpoints of the live readers, for resume scans of the retained logs.
     log_index: crate::logindex::LogIndex,
     /// Per data type: entries read from the logs, and the last entry's position.
-    readers: [ReaderStats; 3],
+    pub(crate) readers: [ReaderStats; 3],
     /// MQ mode's publisher counters, when it runs (websocket subscriptions are refused then).
-    mq: std::sync::OnceLock<Arc<crate::mq::MqStats>>,
+    pub(crate) mq: std::sync::OnceLock<Arc<crate::mq::MqStats>>,
     /// The fan-out hub.
     pub hub: Hub,
 }
 
 /// What a live reader has done (for `/metrics`).
 #[derive(Debug, Default)]
-struct ReaderStats {
-    entries: std::sync::atomic::AtomicU64,
-    malformed: std::sync::atomic::AtomicU64,
+pub(crate) struct ReaderStats {
+    pub(crate) entries: std::sync::atomic::AtomicU64,
+    pub(crate) malformed: std::sync::atomic::AtomicU64,
     /// Entries lost because files went away before they were read.
-    gaps: std::sync::atomic::AtomicU64,
-    file_number: std::sync::atomic::AtomicU64,
-    offset: std::sync::atomic::AtomicU64,
+    pub(crate) gaps: std::sync::atomic::AtomicU64,
+    pub(crate) file_number: std::sync::atomic::AtomicU64,
+    pub(crate) offset: std::sync::atomic::AtomicU64,
     /// Wall-clock ms of the last entry's record timestamp (cycle start for cycles), 0 if none.
-    last_record_ms: std::sync::atomic::AtomicU64,
+    pub(crate) last_record_ms: std::sync::atomic::AtomicU64,
+    /// Wall-clock ms when the last entry was read, 0 if none.
+    pub(crate) last_read_ms: std::sync::atomic::AtomicU64,
+    /// Rows in the database when the readers started (the original's `/metrics` counts from there).
+    pub(crate) baseline: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Distributor {
@@ -126,6 +134,8 @@ impl Distributor {
             db,
             auth_failures: Default::default(),
             resumes_refused: Default::default(),
+            refusals: Default::default(),
+            started_ms: auth::now_ms(),
             live_sessions: Default::default(),
             log_index: Default::default(),
             readers: Default::default(),
@@ -150,6 +160,7 @@ impl Distributor {
             Record::Receipt(r) => r.timestamp,
         };
         r.last_record_ms.store(ms, Relaxed);
+        r.last_read_ms.store(auth::now_ms(), Relaxed);
     }
 
     pub(crate) fn db(&self) -> Arc<crate::archive_db::LazyDb> {
@@ -242,8 +253,10 @@ impl Distributor {
         Router::new()
             .route("/", get(upgrade))
             .route("/health", get(|| async { "OK" }))
+            .route("/is-alive", get(|| async { "OK" }))
+            .route("/is-healthy", get(|| async { "OK" }))
             .route("/config", get(get_config))
-            .route("/metrics", get(metrics))
+            .route("/metrics", get(crate::metrics::metrics))
             .route("/totalData", axum::routing::post(crate::api::total_data))
             .route("/cycleinfo", axum::routing::post(crate::api::cycle_info))
             .route("/receipt", axum::routing::post(crate::api::receipts))
@@ -258,6 +271,7 @@ impl Distributor {
                 rate_limit,
             ))
             .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
+            .layer(tower_http::cors::CorsLayer::permissive())
             .with_state(self.clone())
     }
 
@@ -305,12 +319,34 @@ impl Distributor {
         }))
     }
 
+    /// Records the rows in the database now (off the async threads, waiting at most 2 s):
+    /// the original's JSON `/metrics` counts from there.
+    async fn count_baseline(self: &Arc<Self>) {
+        use firehose_dbstore::history::Table;
+        let me = self.clone();
+        let count = tokio::task::spawn_blocking(move || {
+            let Ok(db) = me.db.get() else { return };
+            let db = db.lock().expect("db lock");
+            for (t, table) in [
+                (DataType::Cycle, Table::Cycles),
+                (DataType::Receipt, Table::Receipts),
+                (DataType::OriginalTx, Table::OriginalTxs),
+            ] {
+                if let Ok(n) = db.history_count(table, None) {
+                    me.readers[t.index()].baseline.store(n, Relaxed);
+                }
+            }
+        });
+        let _ = tokio::time::timeout(Duration::from_secs(2), count).await;
+    }
+
     /// Serves on `listener` until `shutdown` completes; then closes sessions with 1001.
     pub async fn serve(
         self: &Arc<Self>,
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        self.count_baseline().await;
         let app = self
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -346,6 +382,20 @@ async fn rate_limit(
     if d.limiter.allow(peer.ip(), std::time::Instant::now()) {
         next.run(req).await
     } else {
+        let route = [
+            crate::api::Route::TotalData,
+            crate::api::Route::CycleInfo,
+            crate::api::Route::Receipt,
+            crate::api::Route::OriginalTx,
+            crate::api::Route::Account,
+            crate::api::Route::Transaction,
+        ]
+        .into_iter()
+        .map(crate::api::Route::path)
+        .find(|p| *p == req.uri().path())
+        .unwrap_or("other");
+        tracing::debug!(route, %peer, "request refused: over RATE_LIMIT");
+        d.refusals.count(route, crate::api::Reason::RateLimited);
         (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response()
     }
 }
@@ -666,126 +716,6 @@ async fn run_session(
     }
     d.hub.unregister(&key, rx.id);
     tracing::info!(collector = %key, "collector disconnected");
-}
-
-async fn metrics(State(d): State<Arc<Distributor>>) -> String {
-    use std::sync::atomic::Ordering::Relaxed;
-    let m = &d.hub.metrics;
-    let rows = [
-        (
-            "firehose_distributor_sessions",
-            "gauge",
-            "Connected collectors.",
-            d.hub.len() as u64,
-        ),
-        (
-            "firehose_distributor_entries_published_total",
-            "counter",
-            "Entries signed and published.",
-            m.published.load(Relaxed),
-        ),
-        (
-            "firehose_distributor_deliveries_total",
-            "counter",
-            "Messages queued to sessions.",
-            m.deliveries.load(Relaxed),
-        ),
-        (
-            "firehose_distributor_slow_consumer_drops_total",
-            "counter",
-            "Sessions closed because their queue overflowed.",
-            m.slow_consumer_drops.load(Relaxed),
-        ),
-        (
-            "firehose_distributor_replaced_sessions_total",
-            "counter",
-            "Sessions replaced by a newer connection with the same key.",
-            m.replaced.load(Relaxed),
-        ),
-        (
-            "firehose_distributor_auth_failures_total",
-            "counter",
-            "Refused subscriptions and HTTP requests.",
-            d.auth_failures.load(Relaxed),
-        ),
-        (
-            "firehose_distributor_resumes_refused_total",
-            "counter",
-            "Resuming sessions closed with 1011 (history unavailable, or lapped by the log ring); the collector resumes again.",
-            d.resumes_refused.load(Relaxed),
-        ),
-    ];
-    let mut out = String::new();
-    for (name, kind, help, value) in rows {
-        write_metric(&mut out, name, kind, help, value);
-    }
-    let now = auth::now_ms();
-    type Metric<'a> = (&'a str, &'a str, &'a str, &'a dyn Fn(&ReaderStats) -> i64);
-    let per_type: [Metric<'_>; 6] = [
-        (
-            "firehose_distributor_reader_entries_total",
-            "counter",
-            "Entries read from the data log.",
-            &|r| r.entries.load(Relaxed) as i64,
-        ),
-        (
-            "firehose_distributor_reader_malformed_total",
-            "counter",
-            "Malformed data-log lines skipped.",
-            &|r| r.malformed.load(Relaxed) as i64,
-        ),
-        (
-            "firehose_distributor_reader_gaps_total",
-            "counter",
-            "Times the reader found data-log files gone before it read them (entries lost).",
-            &|r| r.gaps.load(Relaxed) as i64,
-        ),
-        (
-            "firehose_distributor_reader_file_number",
-            "gauge",
-            "Number N of the data-log file the reader is in (<name>-logN.txt).",
-            &|r| r.file_number.load(Relaxed) as i64,
-        ),
-        (
-            "firehose_distributor_reader_offset_bytes",
-            "gauge",
-            "Byte offset of the reader in that file.",
-            &|r| r.offset.load(Relaxed) as i64,
-        ),
-        (
-            "firehose_distributor_lag_ms",
-            "gauge",
-            "Now minus the timestamp of the last entry read (cycle start for cycles); -1 before the first.",
-            &|r| match r.last_record_ms.load(Relaxed) {
-                0 => -1,
-                ms => now.saturating_sub(ms) as i64,
-            },
-        ),
-    ];
-    for (name, kind, help, value) in per_type {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-        for t in DataType::ALL {
-            let v = value(&d.readers[t.index()]);
-            out.push_str(&format!("{name}{{data_type=\"{}\"}} {v}\n", t.log_name()));
-        }
-    }
-    if let Some(mq) = d.mq.get() {
-        out.push_str(&mq.render());
-    }
-    out
-}
-
-/// Appends one Prometheus metric (help, type, unlabelled value) to `out`.
-pub(crate) fn write_metric(
-    out: &mut String,
-    name: &str,
-    kind: &str,
-    help: &str,
-    value: impl std::fmt::Display,
-) {
-    out.push_str(&format!(
-        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-    ));
 }
 
 async fn get_config(State(d): State<Arc<Distributor>>) -> Response {

@@ -298,7 +298,7 @@ impl MqStats {
         ];
         let mut out = String::new();
         for (name, kind, help, v) in rows {
-            crate::server::write_metric(&mut out, name, kind, help, v);
+            crate::metrics::write_metric(&mut out, name, kind, help, v);
         }
         out
     }

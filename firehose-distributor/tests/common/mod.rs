@@ -2,6 +2,8 @@
 //! consumer (MQ tests); the exactly-once-in-order check (all).
 #![allow(dead_code)]
 
+pub mod api;
+
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 

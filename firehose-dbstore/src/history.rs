@@ -1,0 +1,294 @@
+//! Rows exactly as the original distributor's history API returns them.
+//!
+//! The original answers `SELECT *` with every JSON column parsed (only when it holds a
+//! non-empty string), SQL `NULL` kept as `null`, integers as numbers (so `isGlobal` stays `0`
+//! or `1`) and, for receipts only, `globalModification` turned into a boolean (`=== 1`). The
+//! queries here use the original's SQL (same `ORDER BY`, so rows that tie come in the same
+//! order) with bound, clamped numbers: an offset past `i64::MAX` reads nothing, never wraps.
+//!
+//! ```
+//! use firehose_dbstore::{fixture, ArchiverDb, Layout};
+//! use firehose_dbstore::history::{Selection, Table};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let layout = Layout::Directory(dir.path().to_owned());
+//! fixture::build(&layout, &fixture::FixtureSpec { cycles: 3, receipts_per_cycle: 4, ..Default::default() }).unwrap();
+//! let db = ArchiverDb::open(&layout).unwrap();
+//! // `{start: 0, end: 4}` in the original: offset 0, `end - start + 1` rows.
+//! let rows = db.history_rows(Table::Receipts, Selection::Offset { skip: 0, limit: 5 }).unwrap();
+//! assert_eq!(rows.len(), 5);
+//! assert_eq!(db.history_count(Table::Receipts, Some((1, 2))).unwrap(), 8);
+//! ```
+
+use firehose_core::canonical::safe_parse;
+use rusqlite::types::ValueRef;
+use rusqlite::{params_from_iter, Row};
+use serde_json::{Map, Value};
+
+use crate::queries::q;
+use crate::{ArchiverDb, CycleCount, Result, Store};
+
+/// A table the history API reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// `cycles` (the API returns the parsed `cycleRecord` column only).
+    Cycles,
+    /// `receipts`.
+    Receipts,
+    /// `originalTxsData`.
+    OriginalTxs,
+    /// `accounts` (optional store).
+    Accounts,
+    /// `transactions` (optional store).
+    Transactions,
+}
+
+impl Table {
+    /// The store (file) holding the table.
+    pub fn store(self) -> Store {
+        match self {
+            Table::Cycles => Store::Cycles,
+            Table::Receipts => Store::Receipts,
+            Table::OriginalTxs => Store::OriginalTxs,
+            Table::Accounts => Store::Accounts,
+            Table::Transactions => Store::Transactions,
+        }
+    }
+
+    /// The SQL table name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Cycles => "cycles",
+            Table::Receipts => "receipts",
+            Table::OriginalTxs => "originalTxsData",
+            Table::Accounts => "accounts",
+            Table::Transactions => "transactions",
+        }
+    }
+
+    /// The column holding the cycle counter.
+    pub fn cycle_column(self) -> &'static str {
+        match self {
+            Table::Cycles => "counter",
+            Table::Receipts | Table::OriginalTxs => "cycle",
+            Table::Accounts | Table::Transactions => "cycleNumber",
+        }
+    }
+
+    /// The original's row order, ascending (`desc` for "the newest first").
+    fn order(self, desc: bool) -> String {
+        let dir = if desc { "DESC" } else { "ASC" };
+        match self {
+            Table::Cycles => format!("counter {dir}"),
+            _ => format!("{} {dir}, timestamp {dir}", self.cycle_column()),
+        }
+    }
+
+    fn is_json(self, column: &str) -> bool {
+        match self {
+            Table::Cycles => column == "cycleRecord",
+            Table::Receipts => matches!(
+                column,
+                "tx" | "afterStates" | "beforeStates" | "signedReceipt" | "appReceiptData"
+            ),
+            Table::OriginalTxs => column == "originalTxData",
+            Table::Accounts => column == "data",
+            Table::Transactions => matches!(column, "data" | "originalTxData"),
+        }
+    }
+}
+
+/// Which rows of a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection<'a> {
+    /// The `count` newest rows, newest first.
+    Latest {
+        /// How many.
+        count: u64,
+    },
+    /// `limit` rows from row `skip` of the whole table, in order.
+    Offset {
+        /// Rows skipped.
+        skip: u64,
+        /// Rows returned at most.
+        limit: u64,
+    },
+    /// `limit` rows from row `skip` of cycles `start ..= end`, in order.
+    InCycles {
+        /// First cycle.
+        start: u64,
+        /// Last cycle (inclusive).
+        end: u64,
+        /// Rows skipped.
+        skip: u64,
+        /// Rows returned at most.
+        limit: u64,
+    },
+    /// The first row whose `column` equals `value` (0 or 1 row).
+    Equals {
+        /// The column (an id column of the table).
+        column: &'static str,
+        /// The value.
+        value: &'a str,
+    },
+}
+
+/// SQLite integers are signed: a larger number is clamped (and then matches nothing).
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl ArchiverDb {
+    /// The rows of `table` chosen by `sel`, as the original returns them. An optional store
+    /// the archiver does not have reads as empty (the original's tables would be).
+    pub fn history_rows(&self, table: Table, sel: Selection<'_>) -> Result<Vec<Value>> {
+        let Some(conn) = self.conn(table.store()) else {
+            return Ok(Vec::new());
+        };
+        let (name, cycle) = (table.name(), table.cycle_column());
+        let (sql, args): (String, Vec<rusqlite::types::Value>) = match sel {
+            Selection::Latest { count } => (
+                format!(
+                    "SELECT * FROM {name} ORDER BY {} LIMIT ?1",
+                    table.order(true)
+                ),
+                vec![int(count).into()],
+            ),
+            Selection::Offset { skip, limit } => (
+                format!(
+                    "SELECT * FROM {name} ORDER BY {} LIMIT ?1 OFFSET ?2",
+                    table.order(false)
+                ),
+                vec![int(limit).into(), int(skip).into()],
+            ),
+            Selection::InCycles {
+                start,
+                end,
+                skip,
+                limit,
+            } => (
+                format!(
+                    "SELECT * FROM {name} WHERE {cycle} BETWEEN ?1 AND ?2 ORDER BY {} LIMIT ?3 OFFSET ?4",
+                    table.order(false)
+                ),
+                vec![
+                    int(start).into(),
+                    int(end).into(),
+                    int(limit).into(),
+                    int(skip).into(),
+                ],
+            ),
+            Selection::Equals { column, value } => (
+                format!("SELECT * FROM {name} WHERE {column} = ?1 LIMIT 1"),
+                vec![value.to_owned().into()],
+            ),
+        };
+        let what = "history rows";
+        let mut stmt = conn.prepare_cached(&sql).map_err(q(what))?;
+        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let rows = stmt
+            .query_map(params_from_iter(args), |r| {
+                Ok(if table == Table::Cycles {
+                    cycle_record(r, &names)
+                } else {
+                    row_object(table, r, &names)
+                })
+            })
+            .map_err(q(what))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(q(what))?;
+        Ok(rows)
+    }
+
+    /// Rows of `table`, in cycles `start ..= end` when given (0 without the optional store).
+    pub fn history_count(&self, table: Table, cycles: Option<(u64, u64)>) -> Result<u64> {
+        let Some(conn) = self.conn(table.store()) else {
+            return Ok(0);
+        };
+        let what = "history count";
+        let (name, cycle) = (table.name(), table.cycle_column());
+        let n: i64 = match cycles {
+            None => conn
+                .prepare_cached(&format!("SELECT COUNT(*) FROM {name}"))
+                .and_then(|mut s| s.query_row([], |r| r.get(0))),
+            Some((start, end)) => conn
+                .prepare_cached(&format!(
+                    "SELECT COUNT(*) FROM {name} WHERE {cycle} BETWEEN ?1 AND ?2"
+                ))
+                .and_then(|mut s| s.query_row([int(start), int(end)], |r| r.get(0))),
+        }
+        .map_err(q(what))?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Rows per cycle of `start ..= end`, cycles with rows only, ascending.
+    pub fn history_tally(&self, table: Table, start: u64, end: u64) -> Result<Vec<CycleCount>> {
+        let Some(conn) = self.conn(table.store()) else {
+            return Ok(Vec::new());
+        };
+        let what = "history tally";
+        let (name, cycle) = (table.name(), table.cycle_column());
+        let sql = format!(
+            "SELECT {cycle}, COUNT(*) FROM {name} WHERE {cycle} BETWEEN ?1 AND ?2 GROUP BY {cycle} ORDER BY {cycle} ASC"
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(q(what))?;
+        let rows = stmt
+            .query_map([int(start), int(end)], |r| {
+                Ok(CycleCount {
+                    cycle: r.get::<_, i64>(0)?.max(0) as u64,
+                    count: r.get::<_, i64>(1)?.max(0) as u64,
+                })
+            })
+            .map_err(q(what))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(q(what));
+        rows
+    }
+}
+
+/// A cycle row as `/cycleinfo` returns it: the parsed `cycleRecord`, or `null`.
+fn cycle_record(row: &Row<'_>, names: &[String]) -> Value {
+    names
+        .iter()
+        .position(|n| n == "cycleRecord")
+        .and_then(|i| row.get_ref(i).ok())
+        .map_or(Value::Null, |v| match v {
+            ValueRef::Text(t) if !t.is_empty() => parse_json(t),
+            _ => Value::Null,
+        })
+}
+
+/// A row as an object keyed by column name, in column order.
+fn row_object(table: Table, row: &Row<'_>, names: &[String]) -> Value {
+    let mut obj = Map::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let v = row
+            .get_ref(i)
+            .map_or(Value::Null, |v| column(table, name, v));
+        obj.insert(name.clone(), v);
+    }
+    Value::Object(obj)
+}
+
+fn column(table: Table, name: &str, v: ValueRef<'_>) -> Value {
+    if table == Table::Receipts && name == "globalModification" {
+        // The original: `receipt.globalModification = value === 1`.
+        return Value::Bool(matches!(v, ValueRef::Integer(1)));
+    }
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(n) => Value::from(n),
+        ValueRef::Real(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        // `x &&= parse(x)`: an empty string is falsy and stays as it is.
+        ValueRef::Text(t) if table.is_json(name) && !t.is_empty() => parse_json(t),
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            Value::String(String::from_utf8_lossy(t).into_owned())
+        }
+    }
+}
+
+/// A JSON column (safeJsonParse); text that is not JSON is returned as a string.
+fn parse_json(t: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(t);
+    safe_parse(&text).unwrap_or_else(|_| Value::String(text.into_owned()))
+}

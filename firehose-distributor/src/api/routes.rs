@@ -1,0 +1,318 @@
+//! Each route's selectors, tried in the original's order; the first present one wins.
+//!
+//! | route | selectors, in order |
+//! |---|---|
+//! | `/cycleinfo` | `count`, `start` (+`end`) |
+//! | `/receipt`, `/originalTx` | `count`, `txId`, `txIdList`, `start` (+`end`), `startCycle` (+`endCycle`, `type` tally/count, `page`); none: empty list |
+//! | `/account` | `count`, `start` (+`end`), `startCycle` (+`endCycle`: total; +`page`: rows and total), `accountId` |
+//! | `/transaction` | `count`, `start` (+`end`), `startCycle` (as accounts), `txId`, `appReceiptId` |
+
+use firehose_dbstore::history::{Selection, Table};
+use serde_json::{json, Value};
+
+use super::request::{count, page_skip, span, Body, Kind};
+use super::{with_db, ApiError, MAX_SPAN, PAGE_SIZE, ROW_PAGE_SIZE};
+use crate::server::Distributor;
+
+/// A history route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `/totalData`.
+    TotalData,
+    /// `/cycleinfo`.
+    CycleInfo,
+    /// `/receipt`.
+    Receipt,
+    /// `/originalTx`.
+    OriginalTx,
+    /// `/account`.
+    Account,
+    /// `/transaction`.
+    Transaction,
+}
+
+impl Route {
+    /// The URL path.
+    pub fn path(self) -> &'static str {
+        match self {
+            Route::TotalData => "/totalData",
+            Route::CycleInfo => "/cycleinfo",
+            Route::Receipt => "/receipt",
+            Route::OriginalTx => "/originalTx",
+            Route::Account => "/account",
+            Route::Transaction => "/transaction",
+        }
+    }
+}
+
+use Kind::{Number as N, String as S};
+
+/// Answers a verified request `v` on `route`.
+pub(super) async fn answer(d: &Distributor, route: Route, v: &Value) -> Result<Value, ApiError> {
+    match route {
+        Route::TotalData => total_data(d).await,
+        Route::CycleInfo => cycle_info(d, v).await,
+        Route::Receipt => keyed(d, v, Table::Receipts).await,
+        Route::OriginalTx => keyed(d, v, Table::OriginalTxs).await,
+        Route::Account | Route::Transaction => rows(d, v, route).await,
+    }
+}
+
+async fn total_data(d: &Distributor) -> Result<Value, ApiError> {
+    with_db(d, |db| {
+        let total = |t| db.history_count(t, None);
+        Ok(json!({
+            "totalCycles": total(Table::Cycles)?,
+            "totalAccounts": total(Table::Accounts)?,
+            "totalTransactions": total(Table::Transactions)?,
+            "totalReceipts": total(Table::Receipts)?,
+            "totalOriginalTxs": total(Table::OriginalTxs)?,
+            "pid": std::process::id(),
+        }))
+    })
+    .await
+}
+
+async fn select(d: &Distributor, table: Table, sel: Selection<'static>) -> Result<Value, ApiError> {
+    with_db(d, move |db| db.history_rows(table, sel).map(Value::from)).await
+}
+
+async fn cycle_info(d: &Distributor, v: &Value) -> Result<Value, ApiError> {
+    let b = Body::check(v, &[("start", N), ("end", N), ("count", N)])?;
+    let rows = if let Some(c) = b.truthy_num("count")? {
+        let count = count(c, MAX_SPAN)?;
+        select(d, Table::Cycles, Selection::Latest { count }).await?
+    } else if let Some(start) = b.num("start")? {
+        let s = span(start, b.num("end")?, MAX_SPAN, "start and end", || {
+            format!("Exceed maximum limit of {MAX_SPAN} cycles")
+        })?;
+        let sel = Selection::InCycles {
+            start: s.from,
+            end: s.to,
+            skip: 0,
+            limit: u64::MAX,
+        };
+        select(d, Table::Cycles, sel).await?
+    } else {
+        return Err(ApiError::no_selector("cycle"));
+    };
+    Ok(json!({ "cycleInfo": rows }))
+}
+
+/// `/receipt` and `/originalTx`.
+async fn keyed(d: &Distributor, v: &Value, table: Table) -> Result<Value, ApiError> {
+    let b = Body::check(
+        v,
+        &[
+            ("count", N),
+            ("start", N),
+            ("end", N),
+            ("startCycle", N),
+            ("endCycle", N),
+            ("type", S),
+            ("page", N),
+            ("txId", S),
+            ("txIdList", S),
+        ],
+    )?;
+    let (key, noun, id_column, tally_key) = match table {
+        Table::Receipts => ("receipts", "receipts", "receiptId", "receipts"),
+        _ => (
+            "originalTxs",
+            "original transactions",
+            "txId",
+            "originalTxsData",
+        ),
+    };
+    let too_many = || format!("Exceed maximum limit of {PAGE_SIZE} {noun}");
+    let rows = if let Some(c) = b.truthy_num("count")? {
+        let count = count(c, MAX_SPAN)?;
+        select(d, table, Selection::Latest { count }).await?
+    } else if let Some(id) = b.truthy_str("txId") {
+        check_tx_id(id, "")?;
+        lookup(d, table, id_column, vec![id.to_owned()]).await?
+    } else if let Some(list) = b.truthy_str("txIdList") {
+        let ids = tx_id_list(list, too_many)?;
+        lookup(d, table, id_column, ids).await?
+    } else if let Some(start) = b.num("start")? {
+        let s = span(
+            start,
+            b.num("end")?,
+            PAGE_SIZE as u64,
+            "start and end",
+            too_many,
+        )?;
+        let sel = Selection::Offset {
+            skip: s.from,
+            limit: s.rows(),
+        };
+        select(d, table, sel).await?
+    } else if let Some(start) = b.num("startCycle")? {
+        let s = span(
+            start,
+            b.num("endCycle")?,
+            MAX_SPAN,
+            "startCycle and endCycle",
+            || format!("Exceed maximum limit of {MAX_SPAN} cycles"),
+        )?;
+        match b.truthy_str("type") {
+            Some("tally") => {
+                let tally = with_db(d, move |db| db.history_tally(table, s.from, s.to)).await?;
+                let tally: Vec<Value> = tally
+                    .into_iter()
+                    .map(|c| json!({"cycle": c.cycle, tally_key: c.count}))
+                    .collect();
+                Value::from(tally)
+            }
+            Some("count") => {
+                let range = Some((s.from, s.to));
+                with_db(d, move |db| db.history_count(table, range))
+                    .await?
+                    .into()
+            }
+            _ => {
+                let skip = page_skip(b.num("page")?, PAGE_SIZE as u64)?;
+                let sel = Selection::InCycles {
+                    start: s.from,
+                    end: s.to,
+                    skip,
+                    limit: PAGE_SIZE as u64,
+                };
+                select(d, table, sel).await?
+            }
+        }
+    } else {
+        Value::Array(Vec::new())
+    };
+    Ok(json!({ key: rows }))
+}
+
+/// `/account` and `/transaction`.
+async fn rows(d: &Distributor, v: &Value, route: Route) -> Result<Value, ApiError> {
+    let (table, key, total_key, noun) = if route == Route::Account {
+        (Table::Accounts, "accounts", "totalAccounts", "accounts")
+    } else {
+        (
+            Table::Transactions,
+            "transactions",
+            "totalTransactions",
+            "transactions",
+        )
+    };
+    let mut fields = vec![
+        ("count", N),
+        ("start", N),
+        ("end", N),
+        ("startCycle", N),
+        ("endCycle", N),
+        ("page", N),
+    ];
+    let ids: &[&'static str] = if route == Route::Account {
+        &["accountId"]
+    } else {
+        &["txId", "appReceiptId"]
+    };
+    fields.extend(ids.iter().map(|id| (*id, S)));
+    let b = Body::check(v, &fields)?;
+    let max = ROW_PAGE_SIZE as u64;
+    if let Some(c) = b.truthy_num("count")? {
+        let count = count(c, max)?;
+        let rows = select(d, table, Selection::Latest { count }).await?;
+        return Ok(json!({ key: rows }));
+    }
+    if let Some(start) = b.num("start")? {
+        let s = span(start, b.num("end")?, max, "start and end", || {
+            format!("Exceed maximum limit of {max} {noun}")
+        })?;
+        let sel = Selection::Offset {
+            skip: s.from,
+            limit: s.rows(),
+        };
+        return Ok(json!({ key: select(d, table, sel).await? }));
+    }
+    if let Some(start) = b.num("startCycle")? {
+        let s = span(
+            start,
+            b.num("endCycle")?,
+            MAX_SPAN,
+            "startCycle and endCycle",
+            || format!("Exceed maximum limit of {MAX_SPAN} cycles to query {noun} Count"),
+        )?;
+        let page = b.truthy_num("page")?;
+        let skip = page.map(|p| page_skip(Some(p), max)).transpose()?;
+        let range = Some((s.from, s.to));
+        let (total, rows) = with_db(d, move |db| {
+            let total = db.history_count(table, range)?;
+            let rows = match skip {
+                Some(skip) => Some(db.history_rows(
+                    table,
+                    Selection::InCycles {
+                        start: s.from,
+                        end: s.to,
+                        skip,
+                        limit: max,
+                    },
+                )?),
+                None => None,
+            };
+            Ok((total, rows))
+        })
+        .await?;
+        return Ok(match rows {
+            Some(rows) => json!({ key: rows, total_key: total }),
+            None => json!({ total_key: total }),
+        });
+    }
+    for id in ids {
+        if let Some(value) = b.truthy_str(id) {
+            let rows = lookup(d, table, id, vec![value.to_owned()]).await?;
+            return Ok(json!({ key: rows }));
+        }
+    }
+    // The original says "account" for both routes.
+    Err(ApiError::no_selector("account"))
+}
+
+/// The original checks the length only (64); a lookup is exact, so other case finds nothing.
+fn check_tx_id(id: &str, suffix: &str) -> Result<(), ApiError> {
+    if id.chars().count() == 64 {
+        Ok(())
+    } else {
+        Err(ApiError::bad(format!("Invalid txId {id}{suffix}")))
+    }
+}
+
+/// `txIdList`: a JSON array of at most [`PAGE_SIZE`] ids of 64 characters.
+fn tx_id_list(list: &str, too_many: impl Fn() -> String) -> Result<Vec<String>, ApiError> {
+    let invalid = || ApiError::bad(format!("Invalid txIdList {list}"));
+    let parsed = firehose_core::canonical::safe_parse(list).map_err(|_| invalid())?;
+    let items = parsed.as_array().ok_or_else(invalid)?;
+    if items.len() > PAGE_SIZE {
+        return Err(ApiError::bad(too_many()));
+    }
+    items
+        .iter()
+        .map(|id| match id.as_str() {
+            Some(s) => check_tx_id(s, " in the List").map(|()| s.to_owned()),
+            None => Err(ApiError::bad(format!("Invalid txId {id} in the List"))),
+        })
+        .collect()
+}
+
+/// The first row per id whose `column` equals it, in the order of `ids` (missing ids skipped).
+async fn lookup(
+    d: &Distributor,
+    table: Table,
+    column: &'static str,
+    ids: Vec<String>,
+) -> Result<Value, ApiError> {
+    with_db(d, move |db| {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let sel = Selection::Equals { column, value: id };
+            out.extend(db.history_rows(table, sel)?);
+        }
+        Ok(Value::from(out))
+    })
+    .await
+}

@@ -1,0 +1,199 @@
+//! `/metrics`: Prometheus text for Prometheus, the original's JSON for clients that ask for
+//! JSON (content negotiation on `Accept`: axios' and fetch's defaults get JSON, Prometheus'
+//! scrape header and a request with no `Accept` get text).
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use firehose_core::records::DataType;
+
+use crate::auth;
+use crate::server::{Distributor, ReaderStats};
+
+/// `GET /metrics`.
+pub async fn metrics(State(d): State<Arc<Distributor>>, headers: HeaderMap) -> Response {
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    if wants_json(accept) {
+        axum::Json(original_json(&d)).into_response()
+    } else {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            prometheus_text(&d),
+        )
+            .into_response()
+    }
+}
+
+/// Whether `Accept` prefers JSON: the media range with the highest `q` (the first of equals)
+/// is `application/json`, `application/*` or `*/*`. No header: text.
+pub fn wants_json(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else { return false };
+    let mut best: Option<(f32, &str)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if media.is_empty() || q <= 0.0 {
+            continue;
+        }
+        if best.is_none_or(|(bq, _)| q > bq) {
+            best = Some((q, media));
+        }
+    }
+    matches!(
+        best.map(|(_, m)| m.to_ascii_lowercase()).as_deref(),
+        Some("application/json" | "application/*" | "*/*")
+    )
+}
+
+/// The original's `{cycle|receipt|originalTx: {count, lastUpdationTimestamp}}`: rows in the
+/// database when the readers started plus entries read since, and when the last was read.
+fn original_json(d: &Distributor) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for t in DataType::ALL {
+        let r = &d.readers[t.index()];
+        let last = match r.last_read_ms.load(Relaxed) {
+            0 => d.started_ms,
+            ms => ms,
+        };
+        out.insert(
+            t.log_name().to_owned(),
+            serde_json::json!({
+                "count": r.baseline.load(Relaxed) + r.entries.load(Relaxed),
+                "lastUpdationTimestamp": last,
+            }),
+        );
+    }
+    out.into()
+}
+
+fn prometheus_text(d: &Distributor) -> String {
+    let m = &d.hub.metrics;
+    let rows = [
+        (
+            "firehose_distributor_sessions",
+            "gauge",
+            "Connected collectors.",
+            d.hub.len() as u64,
+        ),
+        (
+            "firehose_distributor_entries_published_total",
+            "counter",
+            "Entries signed and published.",
+            m.published.load(Relaxed),
+        ),
+        (
+            "firehose_distributor_deliveries_total",
+            "counter",
+            "Messages queued to sessions.",
+            m.deliveries.load(Relaxed),
+        ),
+        (
+            "firehose_distributor_slow_consumer_drops_total",
+            "counter",
+            "Sessions closed because their queue overflowed.",
+            m.slow_consumer_drops.load(Relaxed),
+        ),
+        (
+            "firehose_distributor_replaced_sessions_total",
+            "counter",
+            "Sessions replaced by a newer connection with the same key.",
+            m.replaced.load(Relaxed),
+        ),
+        (
+            "firehose_distributor_auth_failures_total",
+            "counter",
+            "Refused subscriptions and HTTP requests.",
+            d.auth_failures.load(Relaxed),
+        ),
+        (
+            "firehose_distributor_resumes_refused_total",
+            "counter",
+            "Resuming sessions closed with 1011 (history unavailable, or lapped by the log ring); the collector resumes again.",
+            d.resumes_refused.load(Relaxed),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in rows {
+        write_metric(&mut out, name, kind, help, value);
+    }
+    let now = auth::now_ms();
+    type Metric<'a> = (&'a str, &'a str, &'a str, &'a dyn Fn(&ReaderStats) -> i64);
+    let per_type: [Metric<'_>; 6] = [
+        (
+            "firehose_distributor_reader_entries_total",
+            "counter",
+            "Entries read from the data log.",
+            &|r| r.entries.load(Relaxed) as i64,
+        ),
+        (
+            "firehose_distributor_reader_malformed_total",
+            "counter",
+            "Malformed data-log lines skipped.",
+            &|r| r.malformed.load(Relaxed) as i64,
+        ),
+        (
+            "firehose_distributor_reader_gaps_total",
+            "counter",
+            "Times the reader found data-log files gone before it read them (entries lost).",
+            &|r| r.gaps.load(Relaxed) as i64,
+        ),
+        (
+            "firehose_distributor_reader_file_number",
+            "gauge",
+            "Number N of the data-log file the reader is in (<name>-logN.txt).",
+            &|r| r.file_number.load(Relaxed) as i64,
+        ),
+        (
+            "firehose_distributor_reader_offset_bytes",
+            "gauge",
+            "Byte offset of the reader in that file.",
+            &|r| r.offset.load(Relaxed) as i64,
+        ),
+        (
+            "firehose_distributor_lag_ms",
+            "gauge",
+            "Now minus the timestamp of the last entry read (cycle start for cycles); -1 before the first.",
+            &|r| match r.last_record_ms.load(Relaxed) {
+                0 => -1,
+                ms => now.saturating_sub(ms) as i64,
+            },
+        ),
+    ];
+    for (name, kind, help, value) in per_type {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for t in DataType::ALL {
+            let v = value(&d.readers[t.index()]);
+            out.push_str(&format!("{name}{{data_type=\"{}\"}} {v}\n", t.log_name()));
+        }
+    }
+    d.refusals.render(&mut out);
+    if let Some(mq) = d.mq.get() {
+        out.push_str(&mq.render());
+    }
+    out
+}
+
+/// Appends one Prometheus metric (help, type, unlabelled value) to `out`.
+pub(crate) fn write_metric(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    value: impl std::fmt::Display,
+) {
+    out.push_str(&format!(
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+    ));
+}
