@@ -37,7 +37,7 @@ pub struct Config {
     pub acknowledge_timeout: Duration,
     /// Sender-side setting of the original, accepted for compatibility.
     pub drop_messages_if_no_connection: bool,
-    /// Protocol version stamped on acks.
+    /// The `version` key (read for compatibility; acks carry no version, as the original's).
     pub version: u32,
     /// Largest websocket message accepted (a whole block), bytes.
     pub max_message_size: usize,

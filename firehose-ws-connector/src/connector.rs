@@ -259,14 +259,9 @@ impl Connector {
                 true
             }
         };
-        (msg.with_acknowledge && (ok || !self.cfg.blocking_ack_on_error)).then(|| {
-            m.encode(&crate::proto::WsMessage {
-                counter: msg.counter,
-                r#type: TYPE_ACK,
-                version: self.cfg.version,
-                ..Default::default()
-            })
-        })
+        // Counter and Type only (`10 01 18 01` for counter 1), as the original's acks.
+        (msg.with_acknowledge && (ok || !self.cfg.blocking_ack_on_error))
+            .then(|| m.ack(msg.counter))
     }
 
     async fn save_block(&self, payload: &[u8], peer: &str) -> bool {

@@ -33,6 +33,7 @@
 pub mod codec;
 pub mod config;
 pub mod connector;
+pub mod logging;
 pub mod output;
 pub mod proto;
 pub mod sim;

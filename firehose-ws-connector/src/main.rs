@@ -23,12 +23,14 @@ enum Format {
 /// prints them on stdout for a Firehose reader. Logs go to stderr; stdout carries only FIRE
 /// lines. Each block is acked only after its line is written and flushed.
 ///
-/// Settings come from `--config` (the original's `[web_socket]` TOML section), then
-/// environment variables, then flags (later wins).
+/// Settings come from `--config` (the original's `[web_socket]` TOML section; without the
+/// flag, `config/config.toml` in the working directory when it exists, as the original reads
+/// it), then environment variables, then flags (later wins).
 #[derive(Debug, Parser)]
 #[command(name = "firehose-ws-connector", version)]
 struct Cli {
-    /// The original's config.toml; only its `[web_socket]` section is read.
+    /// The original's config.toml; only its `[web_socket]` section is read. Default:
+    /// `config/config.toml` when it exists (the original's fixed path).
     #[arg(long, env = "FIREHOSE_WS_CONFIG")]
     config: Option<PathBuf>,
     /// `server`: listen for nodes on /save; `client`: dial a node's /save.
@@ -64,24 +66,59 @@ struct Cli {
     /// Largest accepted websocket message (one block), in MiB.
     #[arg(long, default_value_t = 512, env = "FIREHOSE_WS_MAX_MESSAGE_MIB")]
     max_message_mib: usize,
-    /// Log level (error, warn, info, debug, trace) or a tracing filter.
-    #[arg(long, default_value = "info", env = "FIREHOSE_WS_LOG_LEVEL")]
+    /// Log level: an mx-chain-logger pattern (`*:INFO`, `*:DEBUG,process:TRACE`), a level
+    /// (error, warn, info, debug, trace) or a tracing filter.
+    #[arg(long, default_value = "*:INFO", env = "FIREHOSE_WS_LOG_LEVEL")]
     log_level: String,
+    /// Also write the logs to `logs/ws-connector-firehose-<UTC time>.log`.
+    #[arg(long, env = "FIREHOSE_WS_LOG_SAVE")]
+    log_save: bool,
+    /// No ANSI colours in the logs (they are off anyway when stderr is not a terminal).
+    #[arg(long, env = "FIREHOSE_WS_DISABLE_ANSI_COLOR")]
+    disable_ansi_color: bool,
+}
+
+/// Where the original keeps its configuration, relative to the working directory.
+const DEFAULT_CONFIG: &str = "config/config.toml";
+
+/// Logs to stderr, and to a file under `logs/` with `--log-save`.
+fn init_logging(cli: &Cli) -> anyhow::Result<()> {
+    use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
+    let directives = firehose_ws_connector::logging::filter_directives(&cli.log_level)
+        .map_err(|e| anyhow::anyhow!("--log-level {e}"))?;
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .with_context(|| format!("--log-level `{}`", cli.log_level))?;
+    let mut ansi = !cli.disable_ansi_color && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let writer = if cli.log_save {
+        std::fs::create_dir_all("logs").context("creating logs/")?;
+        let name = firehose_ws_connector::logging::log_file_name(std::time::SystemTime::now());
+        let path = std::path::Path::new("logs").join(name);
+        let file =
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        ansi = false;
+        BoxMakeWriter::new(std::io::stderr.and(std::sync::Mutex::new(file)))
+    } else {
+        BoxMakeWriter::new(std::io::stderr)
+    };
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(ansi)
+        .with_env_filter(filter)
+        .init();
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log_level)
-                .with_context(|| format!("--log-level `{}`", cli.log_level))?,
-        )
-        .init();
+    init_logging(&cli)?;
 
+    let default = std::path::Path::new(DEFAULT_CONFIG);
     let mut cfg = match &cli.config {
         Some(p) => Config::from_file(p)?,
+        None if default.is_file() => {
+            tracing::info!(path = DEFAULT_CONFIG, "reading the configuration");
+            Config::from_file(default)?
+        }
         None => Config::default(),
     };
     if let Some(m) = cli.mode {
