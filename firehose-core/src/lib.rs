@@ -17,6 +17,7 @@
 //! libraries the originals use (`tests/data/shardus-crypto.json`).
 
 pub mod canonical;
+pub mod canonicalize;
 pub mod codec;
 pub mod crypto;
 mod error;

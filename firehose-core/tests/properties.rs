@@ -46,6 +46,16 @@ proptest! {
     }
 
     #[test]
+    fn canonicalize_gives_safe_stringify_of_any_spelling(v in arb_json()) {
+        use firehose_core::canonicalize::canonicalize;
+        let canonical = safe_stringify(&v);
+        // The canonical text is kept as it is; a pretty-printed spelling becomes it.
+        prop_assert_eq!(&canonicalize(canonical.as_bytes()).unwrap()[..], canonical.as_bytes());
+        let pretty = serde_json::to_string_pretty(&v).unwrap();
+        prop_assert_eq!(&canonicalize(pretty.as_bytes()).unwrap()[..], canonical.as_bytes());
+    }
+
+    #[test]
     fn sign_then_verify_and_any_flip_fails(v in arb_json(), seed in any::<[u8; 32]>(), flip in any::<prop::sample::Index>()) {
         let crypto = Crypto::default();
         let keys = KeyPair::from_seed(seed);

@@ -130,7 +130,19 @@ fn prometheus_text(d: &Distributor) -> String {
     }
     let now = auth::now_ms();
     type Metric<'a> = (&'a str, &'a str, &'a str, &'a dyn Fn(&ReaderStats) -> i64);
-    let per_type: [Metric<'_>; 6] = [
+    let per_type: [Metric<'_>; 8] = [
+        (
+            "firehose_distributor_reader_untyped_total",
+            "counter",
+            "Entries forwarded as they are because typed fields are missing or null (live only: resumes skip them).",
+            &|r| r.untyped.load(Relaxed) as i64,
+        ),
+        (
+            "firehose_distributor_reader_recanonicalized_total",
+            "counter",
+            "Entries whose line was not canonical JSON and was re-serialised before signing.",
+            &|r| r.recanonicalized.load(Relaxed) as i64,
+        ),
         (
             "firehose_distributor_reader_entries_total",
             "counter",

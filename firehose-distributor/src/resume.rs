@@ -208,7 +208,8 @@ pub fn backfill(
                         check = true;
                         continue;
                     }
-                    LogEvent::Malformed(_) => continue,
+                    // No resume keys: an untyped entry is delivered live only.
+                    LogEvent::Malformed(_) | LogEvent::Untyped(_) => continue,
                 };
                 let key = (t, e.record.id().to_owned());
                 if !since.precedes(&e.record) || done.ids.contains(&key) {

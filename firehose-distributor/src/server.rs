@@ -95,6 +95,10 @@ pub(crate) struct ReaderStats {
     pub(crate) offset: std::sync::atomic::AtomicU64,
     /// Wall-clock ms of the last entry's record timestamp (cycle start for cycles), 0 if none.
     pub(crate) last_record_ms: std::sync::atomic::AtomicU64,
+    /// Entries forwarded without typed fields ([`firehose_logreader::UntypedEntry`]).
+    pub(crate) untyped: std::sync::atomic::AtomicU64,
+    /// Entries whose line was not canonical and was re-serialised before signing.
+    pub(crate) recanonicalized: std::sync::atomic::AtomicU64,
     /// Wall-clock ms when the last entry was read, 0 if none.
     pub(crate) last_read_ms: std::sync::atomic::AtomicU64,
     /// Rows in the database when the readers started (the original's `/metrics` counts from there).
@@ -144,9 +148,29 @@ impl Distributor {
         }))
     }
 
+    /// Counts an entry read (typed or not) for `/metrics`.
+    fn count_read(&self, t: DataType, recanonicalized: bool) {
+        let r = &self.readers[t.index()];
+        r.entries.fetch_add(1, Relaxed);
+        r.recanonicalized
+            .fetch_add(u64::from(recanonicalized), Relaxed);
+        r.last_read_ms.store(auth::now_ms(), Relaxed);
+    }
+
+    /// Signs a canonical entry once and publishes it to every session.
+    fn publish_entry(&self, t: DataType, raw: &[u8]) {
+        let msg = encode_signed_entry(&self.crypto, &self.keys, t, raw);
+        // Entries are canonical JSON, written from parsed values or checked: UTF-8.
+        match String::from_utf8(msg) {
+            Ok(s) => self
+                .hub
+                .publish(&crate::hub::Outgoing::new(Utf8Bytes::from(s))),
+            Err(_) => tracing::error!("entry is not UTF-8; skipped"),
+        }
+    }
+
     fn note_entry(&self, e: &firehose_logreader::LogEntry) {
         let r = &self.readers[e.data_type.index()];
-        r.entries.fetch_add(1, Relaxed);
         r.file_number
             .store(u64::from(e.position.file_number), Relaxed);
         r.offset.store(e.position.offset, Relaxed);
@@ -160,7 +184,6 @@ impl Distributor {
             Record::Receipt(r) => r.timestamp,
         };
         r.last_record_ms.store(ms, Relaxed);
-        r.last_read_ms.store(auth::now_ms(), Relaxed);
     }
 
     pub(crate) fn db(&self) -> Arc<crate::archive_db::LazyDb> {
@@ -295,14 +318,18 @@ impl Distributor {
                     LogEvent::Entry(e) => {
                         me.log_index.entry_read(e.data_type, e.position);
                         me.note_entry(&e);
-                        let msg = encode_signed_entry(&me.crypto, &me.keys, e.data_type, &e.raw);
-                        // Log lines passed JSON parsing, so they are UTF-8.
-                        match String::from_utf8(msg) {
-                            Ok(s) => me
-                                .hub
-                                .publish(&crate::hub::Outgoing::new(Utf8Bytes::from(s))),
-                            Err(_) => tracing::error!("entry is not UTF-8; skipped"),
-                        }
+                        me.count_read(e.data_type, e.recanonicalized);
+                        me.publish_entry(e.data_type, &e.raw);
+                    }
+                    LogEvent::Untyped(u) => {
+                        // Forwarded as the original forwards any JSON object; it has no
+                        // resume keys, so a resume's log scan passes it over.
+                        me.log_index.entry_read(u.data_type, u.position);
+                        me.count_read(u.data_type, u.recanonicalized);
+                        let r = &me.readers[u.data_type.index()];
+                        r.untyped.fetch_add(1, Relaxed);
+                        tracing::info!(data_type = %u.data_type, reason = %u.reason, "forwarding a data-log entry that lacks typed fields (live only: resumes skip it)");
+                        me.publish_entry(u.data_type, &u.raw);
                     }
                     LogEvent::Malformed(m) => {
                         me.readers[m.data_type.index()]

@@ -96,10 +96,12 @@ impl LogFiles {
         rest.strip_suffix(".txt")?.parse().ok().filter(|n| *n > 0)
     }
 
-    /// Reads the pointer file: `Ok(None)` if it does not exist yet.
+    /// Reads the pointer file: `Ok(None)` if it does not exist yet or is empty.
     pub fn read_pointer(&self) -> Result<Option<u32>> {
         let path = self.pointer_path();
         match std::fs::read_to_string(&path) {
+            // The writer rewrites the pointer in place: empty means "not written yet".
+            Ok(content) if content.trim().is_empty() => Ok(None),
             Ok(content) => {
                 let trimmed = content.trim();
                 match self.parse_number(trimmed) {

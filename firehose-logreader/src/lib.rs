@@ -4,6 +4,8 @@
 //! of typed records.
 //!
 //! * [`files`]: names of the files in a data-log directory, file identities;
+//! * [`entry`]: what a line is: a typed [`LogEntry`], an [`UntypedEntry`] (a JSON object the
+//!   original would forward too), or malformed; every entry's bytes canonical;
 //! * [`reader`]: [`DataLogReader`], the synchronous exactly-once reader of one data name, and
 //!   [`LogPosition`], a resume point;
 //! * [`tail`]: [`LogTail`], which wakes the reader with inotify (plus a safety-net poll) and
@@ -14,6 +16,7 @@
 //! Each entry comes with its raw line bytes ([`bytes::Bytes`]), so a distributor can forward it
 //! without serialising it again.
 
+pub mod entry;
 mod error;
 pub mod files;
 pub mod reader;
@@ -21,6 +24,6 @@ pub mod tail;
 pub mod writer;
 
 pub use error::{Error, Result};
-pub use reader::{DataLogReader, LogEntry, LogEvent, LogPosition, StartAt};
+pub use reader::{DataLogReader, LogEntry, LogEvent, LogPosition, StartAt, UntypedEntry};
 pub use tail::{tail_all, LogTail, TailOptions};
 pub use writer::{DataLogWriter, WriterOptions};

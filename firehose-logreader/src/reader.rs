@@ -34,9 +34,11 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
-use firehose_core::records::{DataType, Record};
+use firehose_core::records::DataType;
 use serde::{Deserialize, Serialize};
 
+use crate::entry::{classify, Line};
+pub use crate::entry::{LogEntry, UntypedEntry};
 use crate::error::{IoContext, Result};
 use crate::files::{mtime_ns, FileId, LogFiles, END_MARKER};
 
@@ -64,19 +66,6 @@ pub enum StartAt {
     /// Just after a saved position. If that file is gone, a [`LogEvent::Gap`] is reported and
     /// reading starts at the oldest entry still on disk.
     After(LogPosition),
-}
-
-/// One data-log entry.
-#[derive(Debug, Clone)]
-pub struct LogEntry {
-    /// The entry's type.
-    pub data_type: DataType,
-    /// The parsed record.
-    pub record: Record,
-    /// The line exactly as written (without the newline): canonical JSON, ready to forward.
-    pub raw: Bytes,
-    /// Position just after this entry: resume from here to read the next one.
-    pub position: LogPosition,
 }
 
 /// A line that could not be read as an entry; it is skipped.
@@ -108,6 +97,8 @@ pub struct Gap {
 pub enum LogEvent {
     /// The next entry.
     Entry(LogEntry),
+    /// The next entry, a JSON object the typed records do not accept (forward it as it is).
+    Untyped(UntypedEntry),
     /// A skipped line.
     Malformed(Malformed),
     /// Entries were lost before the reader could read them.
@@ -240,8 +231,7 @@ impl DataLogReader {
             match self.successor()? {
                 Some(next) => {
                     let cur = self.cur.as_ref().expect("open");
-                    let expected = self.files.next_number(cur.number);
-                    if next.number != expected {
+                    if !self.follows(cur.number, next.number)? {
                         let reason = format!(
                             "{}: files after {} were removed before they were read; resuming at {}",
                             self.files.name(),
@@ -446,14 +436,6 @@ impl DataLogReader {
             offset: cur.offset,
             line: cur.line,
         };
-        let entry = |record, raw| {
-            LogEvent::Entry(LogEntry {
-                data_type: self.data_type,
-                record,
-                raw,
-                position,
-            })
-        };
         let malformed = |reason: String| {
             LogEvent::Malformed(Malformed {
                 data_type: self.data_type,
@@ -462,37 +444,46 @@ impl DataLogReader {
                 reason,
             })
         };
-        let err = match Record::parse_line(self.data_type, &body) {
-            Ok(record) => {
-                out.push(entry(record, body));
-                return 1;
-            }
-            Err(e) => e,
-        };
-        // A writer that crashed mid-line and restarted leaves `<half line><full line>`: recover
-        // the full line when a suffix of this one is a complete entry.
-        let recovered = body
-            .windows(2)
-            .enumerate()
-            .skip(1)
-            .filter(|(_, w)| w == b"{\"")
-            .find_map(|(i, _)| {
-                Record::parse_line(self.data_type, &body[i..])
-                    .ok()
-                    .map(|r| (i, r))
-            });
-        match recovered {
-            Some((i, record)) => {
-                tracing::warn!(path = %cur.path.display(), line = cur.line, bytes = i, "data log: skipped a half-written line before an entry");
-                out.push(malformed(format!(
-                    "{i} bytes of a half-written line before a complete entry"
-                )));
-                out.push(entry(record, body.slice(i..)));
+        match classify(self.data_type, body) {
+            Line::Typed {
+                record,
+                raw,
+                recanonicalized,
+                skipped,
+            } => {
+                if skipped > 0 {
+                    tracing::warn!(path = %cur.path.display(), line = cur.line, bytes = skipped, "data log: skipped a half-written line before an entry");
+                    out.push(malformed(format!(
+                        "{skipped} bytes of a half-written line before a complete entry"
+                    )));
+                }
+                out.push(LogEvent::Entry(LogEntry {
+                    data_type: self.data_type,
+                    record,
+                    raw,
+                    position,
+                    recanonicalized,
+                }));
                 1
             }
-            None => {
-                tracing::warn!(path = %cur.path.display(), line = cur.line, error = %err, "data log: skipped a malformed line");
-                out.push(malformed(err.to_string()));
+            Line::Untyped {
+                raw,
+                reason,
+                recanonicalized,
+            } => {
+                tracing::debug!(path = %cur.path.display(), line = cur.line, %reason, "data log: an entry the typed records do not accept; forwarded as it is");
+                out.push(LogEvent::Untyped(UntypedEntry {
+                    data_type: self.data_type,
+                    raw,
+                    position,
+                    reason,
+                    recanonicalized,
+                }));
+                1
+            }
+            Line::Malformed(reason) => {
+                tracing::warn!(path = %cur.path.display(), line = cur.line, error = %reason, "data log: skipped a malformed line");
+                out.push(malformed(reason));
                 0
             }
         }
@@ -563,18 +554,38 @@ impl DataLogReader {
         self.earliest(Some((after, cur.number, cur.id)))
     }
 
+    /// Whether file `next` may follow file `cur` with nothing lost: the next number, or 1
+    /// after the highest number the directory holds. The ring's size is what the writer's
+    /// `maxLogFiles` made it, read off the directory: a ring of 5 or 20 is no gap.
+    fn follows(&self, cur: u32, next: u32) -> Result<bool> {
+        if next == cur.saturating_add(1) {
+            return Ok(true);
+        }
+        if next != 1 {
+            return Ok(false);
+        }
+        let highest = self.files.list()?.iter().map(|(_, n, _)| *n).max();
+        Ok(highest.is_none_or(|h| cur >= h))
+    }
+
     /// The earliest-written unread file (after `after`: its mtime, number and identity).
     fn earliest(&self, after: Option<(i128, u32, FileId)>) -> Result<Option<Candidate>> {
-        let max = self.files.max_log_files();
         // Ties of mtime (a coarse clock gives many rotations one timestamp) are broken by the
         // ring's age order: `old-` files first (the writer retires half a lap at a time, so
         // they are always the oldest), in number order; then the others from the one after the
         // active file (the pointer) round to the active file itself. Without a pointer, the
         // ring order starts after the current file.
         let active = self.files.read_pointer().ok().flatten();
-        let mut all: Vec<(i128, u32, PathBuf)> = self
-            .files
-            .list()?
+        let listed = self.files.list()?;
+        // The ring order only needs a modulus at least as large as every number in play
+        // (the writer's `maxLogFiles` may differ from the configured one).
+        let max = listed
+            .iter()
+            .map(|(_, n, _)| *n)
+            .chain(active)
+            .chain(after.map(|(_, n, _)| n))
+            .fold(self.files.max_log_files(), u32::max);
+        let mut all: Vec<(i128, u32, PathBuf)> = listed
             .into_iter()
             .filter(|(_, _, meta)| {
                 let id = FileId::of(meta);

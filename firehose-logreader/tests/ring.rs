@@ -60,6 +60,7 @@ fn drain(
                     last = Some(e.position);
                 }
                 LogEvent::Malformed(_) => *malformed += 1,
+                LogEvent::Untyped(u) => panic!("unexpected untyped entry: {}", u.reason),
                 LogEvent::Gap(g) => panic!("unexpected gap: {}", g.reason),
             }
         }
@@ -165,7 +166,8 @@ fn corrupted_lines_reported_and_skipped() {
         w.append(line(i).as_bytes()).unwrap();
     }
     w.append(b"{not json").unwrap();
-    w.append(br#"{"receiptId":"x"}"#).unwrap(); // valid JSON, not a receipt
+    w.append(br#"{"receiptId":"x"}"#).unwrap(); // a JSON object, not a receipt: forwarded
+    w.append(b"[1,2]").unwrap(); // JSON, not an object
     w.append(b"").unwrap(); // empty line: ignored
     for i in 10..20 {
         w.append(line(i).as_bytes()).unwrap();
@@ -176,17 +178,23 @@ fn corrupted_lines_reported_and_skipped() {
     while r.read_available(1000, &mut events).unwrap() > 0 {}
     let mut got = Vec::new();
     let mut bad = Vec::new();
+    let mut untyped = Vec::new();
     for ev in events {
         match ev {
             LogEvent::Entry(e) => got.push(ids[e.record.id()]),
             LogEvent::Malformed(m) => bad.push(m),
+            LogEvent::Untyped(u) => untyped.push(u),
             LogEvent::Gap(g) => panic!("{}", g.reason),
         }
     }
     assert_eq!(got, (0..20).collect::<Vec<_>>());
     assert_eq!(bad.len(), 2);
     assert_eq!(bad[0].line, 11);
-    assert_eq!(bad[1].line, 12);
+    assert_eq!(bad[1].line, 13);
+    assert_eq!(bad[1].reason, "not a JSON object");
+    assert_eq!(untyped.len(), 1);
+    assert_eq!(&untyped[0].raw[..], br#"{"receiptId":"x"}"#);
+    assert_eq!(untyped[0].position.line, 12);
     assert!(bad[0].path.ends_with("receipt-log1.txt"));
 }
 
