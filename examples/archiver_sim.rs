@@ -53,7 +53,8 @@ fn main() {
         "archiver_sim: DATA_LOG_DIR={} ARCHIVER_DB_DIR={}",
         sim.log_dir().display(),
         match sim.layout() {
-            firehose::dbstore::Layout::Directory(d) => d.display().to_string(),
+            firehose::dbstore::Layout::Directory(d) | firehose::dbstore::Layout::Named(d, _) =>
+                d.display().to_string(),
             firehose::dbstore::Layout::SingleFile(f) => f.display().to_string(),
         }
     );

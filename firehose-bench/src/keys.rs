@@ -21,7 +21,7 @@ pub fn subscribers(seed: u64, n: usize) -> Vec<Subscriber> {
         .map(|i| Subscriber {
             public_key: collector(seed, i).public_key().to_string(),
             expiration_timestamp: 0,
-            subscription_type: SubscriptionType::Firehose,
+            subscription_type: SubscriptionType::Firehose.as_str().to_owned(),
         })
         .collect()
 }

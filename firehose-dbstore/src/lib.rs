@@ -40,6 +40,50 @@ pub enum Layout {
     /// A directory with `cycles.sqlite3`, `receipts.sqlite3`, `originalTxsData.sqlite3`,
     /// `accounts.sqlite3` and `transactions.sqlite3` (`ARCHIVER_DB_DIR`).
     Directory(PathBuf),
+    /// A directory whose files have other names (`ARCHIVER_DB_DIR` + `ARCHIVER_DATA`).
+    Named(PathBuf, StoreNames),
+}
+
+/// The file name of each store in a directory (`ARCHIVER_DATA`: `cycleDB`, `receiptDB`,
+/// `originalTxDataDB`, `accountDB`, `transactionDB`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreNames {
+    /// `cycleDB`.
+    pub cycles: String,
+    /// `receiptDB`.
+    pub receipts: String,
+    /// `originalTxDataDB`.
+    pub original_txs: String,
+    /// `accountDB`.
+    pub accounts: String,
+    /// `transactionDB`.
+    pub transactions: String,
+}
+
+impl Default for StoreNames {
+    fn default() -> Self {
+        let name = |s: Store| s.file_name().to_owned();
+        Self {
+            cycles: name(Store::Cycles),
+            receipts: name(Store::Receipts),
+            original_txs: name(Store::OriginalTxs),
+            accounts: name(Store::Accounts),
+            transactions: name(Store::Transactions),
+        }
+    }
+}
+
+impl StoreNames {
+    /// The file name of `store`.
+    pub fn of(&self, store: Store) -> &str {
+        match store {
+            Store::Cycles => &self.cycles,
+            Store::Receipts => &self.receipts,
+            Store::OriginalTxs => &self.original_txs,
+            Store::Accounts => &self.accounts,
+            Store::Transactions => &self.transactions,
+        }
+    }
 }
 
 /// The table groups, each in its own file in the directory layout.
@@ -76,6 +120,7 @@ impl Layout {
         match self {
             Layout::SingleFile(p) => p.clone(),
             Layout::Directory(d) => d.join(store.file_name()),
+            Layout::Named(d, names) => d.join(names.of(store)),
         }
     }
 

@@ -126,7 +126,8 @@ pub fn check(
             .get("subscriptionType")
             .and_then(Value::as_str)
             .unwrap_or("");
-        if wanted != sub.subscription_type.as_str() {
+        // Only FIREHOSE subscriptions get the stream (other types load from the config).
+        if wanted != sub.subscription_type || wanted != crate::config::FIREHOSE {
             return Err(AuthError::WrongType(wanted.to_owned()));
         }
     }

@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use firehose_core::crypto::{Crypto, HashKey, KeyPair, PublicKey, DEFAULT_HASH_KEY_HEX};
-use firehose_core::subscription::SubscriptionType;
+use firehose_dbstore::{Layout, StoreNames};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The original's dev public key (printed warnings when used).
 pub const DEV_PUBLIC_KEY: &str = "758b1c119412298802cd28dbfa394cdfeecc4074492d60844cc192d632d84de3";
@@ -20,9 +21,13 @@ pub struct Subscriber {
     /// Expiry in Unix ms; 0 = never.
     #[serde(default)]
     pub expiration_timestamp: u64,
-    /// What it may subscribe to.
-    pub subscription_type: SubscriptionType,
+    /// What it may subscribe to: `FIREHOSE` gets the stream; any other value (`ACCOUNTS`, or
+    /// a type this version does not know) loads, and cannot subscribe to the stream.
+    pub subscription_type: String,
 }
+
+/// The subscription type that gets the websocket stream.
+pub const FIREHOSE: &str = "FIREHOSE";
 
 impl Subscriber {
     /// Expired at `now_ms` (the correct rule; the original's test is inverted).
@@ -56,6 +61,13 @@ pub struct Config {
     /// Newer archivers: a directory of SQLite files.
     #[serde(rename = "ARCHIVER_DB_DIR", skip_serializing_if = "Option::is_none")]
     pub archiver_db_dir: Option<PathBuf>,
+    /// The file names in `ARCHIVER_DB_DIR`, when they are not the standard ones.
+    #[serde(rename = "ARCHIVER_DATA", skip_serializing_if = "Option::is_none")]
+    pub archiver_data: Option<ArchiverData>,
+    /// `WS` (websocket fan-out, the default) or `MQ` (publish to RabbitMQ); `DISTRIBUTOR_MODE`
+    /// and `--mode` override it.
+    #[serde(rename = "distributorMode", skip_serializing_if = "Option::is_none")]
+    pub distributor_mode: Option<String>,
     /// The archiver's `data-logs/<ip>_<port>` directory.
     #[serde(rename = "DATA_LOG_DIR")]
     pub data_log_dir: PathBuf,
@@ -90,6 +102,8 @@ impl Default for Config {
             secret_key: DEV_SECRET_KEY.into(),
             archiver_db_path: None,
             archiver_db_dir: None,
+            archiver_data: None,
+            distributor_mode: None,
             data_log_dir: PathBuf::from("data-logs"),
             file_stream_interval_ms: 100,
             rate_limit: 0,
@@ -99,6 +113,45 @@ impl Default for Config {
             client_queue_capacity: 4096,
         }
     }
+}
+
+/// `ARCHIVER_DATA`: database file names in `ARCHIVER_DB_DIR` (a missing one keeps its
+/// standard name).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiverData {
+    /// Cycles (`cycles.sqlite3`).
+    #[serde(rename = "cycleDB", skip_serializing_if = "Option::is_none")]
+    pub cycle_db: Option<String>,
+    /// Receipts (`receipts.sqlite3`).
+    #[serde(rename = "receiptDB", skip_serializing_if = "Option::is_none")]
+    pub receipt_db: Option<String>,
+    /// Original transactions (`originalTxsData.sqlite3`).
+    #[serde(rename = "originalTxDataDB", skip_serializing_if = "Option::is_none")]
+    pub original_tx_data_db: Option<String>,
+    /// Accounts (`accounts.sqlite3`).
+    #[serde(rename = "accountDB", skip_serializing_if = "Option::is_none")]
+    pub account_db: Option<String>,
+    /// Transactions (`transactions.sqlite3`).
+    #[serde(rename = "transactionDB", skip_serializing_if = "Option::is_none")]
+    pub transaction_db: Option<String>,
+}
+
+/// Keys that may be absent from the serialised config, with the type of their value.
+const OPTIONAL_KEYS: [(&str, Kind); 4] = [
+    ("ARCHIVER_DB_PATH", Kind::String),
+    ("ARCHIVER_DB_DIR", Kind::String),
+    ("ARCHIVER_DATA", Kind::Json),
+    ("distributorMode", Kind::String),
+];
+
+/// How an override's text becomes a value, by the type of the key's value (the original's
+/// rules: numbers with `Number()`, booleans `true` in any case, objects as JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Bool,
+    Number,
+    String,
+    Json,
 }
 
 /// A configuration that cannot be used, said plainly.
@@ -114,27 +167,147 @@ impl Config {
         serde_json::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
     }
 
-    /// Applies environment variables named like the keys (`DISTRIBUTOR_PORT=6200`, ...).
-    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let mut v = serde_json::to_value(&*self).expect("config serialises");
-        let map = v.as_object_mut().expect("an object");
-        let keys: Vec<String> = map.keys().cloned().collect();
-        for key in keys
+    /// Every key that environment variables and `--KEY value` arguments can set, with the
+    /// type of its value.
+    fn settable_keys() -> Vec<(String, Kind)> {
+        let v = serde_json::to_value(Config::default()).expect("config serialises");
+        let mut keys: Vec<(String, Kind)> = v
+            .as_object()
+            .expect("an object")
             .iter()
-            .map(String::as_str)
-            .chain(["ARCHIVER_DB_PATH", "ARCHIVER_DB_DIR"])
-        {
-            if let Some(val) = get(key) {
-                let parsed = match &map.get(key) {
-                    Some(serde_json::Value::String(_)) | None => serde_json::Value::String(val),
-                    _ => serde_json::from_str(&val)
-                        .map_err(|e| ConfigError(format!("environment {key}={val}: {e}")))?,
+            .map(|(k, v)| {
+                let kind = match v {
+                    Value::Bool(_) => Kind::Bool,
+                    Value::Number(_) => Kind::Number,
+                    Value::String(_) | Value::Null => Kind::String,
+                    Value::Array(_) | Value::Object(_) => Kind::Json,
                 };
-                map.insert(key.to_owned(), parsed);
+                (k.clone(), kind)
+            })
+            .collect();
+        keys.extend(
+            OPTIONAL_KEYS
+                .iter()
+                .map(|(k, kind)| ((*k).to_owned(), *kind)),
+        );
+        keys
+    }
+
+    /// Applies environment variables named like the keys (`DISTRIBUTOR_PORT=6200`,
+    /// `limitToSubscribersOnly=TRUE`, `subscribers=[...]`), as the original does.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let pairs: Vec<(String, String)> = Self::settable_keys()
+            .into_iter()
+            .filter_map(|(k, _)| get(&k).filter(|v| !v.is_empty()).map(|v| (k, v)))
+            .collect();
+        self.apply_overrides(&pairs, "environment")
+    }
+
+    /// Takes the original's `--KEY value` (or `--KEY=value`; a boolean key alone means `true`)
+    /// arguments for number, string and boolean keys out of `args`; returns them and the
+    /// arguments left for the command-line parser.
+    pub fn split_args(
+        args: impl IntoIterator<Item = String>,
+    ) -> (Vec<(String, String)>, Vec<String>) {
+        let keys = Self::settable_keys();
+        let kind_of = |k: &str| keys.iter().find(|(key, _)| key == k).map(|(_, kind)| *kind);
+        let mut pairs = Vec::new();
+        let mut rest = Vec::new();
+        let mut args = args.into_iter().peekable();
+        while let Some(arg) = args.next() {
+            let Some(flag) = arg.strip_prefix("--") else {
+                rest.push(arg);
+                continue;
+            };
+            let (name, inline) = match flag.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_owned())),
+                None => (flag, None),
+            };
+            match kind_of(name) {
+                Some(Kind::Json) | None => rest.push(arg),
+                Some(kind) => {
+                    let value = inline.or_else(|| {
+                        let takes_next = args.peek().is_some_and(|next| !next.starts_with("--"));
+                        if takes_next {
+                            args.next()
+                        } else if kind == Kind::Bool {
+                            Some("true".to_owned())
+                        } else {
+                            None
+                        }
+                    });
+                    pairs.push((name.to_owned(), value.unwrap_or_default()));
+                }
             }
         }
-        *self = serde_json::from_value(v).map_err(|e| ConfigError(format!("environment: {e}")))?;
+        (pairs, rest)
+    }
+
+    /// Sets `(key, text)` pairs, each converted by the type of the key's value.
+    pub fn apply_overrides(
+        &mut self,
+        pairs: &[(String, String)],
+        source: &str,
+    ) -> Result<(), ConfigError> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let keys = Self::settable_keys();
+        let mut v = serde_json::to_value(&*self).expect("config serialises");
+        let map = v.as_object_mut().expect("an object");
+        for (key, text) in pairs {
+            let kind = keys
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, kind)| *kind)
+                .ok_or_else(|| ConfigError(format!("{source}: unknown key {key}")))?;
+            let bad =
+                |e: &dyn std::fmt::Display| ConfigError(format!("{source} {key}={text}: {e}"));
+            let value = match kind {
+                Kind::Bool => Value::Bool(text.trim().eq_ignore_ascii_case("true")),
+                Kind::Number => Value::Number(
+                    serde_json::from_str::<serde_json::Number>(text.trim()).map_err(|e| bad(&e))?,
+                ),
+                Kind::String => Value::String(text.clone()),
+                Kind::Json => firehose_core::canonical::safe_parse(text).map_err(|e| bad(&e))?,
+            };
+            map.insert(key.clone(), value);
+        }
+        *self = serde_json::from_value(v).map_err(|e| ConfigError(format!("{source}: {e}")))?;
         Ok(())
+    }
+
+    /// The archiver database layout (`ARCHIVER_DB_DIR` with `ARCHIVER_DATA`, or
+    /// `ARCHIVER_DB_PATH`), if one is configured.
+    pub fn layout(&self) -> Option<Layout> {
+        match (&self.archiver_db_dir, &self.archiver_db_path) {
+            (Some(dir), _) => Some(match &self.archiver_data {
+                None => Layout::Directory(dir.clone()),
+                Some(data) => {
+                    let std = StoreNames::default();
+                    let pick = |v: &Option<String>, d: String| v.clone().unwrap_or(d);
+                    Layout::Named(
+                        dir.clone(),
+                        StoreNames {
+                            cycles: pick(&data.cycle_db, std.cycles),
+                            receipts: pick(&data.receipt_db, std.receipts),
+                            original_txs: pick(&data.original_tx_data_db, std.original_txs),
+                            accounts: pick(&data.account_db, std.accounts),
+                            transactions: pick(&data.transaction_db, std.transactions),
+                        },
+                    )
+                }
+            }),
+            (None, Some(p)) => Some(Layout::SingleFile(p.clone())),
+            (None, None) => None,
+        }
+    }
+
+    /// Whether `distributorMode` is MQ (any case).
+    pub fn is_mq(&self) -> bool {
+        self.distributor_mode
+            .as_deref()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("MQ"))
     }
 
     /// The crypto (hash key) to use.
@@ -167,7 +340,16 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.crypto()?;
         self.keys()?;
-        if !self.data_log_dir.is_dir() {
+        if let Some(mode) = &self.distributor_mode {
+            let m = mode.trim();
+            if !m.eq_ignore_ascii_case("MQ") && !m.eq_ignore_ascii_case("WS") {
+                return Err(ConfigError(format!(
+                    "distributorMode `{mode}`: expected WS or MQ"
+                )));
+            }
+        }
+        // MQ mode publishes from the database: the logs are optional there.
+        if !self.is_mq() && !self.data_log_dir.is_dir() {
             return Err(ConfigError(format!(
                 "DATA_LOG_DIR {}: not a directory (the archiver's data-logs/<ip>_<port>)",
                 self.data_log_dir.display()

@@ -13,7 +13,14 @@ use firehose_distributor::Distributor;
 /// Streams an archiver's data logs (cycles, original transactions, receipts) to authenticated
 /// collectors over websockets, each entry signed once with the distributor key.
 #[derive(Debug, Parser)]
-#[command(name = "firehose-distributor", version)]
+#[command(
+    name = "firehose-distributor",
+    version,
+    after_help = "Any key of distributor-config.json can also be set as the original takes it: \
+as an environment variable (DISTRIBUTOR_PORT=6200, limitToSubscribersOnly=true) or as an \
+argument (--DISTRIBUTOR_PORT 6200 --limitToSubscribersOnly true). Arguments beat the \
+environment, which beats the file."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -72,7 +79,10 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    // The original's `--KEY value` overrides (any number, string or boolean config key) come
+    // out first; the rest are this binary's flags.
+    let (overrides, args) = Config::split_args(std::env::args());
+    let cli = Cli::parse_from(args);
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -83,10 +93,10 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(run(cli))
+    rt.block_on(run(cli, overrides))
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
     let demo = matches!(cli.command, Some(Command::Demo { .. }));
     let default_path = cli.config.as_os_str() == "distributor-config.json";
     let mut cfg = if cli.config.exists() {
@@ -105,6 +115,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Config::default()
     };
     cfg.apply_env(|k| std::env::var(k).ok())?;
+    cfg.apply_overrides(&overrides, "command line")?;
+    // `--mode` / DISTRIBUTOR_MODE, else the file's `distributorMode`.
+    let mq = cli.mode.map_or(cfg.is_mq(), |m| m == Mode::Mq);
+    cfg.distributor_mode = Some(if mq { "MQ" } else { "WS" }.into());
     if let Some(p) = cli.port {
         cfg.port = p;
     }
@@ -148,7 +162,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let listener = firehose_distributor::server::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    if cli.mode == Some(Mode::Mq) {
+    if mq {
         return run_mq(&cli, &cfg, d, listener).await;
     }
     let _readers = d.start_readers().await?;
@@ -185,13 +199,9 @@ async fn run_mq(
     if let Some(f) = &cli.mq_state_file {
         mq.state_file = f.clone();
     }
-    let layout = match (&cfg.archiver_db_dir, &cfg.archiver_db_path) {
-        (Some(dir), _) => firehose_dbstore::Layout::Directory(dir.clone()),
-        (None, Some(p)) => firehose_dbstore::Layout::SingleFile(p.clone()),
-        (None, None) => {
-            anyhow::bail!("MQ mode publishes from the archiver database: set ARCHIVER_DB_DIR or ARCHIVER_DB_PATH")
-        }
-    };
+    let layout = cfg.layout().context(
+        "MQ mode publishes from the archiver database: set ARCHIVER_DB_DIR or ARCHIVER_DB_PATH",
+    )?;
     let db = firehose_dbstore::ArchiverDb::open(&layout).context("archiver database")?;
     println!(
         "MQ mode: publishing to {} (exchanges {}, {}, {}); cursor in {}",

@@ -120,11 +120,7 @@ impl Distributor {
         if config.uses_dev_keys() {
             tracing::warn!("USING THE PUBLIC DEV KEYS: anyone can forge this distributor's signatures. Set DISTRIBUTOR_PUBLIC_KEY / DISTRIBUTOR_SECRET_KEY.");
         }
-        let layout = match (&config.archiver_db_dir, &config.archiver_db_path) {
-            (Some(dir), _) => Some(firehose_dbstore::Layout::Directory(dir.clone())),
-            (None, Some(p)) => Some(firehose_dbstore::Layout::SingleFile(p.clone())),
-            (None, None) => None,
-        };
+        let layout = config.layout();
         if layout.is_none() {
             tracing::warn!("no ARCHIVER_DB_DIR / ARCHIVER_DB_PATH: the history API answers 503");
         }

@@ -168,3 +168,81 @@ fn refuses_to_start_with_clear_errors() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/c.json"));
 }
+
+/// An original deployment's settings: database files under other names (`ARCHIVER_DATA`),
+/// the port as `--DISTRIBUTOR_PORT` (the original's argument form), booleans from the
+/// environment in capitals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn original_settings_archiver_data_and_key_arguments() {
+    use firehose_distributor::http_client::HttpClient;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let db = dir.path().join("db");
+    let names = firehose_dbstore::StoreNames {
+        cycles: "c.db".into(),
+        receipts: "r.db".into(),
+        original_txs: "o.db".into(),
+        accounts: "a.db".into(),
+        transactions: "t.db".into(),
+    };
+    let layout = firehose_dbstore::Layout::Named(db.clone(), names);
+    let spec = FixtureSpec {
+        cycles: 4,
+        receipts_per_cycle: 2,
+        ..FixtureSpec::default()
+    };
+    firehose_dbstore::fixture::build(&layout, &spec).unwrap();
+    let cfg = dir.path().join("distributor-config.json");
+    let file = json!({
+        "DISTRIBUTOR_PORT": 1,
+        "DATA_LOG_DIR": logs,
+        "ARCHIVER_DB_DIR": db,
+        "ARCHIVER_DATA": {"cycleDB": "c.db", "receiptDB": "r.db", "originalTxDataDB": "o.db",
+            "accountDB": "a.db", "transactionDB": "t.db"},
+        "limitToSubscribersOnly": false,
+    });
+    std::fs::write(&cfg, serde_json::to_vec(&file).unwrap()).unwrap();
+    let port = free_port();
+    let keys = KeyPair::from_seed([8; 32]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_firehose-distributor"))
+        .args(["--config", cfg.to_str().unwrap()])
+        .args(["--DISTRIBUTOR_PORT", &port.to_string()])
+        .env("limitToSubscribersOnly", "TRUE")
+        .env(
+            "subscribers",
+            json!([{"publicKey": keys.public_key().to_hex(), "expirationTimestamp": 0,
+                "subscriptionType": "FIREHOSE"}])
+            .to_string(),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dev = firehose_core::crypto::PublicKey::from_hex(DEV_PUBLIC_KEY).unwrap();
+    let api = HttpClient::new(&format!("http://127.0.0.1:{port}"), keys, dev);
+    let mut totals = None;
+    for _ in 0..200 {
+        if let Ok(t) = api.total_data().await {
+            totals = Some(t);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let totals = totals.expect("listening on --DISTRIBUTOR_PORT, subscriber allowed");
+    assert_eq!(
+        (&totals["totalCycles"], &totals["totalReceipts"]),
+        (&json!(4), &json!(8))
+    );
+    let stranger = HttpClient::new(
+        &format!("http://127.0.0.1:{port}"),
+        KeyPair::from_seed([9; 32]),
+        dev,
+    );
+    assert!(
+        stranger.total_data().await.is_err(),
+        "limitToSubscribersOnly=TRUE from the environment is on"
+    );
+    signal(&child, "-TERM");
+    assert!(child.wait().unwrap().success());
+}

@@ -43,7 +43,7 @@ async fn start(spec: FixtureSpec, max_entries: u64, tweak: impl FnOnce(&mut Conf
         data_log_dir: sim.log_dir().to_owned(),
         archiver_db_dir: match sim.layout() {
             firehose_dbstore::Layout::Directory(d) => Some(d.clone()),
-            firehose_dbstore::Layout::SingleFile(_) => None,
+            _ => None,
         },
         ..Config::default()
     };
@@ -120,7 +120,7 @@ async fn authentication_rules() {
     let sub = |k: &KeyPair, exp: u64| Subscriber {
         public_key: k.public_key().to_hex(),
         expiration_timestamp: exp,
-        subscription_type: SubscriptionType::Firehose,
+        subscription_type: SubscriptionType::Firehose.as_str().to_owned(),
     };
     let run = start(spec(200), 1000, |c| {
         c.limit_to_subscribers_only = true;
@@ -269,7 +269,7 @@ async fn duplicate_key_closes_the_first_with_1000_and_removal_closes_with_1001()
         c.subscribers = vec![Subscriber {
             public_key: k.public_key().to_hex(),
             expiration_timestamp: 0,
-            subscription_type: SubscriptionType::Firehose,
+            subscription_type: SubscriptionType::Firehose.as_str().to_owned(),
         }];
     })
     .await;

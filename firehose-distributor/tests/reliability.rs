@@ -82,7 +82,7 @@ async fn three_ring_laps_with_writer_and_distributor_restarts_lose_nothing() {
         data_log_dir: sim.log_dir().to_owned(),
         archiver_db_dir: match sim.layout() {
             firehose_dbstore::Layout::Directory(d) => Some(d.clone()),
-            firehose_dbstore::Layout::SingleFile(_) => None,
+            _ => None,
         },
         ..Config::default()
     };

@@ -1,0 +1,104 @@
+//! `distributor-config.json`, environment and `--KEY value` arguments read as the original
+//! reads them.
+
+use firehose_dbstore::{Layout, StoreNames};
+use firehose_distributor::config::Config;
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[test]
+fn environment_booleans_any_case_numbers_and_json() {
+    let mut c = Config::default();
+    let env = |k: &str| match k {
+        "limitToSubscribersOnly" => Some("TRUE".to_owned()),
+        "VERBOSE" => Some("yes".to_owned()),
+        "DISTRIBUTOR_PORT" => Some("6200".to_owned()),
+        "ARCHIVER_DB_DIR" => Some("/db".to_owned()),
+        "ARCHIVER_DATA" => Some(r#"{"cycleDB":"c.db"}"#.to_owned()),
+        "subscribers" => Some(
+            r#"[{"publicKey":"aa","expirationTimestamp":0,"subscriptionType":"BLOCKS"}]"#
+                .to_owned(),
+        ),
+        _ => None,
+    };
+    c.apply_env(env).unwrap();
+    assert!(c.limit_to_subscribers_only, "TRUE is true");
+    assert!(!c.verbose, "anything but true is false, as in the original");
+    assert_eq!(c.port, 6200);
+    assert_eq!(
+        c.subscribers[0].subscription_type, "BLOCKS",
+        "unknown types load"
+    );
+    let Some(Layout::Named(dir, names)) = c.layout() else {
+        panic!("{:?}", c.layout())
+    };
+    assert_eq!(dir, std::path::Path::new("/db"));
+    assert_eq!(names.cycles, "c.db");
+    assert_eq!(names.receipts, StoreNames::default().receipts);
+    let mut bad = Config::default();
+    let e = bad
+        .apply_env(|k| (k == "DISTRIBUTOR_PORT").then(|| "many".to_owned()))
+        .unwrap_err();
+    assert!(e.to_string().contains("DISTRIBUTOR_PORT=many"), "{e}");
+}
+
+#[test]
+fn key_arguments_are_taken_out_and_applied() {
+    let (pairs, rest) = Config::split_args(args(&[
+        "firehose-distributor",
+        "--DISTRIBUTOR_PORT",
+        "6300",
+        "--limitToSubscribersOnly",
+        "--port",
+        "7000",
+        "--VERBOSE=TRUE",
+        "--DATA_LOG_DIR",
+        "/logs",
+        "serve",
+    ]));
+    assert_eq!(
+        rest,
+        args(&["firehose-distributor", "--port", "7000", "serve"])
+    );
+    let mut c = Config::default();
+    c.apply_overrides(&pairs, "command line").unwrap();
+    assert_eq!(c.port, 6300);
+    assert!(c.limit_to_subscribers_only && c.verbose);
+    assert_eq!(c.data_log_dir, std::path::Path::new("/logs"));
+}
+
+#[test]
+fn mode_from_the_file_and_no_logs_needed_in_mq_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.json");
+    std::fs::write(
+        &path,
+        r#"{"distributorMode": "mq", "DATA_LOG_DIR": "/nonexistent", "ARCHIVER_DB_DIR": "/db",
+            "ARCHIVER_DATA": {"cycleDB": "cycles.sqlite3", "receiptDB": "r.sqlite3"},
+            "NUMBER_OF_WORKERS": 5, "MAX_CLIENTS_PER_CHILD": 2}"#,
+    )
+    .unwrap();
+    let c = Config::from_file(&path).unwrap();
+    assert!(c.is_mq());
+    c.validate().expect("MQ mode does not read the data logs");
+    let ws = Config {
+        distributor_mode: Some("WS".into()),
+        ..c.clone()
+    };
+    assert!(ws
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("/nonexistent"));
+    let odd = Config {
+        distributor_mode: Some("both".into()),
+        ..c
+    };
+    assert!(odd
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("distributorMode"));
+}
