@@ -23,6 +23,7 @@
 //! assert_eq!(db.count_receipts().unwrap(), 12);
 //! ```
 
+pub mod checkpoint;
 pub mod fixture;
 pub mod history;
 mod queries;

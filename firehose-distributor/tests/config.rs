@@ -102,3 +102,51 @@ fn mode_from_the_file_and_no_logs_needed_in_mq_mode() {
         .to_string()
         .contains("distributorMode"));
 }
+
+/// Switching over from the original in MQ mode: with no state file of ours yet, publishing
+/// starts at the original's checkpoint (`db/checkpoints.db`), not at cycle 0; once our state
+/// file exists, it wins.
+#[test]
+fn mq_starts_from_the_originals_checkpoint() {
+    use firehose_distributor::mq::publisher::Publisher;
+    use firehose_distributor::mq::MqConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::Directory(dir.path().join("archiver"));
+    firehose_dbstore::fixture::build(&layout, &firehose_dbstore::fixture::FixtureSpec::default())
+        .unwrap();
+    let checkpoints = dir.path().join("checkpoints.db");
+    let c = rusqlite::Connection::open(&checkpoints).unwrap();
+    c.execute_batch(
+        "CREATE TABLE data_publish_checkpoints(id integer, data_type varchar NOT NULL, mode string NOT NULL, cursor string NOT NULL, PRIMARY KEY (id));
+         INSERT INTO data_publish_checkpoints (data_type, mode, cursor) VALUES ('cycle', 'WS', '3');
+         INSERT INTO data_publish_checkpoints (data_type, mode, cursor) VALUES ('cycle', 'MQ', '42');",
+    )
+    .unwrap();
+    let mut mq = MqConfig::from_env(|_| None, dir.path()).unwrap();
+    assert_eq!(
+        mq.original_checkpoint.as_deref(),
+        Some(std::path::Path::new("db/checkpoints.db"))
+    );
+    mq.original_checkpoint = Some(checkpoints);
+    let cfg = Config::default();
+    let open = || firehose_dbstore::ArchiverDb::open(&layout).unwrap();
+    let p = Publisher::new(
+        mq.clone(),
+        open(),
+        cfg.crypto().unwrap(),
+        cfg.keys().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        p.cursor().through,
+        Some(41),
+        "cycles before the original's cursor are settled"
+    );
+    std::fs::write(
+        &mq.state_file,
+        r#"{"version":1,"through":7,"updatedAtMs":0}"#,
+    )
+    .unwrap();
+    let p = Publisher::new(mq, open(), cfg.crypto().unwrap(), cfg.keys().unwrap()).unwrap();
+    assert_eq!(p.cursor().through, Some(7), "our own state file wins");
+}

@@ -321,3 +321,48 @@ fn a_damaged_state_file_refuses_to_start() {
     .unwrap_err();
     assert!(e.to_string().contains("move it away"), "{e}");
 }
+
+/// An exchange of that name already exists as another kind (here `direct`): the broker
+/// refuses the declaration (406). The publisher stops with an error that says what to change,
+/// instead of retrying silently forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_exchange_of_another_kind_is_a_clear_error() {
+    use lapin::options::{ExchangeDeclareOptions, ExchangeDeleteOptions};
+    let Some(uri) = broker().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let sim = ArchiverSim::create(dir.path(), spec(), 50).unwrap();
+    let mq = mq_config(&uri, "precondition", dir.path());
+    let conn = lapin::Connection::connect(&uri, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    let name = mq.exchanges.receipts.clone();
+    ch.exchange_declare(
+        name.as_str().into(),
+        lapin::ExchangeKind::Direct,
+        durable,
+        lapin::types::FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    let (_stop, run) = spawn(publisher(&sim, mq.clone()), None);
+    let result = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the publisher stops instead of retrying")
+        .unwrap();
+    let e = result.unwrap_err().to_string();
+    assert!(
+        e.contains("exists with other settings") && e.contains(&name),
+        "{e}"
+    );
+    for x in [&mq.exchanges.cycles, &mq.exchanges.original_txs, &name] {
+        let _ = ch
+            .exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())
+            .await;
+    }
+    let _ = conn.close(200, "ok".into()).await;
+}

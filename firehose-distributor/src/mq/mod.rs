@@ -63,6 +63,10 @@ pub struct MqConfig {
     pub queue_prefix: Option<String>,
     /// The cursor file (`MQ_STATE_FILE`).
     pub state_file: PathBuf,
+    /// The original distributor's checkpoint database (`MQ_ORIGINAL_CHECKPOINT`, default
+    /// `db/checkpoints.db` in the working directory, where the original keeps it): read once,
+    /// when the state file does not exist yet, so a switch-over does not publish from cycle 0.
+    pub original_checkpoint: Option<PathBuf>,
     /// Cycles this close to the newest stay open for late data (the original: 3).
     pub lag_cycles: u64,
     /// Cycles read per round while catching up (the original: 5).
@@ -120,6 +124,11 @@ impl MqConfig {
             queue_prefix: get("MQ_QUEUE_PREFIX").filter(|p| !p.is_empty()),
             state_file: get("MQ_STATE_FILE")
                 .map_or_else(|| data_dir.join("firehose-mq-state.json"), PathBuf::from),
+            original_checkpoint: Some(PathBuf::from(var(
+                "MQ_ORIGINAL_CHECKPOINT",
+                "db/checkpoints.db",
+            )))
+            .filter(|p| !p.as_os_str().is_empty()),
             lag_cycles: number("MQ_LAG_CYCLES", 3)?,
             batch_cycles: number("MQ_BATCH_CYCLES", 5)?.max(1),
             poll_interval: Duration::from_millis(number("MQ_POLL_MS", 200)?.max(10)),

@@ -268,7 +268,14 @@ impl Publisher {
             )));
         }
         let state = StateFile::new(&cfg.state_file);
-        let cursor = state.load()?;
+        let cursor = match &cfg.original_checkpoint {
+            Some(original) if !state.exists() && original.is_file() => {
+                let cursor = super::state::import_original(original)?;
+                tracing::info!(from = %original.display(), through = ?cursor.through, "no MQ state file yet: starting from the original distributor's checkpoint");
+                cursor
+            }
+            _ => state.load()?,
+        };
         let stats = Arc::new(MqStats::default());
         stats
             .through_plus_one
@@ -316,6 +323,16 @@ impl Publisher {
             };
             let (conn, channel) = match conn {
                 Ok(Ok(c)) => c,
+                Ok(Err(e)) if precondition_failed(&e).is_some() => {
+                    // Retrying cannot help: say what to change and stop.
+                    let why = precondition_failed(&e).unwrap_or_default();
+                    return Err(MqError::Config(format!(
+                        "the broker refused to declare the exchanges (or queues): {why}. One of that name exists with other settings; this publisher needs durable fanout exchanges ({}, {}, {}), as the original's. Delete the old one or choose other names (RMQ_*_EXCHANGE_NAME, --mq-queue-prefix)",
+                        self.cfg.exchanges.cycles,
+                        self.cfg.exchanges.original_txs,
+                        self.cfg.exchanges.receipts
+                    )));
+                }
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, retry_in = ?backoff, "cannot reach the broker");
                     tokio::select! {
@@ -511,6 +528,17 @@ impl Publisher {
             "messages refused {} times",
             self.cfg.confirm_attempts
         )))
+    }
+}
+
+/// The broker's message when `e` is AMQP's 406 PRECONDITION_FAILED (a declaration that
+/// does not match what exists).
+fn precondition_failed(e: &lapin::Error) -> Option<String> {
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(amqp) if amqp.get_id() == 406 => {
+            Some(amqp.get_message().to_string())
+        }
+        _ => None,
     }
 }
 
