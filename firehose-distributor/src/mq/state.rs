@@ -123,6 +123,30 @@ impl StateFile {
     }
 }
 
+/// The cursor the original distributor saved in its checkpoint database (`./db/checkpoints.db`,
+/// table `data_publish_checkpoints`, row `data_type = 'cycle'`, `mode = 'MQ'`). The original
+/// republishes from its cursor cycle on restart, so every cycle before it is settled. No row
+/// is the empty cursor.
+pub fn import_original(path: &Path) -> Result<Cursor, StateError> {
+    let invalid = |reason: String| StateError::Invalid {
+        path: path.to_owned(),
+        reason,
+    };
+    let cursor = firehose_dbstore::checkpoint::original_mq_cursor(path)
+        .map_err(|e| invalid(format!("the original's checkpoint database: {e}")))?;
+    let Some(text) = cursor else {
+        return Ok(Cursor::default());
+    };
+    let next: u64 = text
+        .trim()
+        .trim_matches('"')
+        .parse()
+        .map_err(|_| invalid(format!("checkpoint cursor `{text}` is not a cycle number")))?;
+    Ok(Cursor {
+        through: next.checked_sub(1),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,28 +173,4 @@ mod tests {
             Err(StateError::Io { .. })
         ));
     }
-}
-
-/// The cursor the original distributor saved in its checkpoint database (`./db/checkpoints.db`,
-/// table `data_publish_checkpoints`, row `data_type = 'cycle'`, `mode = 'MQ'`). The original
-/// republishes from its cursor cycle on restart, so every cycle before it is settled. No row
-/// is the empty cursor.
-pub fn import_original(path: &Path) -> Result<Cursor, StateError> {
-    let invalid = |reason: String| StateError::Invalid {
-        path: path.to_owned(),
-        reason,
-    };
-    let cursor = firehose_dbstore::checkpoint::original_mq_cursor(path)
-        .map_err(|e| invalid(format!("the original's checkpoint database: {e}")))?;
-    let Some(text) = cursor else {
-        return Ok(Cursor::default());
-    };
-    let next: u64 = text
-        .trim()
-        .trim_matches('"')
-        .parse()
-        .map_err(|_| invalid(format!("checkpoint cursor `{text}` is not a cycle number")))?;
-    Ok(Cursor {
-        through: next.checked_sub(1),
-    })
 }
