@@ -111,17 +111,21 @@ impl<'a> Scan<'a> {
         }
         let start = self.i;
         loop {
+            // Jump to the next quote or backslash; the bytes skipped must not be control
+            // characters (both searches vectorise).
+            let rest = &self.b[self.i..];
+            let at = memchr::memchr2(b'"', b'\\', rest)?;
+            if rest[..at].iter().any(|&c| c < 0x20) {
+                return None;
+            }
+            self.i += at;
+            if self.b[self.i] == b'"' {
+                break;
+            }
+            self.i += 1;
             match self.peek()? {
-                b'"' => break,
-                b'\\' => {
-                    self.i += 1;
-                    match self.peek()? {
-                        b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
-                        _ => return None,
-                    }
-                }
-                c if c < 0x20 => return None,
-                _ => self.i += 1,
+                b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
+                _ => return None,
             }
         }
         let s = &self.b[start..self.i];
