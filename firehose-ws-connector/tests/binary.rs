@@ -47,19 +47,14 @@ async fn connect(port: u16) -> Observer<tokio_tungstenite::MaybeTlsStream<tokio:
     panic!("connector did not start");
 }
 
-fn sigterm(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-#[tokio::test]
-async fn stdout_has_only_fire_lines_and_sigterm_exits_cleanly() {
-    let port = free_port();
-    let mut child = spawn(port, &["--timestamp-nanos"]);
-    // Drain both pipes while the connector runs (a full pipe would stall it, as it should).
+/// Drains both pipes while the connector runs (a full pipe would stall it, as it should):
+/// the stdout lines and the stderr text, once the process has ended.
+fn drain(
+    child: &mut Child,
+) -> (
+    std::thread::JoinHandle<Vec<String>>,
+    std::thread::JoinHandle<String>,
+) {
     let stdout = child.stdout.take().unwrap();
     let out = std::thread::spawn(move || {
         BufReader::new(stdout)
@@ -73,6 +68,22 @@ async fn stdout_has_only_fire_lines_and_sigterm_exits_cleanly() {
         std::io::Read::read_to_string(&mut stderr, &mut s).unwrap();
         s
     });
+    (out, err)
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn stdout_has_only_fire_lines_and_sigterm_exits_cleanly() {
+    let port = free_port();
+    let mut child = spawn(port, &["--timestamp-nanos"]);
+    let (out, err) = drain(&mut child);
     let mut o = connect(port).await;
     for nonce in 1..=20 {
         o.send_block(block_payload(HeaderKind::Header, 0, nonce, 3000), true)
@@ -175,19 +186,7 @@ async fn starts_from_config_toml_in_the_working_directory_and_acks_like_the_orig
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let out = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map(Result::unwrap)
-            .collect::<Vec<String>>()
-    });
-    let mut stderr = child.stderr.take().unwrap();
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut stderr, &mut s).unwrap();
-        s
-    });
+    let (out, err) = drain(&mut child);
     let mut ws = None;
     for _ in 0..200 {
         if let Ok((s, _)) =
