@@ -135,13 +135,18 @@ pub fn check(
         .get("timestamp")
         .and_then(Value::as_u64)
         .ok_or(AuthError::Stale)?;
-    if ts + TIMESTAMP_WINDOW_MS < now_ms || ts > now_ms + TIMESTAMP_WINDOW_MS {
+    // Saturating: a timestamp of u64::MAX is far in the future, not a wrap-around.
+    if ts.saturating_add(TIMESTAMP_WINDOW_MS) < now_ms
+        || ts > now_ms.saturating_add(TIMESTAMP_WINDOW_MS)
+    {
         return Err(AuthError::Stale);
     }
     let signer = crypto
         .verify_obj(&v)
         .map_err(|e| AuthError::BadSignature(e.to_string()))?;
-    if !replay.first_use(sig, now_ms, ts + TIMESTAMP_WINDOW_MS + 1) {
+    // The replay identity is the signature's bytes: hex in another case is the same request.
+    let expires = ts.saturating_add(TIMESTAMP_WINDOW_MS + 1);
+    if !replay.first_use(&sig.to_ascii_lowercase(), now_ms, expires) {
         return Err(AuthError::Replayed);
     }
     Ok(Accepted {

@@ -186,6 +186,52 @@ async fn authentication_rules() {
     let good = url_with(base, &k1, &k1, now);
     assert_eq!(connect_status(&good).await, 101, "valid");
     assert_eq!(connect_status(&good).await, 401, "replayed");
+    // The same request with its signature in upper or mixed case is the same request.
+    let sig = {
+        let mut v = SubscriptionRequest::new(SubscriptionType::Firehose, k1.public_key(), now + 2)
+            .to_value();
+        crypto.sign_obj(&mut v, &k1).unwrap();
+        v
+    };
+    let recased = |f: fn(&str) -> String| {
+        let mut v = sig.clone();
+        let s = v["sign"]["sig"].as_str().unwrap().to_owned();
+        v["sign"]["sig"] = serde_json::json!(f(&s));
+        format!("{base}/?data={}", encode_query_value(&v))
+    };
+    assert_eq!(
+        connect_status(&recased(str::to_uppercase)).await,
+        101,
+        "first use"
+    );
+    assert_eq!(
+        connect_status(&recased(str::to_lowercase)).await,
+        401,
+        "replayed in lower case"
+    );
+    let mixed = |s: &str| {
+        s.chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i % 2 == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect()
+    };
+    assert_eq!(
+        connect_status(&recased(mixed)).await,
+        401,
+        "replayed in mixed case"
+    );
+    // A timestamp of u64::MAX is refused, not wrapped.
+    assert_eq!(
+        connect_status(&url_with(base, &k1, &k1, u64::MAX)).await,
+        401,
+        "u64::MAX"
+    );
     // A subscriber that has not expired yet (the original's inverted rule would refuse it).
     assert_eq!(
         connect_status(&url_with(base, &k2, &k2, now_ms())).await,
