@@ -539,6 +539,12 @@ impl DataLogReader {
         let cur = self.cur.as_ref().expect("open");
         let next = self.files.next_number(cur.number);
         // Cheap test first: this runs on every wake-up while the reader is at the end.
+        // The current name now holds another file (or none): the directory was replaced, or
+        // the number was recycled under us.
+        let replaced = || {
+            std::fs::metadata(&cur.path).map_or(true, |m| FileId::of(&m) != cur.id)
+                && !self.files.old_path(cur.number).exists()
+        };
         let moved_on = self.files.log_path(next).exists()
             || self.files.old_path(next).exists()
             || self
@@ -546,7 +552,8 @@ impl DataLogReader {
                 .read_pointer()
                 .ok()
                 .flatten()
-                .is_some_and(|p| p != cur.number);
+                .is_some_and(|p| p != cur.number)
+            || replaced();
         if !moved_on {
             return Ok(None);
         }

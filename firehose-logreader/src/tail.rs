@@ -1,7 +1,9 @@
 //! Async tailing: inotify wake-ups, a safety-net poll, a bounded channel of events.
 //!
-//! Each [`DataLogReader`] runs in its own task; its file reads run on tokio's blocking pool,
-//! never on the async workers. The task is woken by inotify events on the data-log directory
+//! Each [`DataLogReader`] runs on a thread of its own, driven by a small task: its file reads
+//! never run on the async workers, nor wait on tokio's blocking pool (which history queries
+//! and back-fills share). A data-log directory that is removed and created again is watched
+//! again. The task is woken by inotify events on the data-log directory
 //! (only those naming its own files) and, as a safety net for inotify queue overflows and
 //! filesystems without inotify, every `poll_interval`. Events go into a bounded channel: a
 //! consumer that does not keep up slows the reader down (backpressure), nothing is dropped.
@@ -26,7 +28,7 @@ use std::time::Duration;
 use firehose_core::records::DataType;
 use futures::{FutureExt, StreamExt};
 use inotify::{EventMask, Inotify, WatchMask};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
@@ -117,63 +119,93 @@ pub async fn tail_all(
     Ok(LogTail { rx, tasks })
 }
 
-/// Fixes the start position of `reader` (on the blocking pool), then spawns the task that runs
-/// it and sends its events to `tx`.
+/// How often a removed data-log directory is looked for, to watch it again.
+pub const REWATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// What one read on the reader's thread returns.
+type Batch = (Vec<LogEvent>, Result<usize>);
+
+/// A request to the reader's thread: read up to this many events (0: just answer), reply here.
+type ReadRequest = (usize, oneshot::Sender<Batch>);
+
+/// Watches `dir` for changes to log files, and for the directory itself going away.
+fn watch(dir: &Path) -> Result<inotify::EventStream<Vec<u8>>> {
+    let err = |source| Error::Inotify {
+        path: dir.to_owned(),
+        source,
+    };
+    let inotify = Inotify::init().map_err(err)?;
+    let mask = WatchMask::MODIFY
+        | WatchMask::CLOSE_WRITE
+        | WatchMask::CREATE
+        | WatchMask::MOVED_TO
+        | WatchMask::MOVED_FROM
+        | WatchMask::DELETE
+        | WatchMask::DELETE_SELF
+        | WatchMask::MOVE_SELF;
+    inotify.watches().add(dir, mask).map_err(err)?;
+    inotify.into_event_stream(vec![0u8; 16 * 1024]).map_err(err)
+}
+
+/// Runs `reader` on a thread of its own (named `datalog-<name>`), so that its file reads
+/// never wait on tokio's blocking pool, which history queries and back-fills may fill. The
+/// thread ends when the returned sender is dropped.
+fn reader_thread(mut reader: DataLogReader) -> Result<std::sync::mpsc::Sender<ReadRequest>> {
+    let (tx, rx) = std::sync::mpsc::channel::<ReadRequest>();
+    let dir = reader.files().dir().to_owned();
+    std::thread::Builder::new()
+        .name(format!("datalog-{}", reader.files().name()))
+        .spawn(move || {
+            // An error here (e.g. an unreadable pointer) is reported again by the first read.
+            if let Err(e) = reader.prepare() {
+                tracing::warn!(error = %e, "data log: cannot open the start position yet");
+            }
+            while let Ok((batch, reply)) = rx.recv() {
+                let mut events = Vec::new();
+                // A request for 0 events only asks whether the thread is ready.
+                let res = match batch {
+                    0 => Ok(0),
+                    _ => reader.read_available(batch, &mut events),
+                };
+                if reply.send((events, res)).is_err() {
+                    return;
+                }
+            }
+        })
+        .map_err(|source| Error::Io { path: dir, source })?;
+    Ok(tx)
+}
+
+/// Starts `reader` on its own thread, fixes its start position there, then spawns the task
+/// that wakes it and sends its events to `tx`.
 pub async fn spawn_reader(
-    mut reader: DataLogReader,
+    reader: DataLogReader,
     opts: TailOptions,
     tx: mpsc::Sender<LogEvent>,
 ) -> Result<JoinHandle<()>> {
     let dir = reader.files().dir().to_owned();
+    let files = reader.files().clone();
+    // Watch first, then fix the start: nothing appended in between goes unnoticed.
     let notify = if opts.inotify {
-        let inotify = Inotify::init().map_err(|source| Error::Inotify {
-            path: dir.clone(),
-            source,
-        })?;
-        let mask = WatchMask::MODIFY
-            | WatchMask::CLOSE_WRITE
-            | WatchMask::CREATE
-            | WatchMask::MOVED_TO
-            | WatchMask::MOVED_FROM
-            | WatchMask::DELETE;
-        inotify
-            .watches()
-            .add(&dir, mask)
-            .map_err(|source| Error::Inotify {
-                path: dir.clone(),
-                source,
-            })?;
-        Some(
-            inotify
-                .into_event_stream(vec![0u8; 16 * 1024])
-                .map_err(|source| Error::Inotify {
-                    path: dir.clone(),
-                    source,
-                })?,
-        )
+        Some(watch(&dir)?)
     } else {
         None
     };
-    // Watch first, then fix the start: nothing appended in between goes unnoticed.
-    let reader = tokio::task::spawn_blocking(move || {
-        // An error here (e.g. an unreadable pointer) is reported again by the first read.
-        if let Err(e) = reader.prepare() {
-            tracing::warn!(error = %e, "data log: cannot open the start position yet");
-        }
-        reader
-    })
-    .await
-    .expect("prepare does not panic");
-    Ok(tokio::spawn(run(reader, opts, tx, notify)))
+    let thread = reader_thread(reader)?;
+    // The first request answers once `prepare` is done: the start position is fixed.
+    let (reply, ready) = oneshot::channel();
+    let _ = thread.send((0, reply));
+    let _ = ready.await;
+    Ok(tokio::spawn(run(thread, files, opts, tx, notify)))
 }
 
 async fn run(
-    mut reader: DataLogReader,
+    thread: std::sync::mpsc::Sender<ReadRequest>,
+    files: LogFiles,
     opts: TailOptions,
     tx: mpsc::Sender<LogEvent>,
     mut notify: Option<inotify::EventStream<Vec<u8>>>,
 ) {
-    let files = reader.files().clone();
     let mine = |name: Option<&OsStr>| match name.and_then(OsStr::to_str) {
         Some(n) => {
             files.parse_number(n).is_some()
@@ -186,22 +218,24 @@ async fn run(
         None => true,
     };
     let mut failing = false;
+    // The directory was removed or moved away: watch it again once it is back. (A reader
+    // holding a deleted file open pins the old directory, so the kernel may never say it is
+    // gone: its identity is checked every second too.)
+    let mut rewatch = false;
+    let mut watched = notify.as_ref().and_then(|_| dir_id(files.dir()));
+    let mut check = tokio::time::interval(DIR_CHECK_EVERY);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let batch = opts.batch.max(1);
-        let joined = tokio::task::spawn_blocking(move || {
-            let mut events = Vec::new();
-            let res = reader.read_available(batch, &mut events);
-            (reader, events, res)
-        })
-        .await;
-        let (r, events, res) = match joined {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::error!(error = %e, "data log reader task failed");
-                return;
-            }
+        let (reply, answer) = oneshot::channel();
+        if thread.send((batch, reply)).is_err() {
+            tracing::error!(name = files.name(), "data log reader thread ended");
+            return;
+        }
+        let Ok((events, res)) = answer.await else {
+            tracing::error!(name = files.name(), "data log reader thread failed");
+            return;
         };
-        reader = r;
         let n = events.len();
         for ev in events {
             if tx.send(ev).await.is_err() {
@@ -226,18 +260,52 @@ async fn run(
                 }
             }
         }
-        // Wait for a change to one of our files, or the poll interval.
-        let sleep = tokio::time::sleep(opts.poll_interval);
+        if rewatch && opts.inotify && files.dir().is_dir() {
+            match watch(files.dir()) {
+                Ok(w) => {
+                    tracing::info!(dir = %files.dir().display(), "data-log directory is back; watching it again");
+                    notify = Some(w);
+                    watched = dir_id(files.dir());
+                    rewatch = false;
+                    continue; // read what was written before the watch
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot watch the data-log directory yet"),
+            }
+        }
+        // Wait for a change to one of our files, or the poll interval (while the directory
+        // is gone, look for it again often).
+        let wait = match rewatch {
+            true => opts.poll_interval.min(REWATCH_EVERY),
+            false => opts.poll_interval,
+        };
+        let sleep = tokio::time::sleep(wait);
         tokio::pin!(sleep);
         loop {
             tokio::select! {
                 _ = &mut sleep => break,
                 _ = tx.closed() => return,
+                _ = check.tick(), if notify.is_some() => {
+                    if dir_id(files.dir()) != watched {
+                        rewatch = directory_gone(&files, &mut notify);
+                        break;
+                    }
+                }
                 ev = next_event(&mut notify) => match ev {
+                    Some(Ok(ev)) if ev.mask.intersects(GONE) => {
+                        rewatch = directory_gone(&files, &mut notify);
+                        break;
+                    }
                     Some(Ok(ev)) if ev.mask.contains(EventMask::Q_OVERFLOW) || mine(ev.name.as_deref()) => {
-                        // Coalesce whatever else is already queued.
+                        // Coalesce whatever else is already queued (noticing the directory
+                        // going away among it).
+                        let mut gone = false;
                         if let Some(s) = notify.as_mut() {
-                            while let Some(Some(_)) = s.next().now_or_never() {}
+                            while let Some(Some(ev)) = s.next().now_or_never() {
+                                gone |= ev.is_ok_and(|ev| ev.mask.intersects(GONE));
+                            }
+                        }
+                        if gone {
+                            rewatch = directory_gone(&files, &mut notify);
                         }
                         break;
                     }
@@ -251,6 +319,27 @@ async fn run(
             }
         }
     }
+}
+
+/// How often the watched directory's identity is checked.
+pub const DIR_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// The directory's device and inode, if it exists.
+fn dir_id(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Events saying the watched directory itself is gone (removed, moved, or the watch dropped).
+const GONE: EventMask = EventMask::DELETE_SELF
+    .union(EventMask::MOVE_SELF)
+    .union(EventMask::IGNORED);
+
+/// Drops the watch of a directory that went away; returns `true` (watch again when it is back).
+fn directory_gone(files: &LogFiles, notify: &mut Option<inotify::EventStream<Vec<u8>>>) -> bool {
+    tracing::warn!(dir = %files.dir().display(), "data-log directory removed or moved; looking for it every {REWATCH_EVERY:?}");
+    *notify = None;
+    true
 }
 
 async fn next_event(

@@ -148,3 +148,48 @@ async fn live_tail_sees_appends_to_the_active_file() {
     let want: Vec<String> = (0..20).map(|i| fixtures::id64("tx", i)).collect();
     assert_eq!(got.into_iter().map(|(_, id)| id).collect::<Vec<_>>(), want);
 }
+
+/// The data-log directory is removed and created again (an operator restores it, an archiver
+/// is redeployed): inotify watches the new directory, so entries keep arriving at once, not
+/// only at the (here: one minute) safety-net poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recreated_directory_is_watched_again() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("logs");
+    std::fs::create_dir(&dir).unwrap();
+    let line = |i: u64| fixtures::receipt(i, 1_700_000_000_000 + i, 0, 300).to_canonical_json();
+    let mut w = DataLogWriter::open(&dir, "receipt", writer_opts(1000)).unwrap();
+    w.append(line(0).as_bytes()).unwrap();
+    w.flush().unwrap();
+    let opts = TailOptions {
+        poll_interval: Duration::from_secs(60),
+        ..TailOptions::default()
+    };
+    let reader = DataLogReader::new(&dir, DataType::Receipt, StartAt::Oldest);
+    let mut tail = LogTail::spawn(reader, opts).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(5), tail.recv()).await {
+        Ok(Some(LogEvent::Entry(e))) => assert_eq!(e.record.id(), fixtures::id64("tx", 0)),
+        other => panic!("no first entry within 5 s: {other:?}"),
+    }
+    drop(w);
+    std::fs::remove_dir_all(&dir).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::fs::create_dir(&dir).unwrap();
+    // Past the re-watch interval, then a new archiver starts writing.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut w = DataLogWriter::open(&dir, "receipt", writer_opts(1000)).unwrap();
+    for i in 1..=3 {
+        w.append(line(i).as_bytes()).unwrap();
+        w.flush().unwrap();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), tail.recv()).await {
+                Ok(Some(LogEvent::Entry(e))) => {
+                    assert_eq!(e.record.id(), fixtures::id64("tx", i));
+                    break;
+                }
+                Ok(Some(LogEvent::Gap(_) | LogEvent::Malformed(_))) => continue,
+                other => panic!("entry {i} not delivered within 5 s: {other:?}"),
+            }
+        }
+    }
+}
