@@ -1,24 +1,61 @@
-//! The archiver database as the distributor uses it: opened at start when it is there, and
-//! otherwise opened again on use (an archiver may create it after the distributor starts, or
-//! an operator may restore it), so a missing or broken database costs history requests and
-//! resumes an error, never the process or the live stream.
+//! The archiver database as the distributor uses it: a small pool of read-only connections
+//! for history requests, and a connection of its own for each back-fill.
+//!
+//! Nothing holds a lock while it waits on a collector. History requests queue for a
+//! connection without holding a thread (a semaphore in front of the pool; WAL readers never
+//! block each other); past [`MAX_WAITING`] queued requests, or after [`QUEUE_TIMEOUT`], they
+//! are refused as [`DbError::Busy`] (the API answers 503 with `Retry-After`). A back-fill,
+//! which may wait on a slow collector, reads on its own connection ([`LazyDb::open_own`]), at
+//! most [`MAX_BACKFILLS`] at once.
+//!
+//! The database is opened at start when it is there, and otherwise on use (an archiver may
+//! create it after the distributor starts, or an operator may restore it), so a missing or
+//! broken database costs history requests and resumes an error, never the process or the live
+//! stream.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use firehose_dbstore::{ArchiverDb, Layout};
-
-use crate::api::SharedDb;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How often a database that failed to open is tried again (on use, never in the background).
 pub const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// Connections serving history requests.
+pub const POOL_SIZE: usize = 4;
+/// History requests that may wait for a connection; more are refused at once.
+pub const MAX_WAITING: usize = 256;
+/// Longest wait for a connection.
+pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Back-fills running at once (each holds a connection and a thread while it waits on its
+/// collector).
+pub const MAX_BACKFILLS: usize = 32;
 
-/// The configured archiver database, opened lazily.
+/// Why a query did not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DbError {
+    /// No database configured, or it cannot be opened (yet).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Too many requests are waiting: try again shortly.
+    #[error("too many history requests at once; retry shortly")]
+    Busy,
+    /// The query failed.
+    #[error("database query failed: {0}")]
+    Query(String),
+}
+
+/// The configured archiver database, opened lazily, with its connection pool.
 #[derive(Debug)]
 pub struct LazyDb {
     layout: Option<Layout>,
-    opened: OnceLock<SharedDb>,
-    /// When the last attempt failed, and why.
+    idle: Mutex<Vec<ArchiverDb>>,
+    /// One permit per pooled connection (idle or in use).
+    permits: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    backfills: Arc<Semaphore>,
+    /// When the last attempt to open failed, and why.
     failed: Mutex<Option<(Instant, String)>>,
 }
 
@@ -27,12 +64,18 @@ impl LazyDb {
     pub fn open(layout: Option<Layout>) -> Self {
         let me = Self {
             layout,
-            opened: OnceLock::new(),
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(POOL_SIZE)),
+            waiting: AtomicUsize::new(0),
+            backfills: Arc::new(Semaphore::new(MAX_BACKFILLS)),
             failed: Mutex::new(None),
         };
         if me.layout.is_some() {
-            if let Err(e) = me.get() {
-                tracing::warn!(error = %e, "history requests answer 503 until the archiver database can be opened (retried on use)");
+            match me.connect() {
+                Ok(db) => me.idle.lock().expect("pool lock").push(db),
+                Err(e) => {
+                    tracing::warn!(error = %e, "history requests answer 503 until the archiver database can be opened (retried on use)");
+                }
             }
         }
         me
@@ -43,21 +86,14 @@ impl LazyDb {
         self.layout.is_some()
     }
 
-    /// The open database, opening it if needed (at most once per [`RETRY_EVERY`]).
-    /// Blocking: call it off the async threads.
-    pub fn get(&self) -> Result<SharedDb, String> {
-        if let Some(db) = self.opened.get() {
-            return Ok(db.clone());
-        }
+    /// Opens a new connection (at most once per [`RETRY_EVERY`] after a failure). Blocking.
+    fn connect(&self) -> Result<ArchiverDb, String> {
         let Some(layout) = &self.layout else {
             return Err(
                 "no archiver database configured (ARCHIVER_DB_DIR / ARCHIVER_DB_PATH)".into(),
             );
         };
         let mut failed = self.failed.lock().expect("lazy db lock");
-        if let Some(db) = self.opened.get() {
-            return Ok(db.clone());
-        }
         if let Some((at, why)) = &*failed {
             if at.elapsed() < RETRY_EVERY {
                 return Err(why.clone());
@@ -68,7 +104,7 @@ impl LazyDb {
                 if failed.take().is_some() {
                     tracing::info!("archiver database opened");
                 }
-                Ok(self.opened.get_or_init(|| Arc::new(Mutex::new(db))).clone())
+                Ok(db)
             }
             Err(e) => {
                 let why = format!("archiver database not available: {e}");
@@ -76,5 +112,56 @@ impl LazyDb {
                 Err(why)
             }
         }
+    }
+
+    /// A connection of the back-fill's own (blocking: call it off the async threads), while a
+    /// back-fill slot is free.
+    pub fn open_own(&self) -> Result<ArchiverDb, String> {
+        self.connect()
+    }
+
+    /// A back-fill slot, if one is free now.
+    pub fn backfill_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.backfills.clone().try_acquire_owned().ok()
+    }
+
+    /// Runs `f` on a pooled connection, on the blocking pool. Waits for a connection without
+    /// holding a thread; refuses with [`DbError::Busy`] when too many wait or the wait is long.
+    pub async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&ArchiverDb) -> Result<T, firehose_dbstore::Error> + Send + 'static,
+    ) -> Result<T, DbError> {
+        if !self.is_configured() {
+            return Err(DbError::Unavailable(
+                "no archiver database configured (ARCHIVER_DB_DIR / ARCHIVER_DB_PATH)".into(),
+            ));
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(DbError::Busy);
+        }
+        let permit =
+            tokio::time::timeout(QUEUE_TIMEOUT, self.permits.clone().acquire_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let Ok(Ok(permit)) = permit else {
+            return Err(DbError::Busy);
+        };
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let popped = me.idle.lock().expect("pool lock").pop();
+            let db = match popped {
+                Some(db) => db,
+                None => me.connect().map_err(DbError::Unavailable)?,
+            };
+            let result = f(&db).map_err(|e| {
+                tracing::error!(error = %e, "database query failed");
+                DbError::Query(e.to_string())
+            });
+            me.idle.lock().expect("pool lock").push(db);
+            result
+        })
+        .await
+        .map_err(|e| DbError::Query(e.to_string()))?
     }
 }

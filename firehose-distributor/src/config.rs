@@ -90,6 +90,10 @@ pub struct Config {
     /// Per-client queue of messages; a client whose queue overflows is disconnected.
     #[serde(rename = "CLIENT_QUEUE_CAPACITY")]
     pub client_queue_capacity: usize,
+    /// Longest wait for one back-fill message to be taken by a collector's socket; past it
+    /// the session is closed with 4001, like a slow live one (ms).
+    #[serde(rename = "BACKFILL_SEND_TIMEOUT_MS")]
+    pub backfill_send_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -111,6 +115,7 @@ impl Default for Config {
             subscribers: Vec::new(),
             verbose: false,
             client_queue_capacity: 4096,
+            backfill_send_timeout_ms: 30_000,
         }
     }
 }
@@ -308,6 +313,11 @@ impl Config {
         self.distributor_mode
             .as_deref()
             .is_some_and(|m| m.trim().eq_ignore_ascii_case("MQ"))
+    }
+
+    /// [`Config::backfill_send_timeout_ms`] as a duration (at least 1 ms).
+    pub fn backfill_send_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.backfill_send_timeout_ms.max(1))
     }
 
     /// The crypto (hash key) to use.

@@ -347,18 +347,16 @@ impl Distributor {
     async fn count_baseline(self: &Arc<Self>) {
         use firehose_dbstore::history::Table;
         let me = self.clone();
-        let count = tokio::task::spawn_blocking(move || {
-            let Ok(db) = me.db.get() else { return };
-            let db = db.lock().expect("db lock");
+        let count = self.db.run(move |db| {
             for (t, table) in [
                 (DataType::Cycle, Table::Cycles),
                 (DataType::Receipt, Table::Receipts),
                 (DataType::OriginalTx, Table::OriginalTxs),
             ] {
-                if let Ok(n) = db.history_count(table, None) {
-                    me.readers[t.index()].baseline.store(n, Relaxed);
-                }
+                let n = db.history_count(table, None)?;
+                me.readers[t.index()].baseline.store(n, Relaxed);
             }
+            Ok(())
         });
         let _ = tokio::time::timeout(Duration::from_secs(2), count).await;
     }
@@ -527,12 +525,20 @@ async fn backfill_then_handover(
         max_log_files: TailOptions::default().max_log_files,
         start: DataType::ALL.map(|t| d.log_index.scan_start(t, registered)),
     };
+    // A back-fill waits on its collector: it reads on a connection of its own, so a
+    // collector that stops reading holds nothing anyone else needs.
+    let Some(slot) = db.backfill_slot() else {
+        tracing::warn!(
+            "too many back-fills at once; closing with 1011 so that the collector resumes later"
+        );
+        return close_backfill_failed(d, sink).await;
+    };
     let (btx, mut brx) = tokio::sync::mpsc::channel(256);
     let me = d.clone();
     let point = since.clone();
     let job = tokio::task::spawn_blocking(move || {
-        let db = db.get()?;
-        let db = db.lock().expect("db lock");
+        let _slot = slot;
+        let db = db.open_own()?;
         crate::resume::backfill(
             &db,
             &me.crypto,
@@ -544,8 +550,31 @@ async fn backfill_then_handover(
         )
         .map_err(|e| e.to_string())
     });
+    let deadline = d.config().backfill_send_timeout();
     while let Some(msg) = brx.recv().await {
-        sink.send(msg.message(encoding)?).await.ok()?;
+        match tokio::time::timeout(deadline, sink.send(msg.message(encoding)?)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return None,
+            Err(_) => {
+                // Like a slow live session: 4001, and the collector resumes later. Dropping
+                // the channel ends the back-fill's thread.
+                tracing::warn!(
+                    ?deadline,
+                    "back-fill: the collector does not read; closing with 4001"
+                );
+                d.hub.metrics.slow_consumer_drops.fetch_add(1, Relaxed);
+                let frame = CloseFrame {
+                    code: crate::hub::CLOSE_SLOW_CONSUMER,
+                    reason: "too slow during the back-fill; resume later".into(),
+                };
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    sink.send(Message::Close(Some(frame))),
+                )
+                .await;
+                return None;
+            }
+        }
     }
     let ids = match job.await {
         Ok(Ok(done)) if done.lapped.is_some() => {

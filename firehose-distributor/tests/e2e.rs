@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::sync::Arc;
-
+use common::run::{spec, start};
 use common::{assert_same_per_type, get};
 use std::time::Duration;
 
@@ -12,64 +11,10 @@ use firehose_core::crypto::{Crypto, KeyPair};
 use firehose_core::records::{DataType, Record};
 use firehose_core::subscription::{encode_query_value, SubscriptionRequest, SubscriptionType};
 use firehose_dbstore::fixture::FixtureSpec;
-use firehose_distributor::archiver_sim::ArchiverSim;
 use firehose_distributor::auth::now_ms;
 use firehose_distributor::client::{Client, ClientConfig, ClientError};
-use firehose_distributor::config::{Config, Subscriber};
+use firehose_distributor::config::Subscriber;
 use firehose_distributor::Distributor;
-use tokio::sync::oneshot;
-
-struct Running {
-    url: String,
-    d: Arc<Distributor>,
-    sim: ArchiverSim,
-    _stop: oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
-}
-
-fn spec(receipt_bytes: usize) -> FixtureSpec {
-    FixtureSpec {
-        receipts_per_cycle: 5,
-        txs_per_cycle: 5,
-        receipt_bytes,
-        ..FixtureSpec::default()
-    }
-}
-
-async fn start(spec: FixtureSpec, max_entries: u64, tweak: impl FnOnce(&mut Config)) -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = ArchiverSim::create(dir.path(), spec, max_entries).unwrap();
-    let mut cfg = Config {
-        data_log_dir: sim.log_dir().to_owned(),
-        archiver_db_dir: match sim.layout() {
-            firehose_dbstore::Layout::Directory(d) => Some(d.clone()),
-            _ => None,
-        },
-        ..Config::default()
-    };
-    tweak(&mut cfg);
-    let d = Distributor::new(cfg).unwrap();
-    d.start_readers().await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = d.clone();
-    tokio::spawn(async move {
-        server
-            .serve(listener, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap()
-    });
-    Running {
-        url,
-        d,
-        sim,
-        _stop: stop,
-        _dir: dir,
-    }
-}
 
 fn collector(seed: u8, d: &Distributor, url: &str) -> ClientConfig {
     ClientConfig::new(url, KeyPair::from_seed([seed; 32]), d.public_key())

@@ -172,6 +172,54 @@ async fn a_locked_database_gets_503_then_recovers() {
     assert_eq!(http(&r).total_data().await.unwrap()["totalCycles"], 5);
 }
 
+/// More history requests than the pool and its queue take, while every query is stuck on a
+/// lock: the excess is refused at once with 503 and `Retry-After`, the queued ones after the
+/// queue timeout; nothing hangs and no thread is held per waiting request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_beyond_the_queue_gets_503_with_retry_after() {
+    use firehose_distributor::archive_db::{MAX_WAITING, POOL_SIZE};
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let path = dir.path().join("archiver.sqlite3");
+    fixture::build(&Layout::SingleFile(path.clone()), &small_spec()).unwrap();
+    let locker = rusqlite::Connection::open(&path).unwrap();
+    let _: String = locker
+        .query_row("PRAGMA journal_mode=DELETE", [], |r| r.get(0))
+        .unwrap();
+    let r = serve(Config {
+        data_log_dir: logs,
+        archiver_db_path: Some(path),
+        ..Config::default()
+    })
+    .await;
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let keys = KeyPair::from_seed([9; 32]);
+    let body = common::api::signed(serde_json::json!({}), &keys);
+    let n = POOL_SIZE + MAX_WAITING + 40;
+    let requests: Vec<_> = (0..n)
+        .map(|_| {
+            let body = body.clone();
+            let addr = r.addr;
+            tokio::spawn(async move {
+                common::api::http_with(addr, "POST", "/totalData", "", &body).await
+            })
+        })
+        .collect();
+    let mut retry_after = 0;
+    for req in requests {
+        let (status, head, _) = tokio::time::timeout(Duration::from_secs(30), req)
+            .await
+            .expect("every request is answered")
+            .unwrap();
+        assert_eq!(status, 503);
+        retry_after += usize::from(head.to_ascii_lowercase().contains("retry-after: 1"));
+    }
+    assert!(retry_after >= 40, "{retry_after} of {n} with Retry-After");
+    locker.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(http(&r).total_data().await.unwrap()["totalCycles"], 5);
+}
+
 fn receipt_line(i: u64) -> String {
     firehose_core::fixtures::receipt(i, 1_700_000_000_000 + i, i, 100).to_canonical_json()
 }

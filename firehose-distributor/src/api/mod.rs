@@ -13,7 +13,7 @@ mod refusals;
 pub mod request;
 mod routes;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -43,6 +43,8 @@ pub struct ApiError {
     message: String,
     /// Sent without a signature (the original's "not specified which … to show").
     unsigned: bool,
+    /// Busy: the reply says when to try again (`Retry-After`).
+    retry_after: bool,
 }
 
 impl ApiError {
@@ -53,6 +55,7 @@ impl ApiError {
             reason: Reason::BadRequest,
             message: message.into(),
             unsigned: false,
+            retry_after: false,
         }
     }
 
@@ -62,6 +65,7 @@ impl ApiError {
             reason: Reason::Signature,
             message: message.into(),
             unsigned: false,
+            retry_after: false,
         }
     }
 
@@ -71,6 +75,7 @@ impl ApiError {
             reason: Reason::Unavailable,
             message: message.into(),
             unsigned: false,
+            retry_after: false,
         }
     }
 
@@ -81,12 +86,10 @@ impl ApiError {
             reason: Reason::NoSelector,
             message: format!("not specified which {what} to show"),
             unsigned: true,
+            retry_after: false,
         }
     }
 }
-
-/// The archiver database shared by the API (queries run on the blocking pool).
-pub type SharedDb = Arc<Mutex<ArchiverDb>>;
 
 impl Distributor {
     /// Signs `v` and turns it into a JSON response.
@@ -140,28 +143,21 @@ fn verified(d: &Distributor, body: &[u8]) -> Result<Value, ApiError> {
     Ok(v)
 }
 
-/// Runs `f` on the archiver database, on the blocking pool.
+/// Runs `f` on a pooled connection to the archiver database, off the async threads.
 async fn with_db<T: Send + 'static>(
     d: &Distributor,
     f: impl FnOnce(&ArchiverDb) -> Result<T, firehose_dbstore::Error> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let db = d.db();
-    tokio::task::spawn_blocking(move || {
+    use crate::archive_db::DbError;
+    d.db().run(f).await.map_err(|e| match e {
         // Not configured, or not there (yet): 503 with the reason; opening is retried on use.
-        let db = db.get().map_err(ApiError::unavailable)?;
-        let db = db.lock().expect("db lock");
-        f(&db).map_err(|e| {
-            tracing::error!(error = %e, "database query failed");
-            ApiError::unavailable("database query failed")
-        })
+        DbError::Unavailable(why) => ApiError::unavailable(why),
+        DbError::Busy => ApiError {
+            retry_after: true,
+            ..ApiError::unavailable(DbError::Busy.to_string())
+        },
+        DbError::Query(_) => ApiError::unavailable("database query failed"),
     })
-    .await
-    .map_err(|e| ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        reason: Reason::Internal,
-        message: e.to_string(),
-        unsigned: false,
-    })?
 }
 
 /// Answers `route` for a request `body`.
@@ -177,11 +173,18 @@ async fn handle(d: Arc<Distributor>, route: Route, body: Bytes) -> Response {
             tracing::debug!(route = route.path(), reason = e.reason.label(), error = %e.message, "history request refused");
             d.refusals.count(route.path(), e.reason);
             let reply = json!({"success": false, "error": e.message});
-            if e.unsigned {
+            let mut response = if e.unsigned {
                 json_response(e.status, safe_stringify(&reply))
             } else {
                 d.signed_reply(e.status, reply)
+            };
+            if e.retry_after {
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("1"),
+                );
             }
+            response
         }
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod run;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
