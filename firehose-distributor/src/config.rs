@@ -90,6 +90,9 @@ pub struct Config {
     /// Per-client queue of messages; a client whose queue overflows is disconnected.
     #[serde(rename = "CLIENT_QUEUE_CAPACITY")]
     pub client_queue_capacity: usize,
+    /// Longest data-log line (bytes); a longer one is reported with its position and skipped.
+    #[serde(rename = "MAX_LOG_LINE_BYTES")]
+    pub max_log_line_bytes: usize,
     /// Longest wait for one back-fill message to be taken by a collector's socket; past it
     /// the session is closed with 4001, like a slow live one (ms).
     #[serde(rename = "BACKFILL_SEND_TIMEOUT_MS")]
@@ -116,6 +119,7 @@ impl Default for Config {
             verbose: false,
             client_queue_capacity: 4096,
             backfill_send_timeout_ms: 30_000,
+            max_log_line_bytes: firehose_logreader::lines::DEFAULT_MAX_LINE_BYTES,
         }
     }
 }

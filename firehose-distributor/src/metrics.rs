@@ -130,7 +130,13 @@ fn prometheus_text(d: &Distributor) -> String {
     }
     let now = auth::now_ms();
     type Metric<'a> = (&'a str, &'a str, &'a str, &'a dyn Fn(&ReaderStats) -> i64);
-    let per_type: [Metric<'_>; 8] = [
+    let per_type: [Metric<'_>; 9] = [
+        (
+            "firehose_distributor_reader_gap_bytes_total",
+            "counter",
+            "Bytes known lost in gaps (a data-log file truncated under the reader).",
+            &|r| r.gap_bytes.load(Relaxed) as i64,
+        ),
         (
             "firehose_distributor_reader_untyped_total",
             "counter",

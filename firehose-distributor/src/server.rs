@@ -95,6 +95,8 @@ pub(crate) struct ReaderStats {
     pub(crate) offset: std::sync::atomic::AtomicU64,
     /// Wall-clock ms of the last entry's record timestamp (cycle start for cycles), 0 if none.
     pub(crate) last_record_ms: std::sync::atomic::AtomicU64,
+    /// Bytes known lost in gaps (files truncated under the reader).
+    pub(crate) gap_bytes: std::sync::atomic::AtomicU64,
     /// Entries forwarded without typed fields ([`firehose_logreader::UntypedEntry`]).
     pub(crate) untyped: std::sync::atomic::AtomicU64,
     /// Entries whose line was not canonical and was re-serialised before signing.
@@ -298,12 +300,17 @@ impl Distributor {
     pub async fn start_readers(
         self: &Arc<Self>,
     ) -> firehose_logreader::Result<tokio::task::JoinHandle<()>> {
-        let (dir, poll) = {
+        let (dir, poll, max_line) = {
             let c = self.config();
-            (c.data_log_dir.clone(), c.file_stream_interval_ms)
+            (
+                c.data_log_dir.clone(),
+                c.file_stream_interval_ms,
+                c.max_log_line_bytes,
+            )
         };
         let opts = TailOptions {
             poll_interval: Duration::from_millis(poll.max(10) * 5),
+            max_line_bytes: max_line,
             ..TailOptions::default()
         };
         let mut tail = tail_all(&dir, |_| StartAt::Live, opts).await?;
@@ -334,7 +341,9 @@ impl Distributor {
                         tracing::warn!(path = %m.path.display(), line = m.line, reason = %m.reason, "skipped a malformed data-log line")
                     }
                     LogEvent::Gap(g) => {
-                        me.readers[g.data_type.index()].gaps.fetch_add(1, Relaxed);
+                        let r = &me.readers[g.data_type.index()];
+                        r.gaps.fetch_add(1, Relaxed);
+                        r.gap_bytes.fetch_add(g.bytes, Relaxed);
                         tracing::error!(data_type = %g.data_type, reason = %g.reason, "data-log gap");
                     }
                 }

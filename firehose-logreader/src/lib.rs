@@ -19,6 +19,7 @@
 pub mod entry;
 mod error;
 pub mod files;
+pub mod lines;
 pub mod reader;
 pub mod tail;
 pub mod writer;

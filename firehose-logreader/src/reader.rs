@@ -33,7 +33,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use firehose_core::records::DataType;
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +41,7 @@ use crate::entry::{classify, Line};
 pub use crate::entry::{LogEntry, UntypedEntry};
 use crate::error::{IoContext, Result};
 use crate::files::{mtime_ns, FileId, LogFiles, END_MARKER};
+use crate::lines::{LineBuffer, Piece, DEFAULT_MAX_LINE_BYTES, READ_CHUNK};
 
 /// Where in the ring an entry ends: cheap to persist (serde) and to hand to clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -88,6 +89,8 @@ pub struct Gap {
     pub data_type: DataType,
     /// What happened.
     pub reason: String,
+    /// Bytes known to be lost (a file truncated under the reader), 0 when unknown.
+    pub bytes: u64,
 }
 
 /// What a read produces, in order.
@@ -128,7 +131,7 @@ pub struct DataLogReader {
     start: Option<StartAt>,
     cur: Option<Current>,
     /// Bytes read past `cur.offset`: at most one incomplete line once lines are consumed.
-    pending: BytesMut,
+    pending: LineBuffer,
     /// Files already read to their end (never taken as a successor again).
     history: VecDeque<FileId>,
     /// Malformed-line events not yet returned.
@@ -137,7 +140,6 @@ pub struct DataLogReader {
     live_wait: Option<u32>,
 }
 
-const READ_CHUNK: usize = 64 * 1024;
 const HISTORY: usize = 64;
 
 impl DataLogReader {
@@ -153,11 +155,18 @@ impl DataLogReader {
             data_type,
             start: Some(start),
             cur: None,
-            pending: BytesMut::new(),
+            pending: LineBuffer::new(DEFAULT_MAX_LINE_BYTES),
             history: VecDeque::new(),
             queued: Vec::new(),
             live_wait: None,
         }
+    }
+
+    /// Sets the longest line (default [`DEFAULT_MAX_LINE_BYTES`]); a longer one is reported
+    /// as malformed with its position and size, and skipped.
+    pub fn with_max_line_bytes(mut self, max: usize) -> Self {
+        self.pending = LineBuffer::new(max);
+        self
     }
 
     /// The files read.
@@ -242,6 +251,7 @@ impl DataLogReader {
                         out.push(LogEvent::Gap(Gap {
                             data_type: self.data_type,
                             reason,
+                            bytes: 0,
                         }));
                     }
                     self.switch_to(next)
@@ -336,6 +346,7 @@ impl DataLogReader {
                         };
                         out.push(LogEvent::Gap(Gap {
                             data_type: self.data_type,
+                            bytes: 0,
                             reason: format!(
                                 "{}: saved position (file {}, line {}) is gone; resuming at the oldest file on disk, {}",
                                 self.files.name(),
@@ -388,11 +399,27 @@ impl DataLogReader {
         loop {
             // Consume complete lines already buffered.
             while produced < max {
-                let Some(nl) = self.pending.iter().position(|b| *b == b'\n') else {
+                let Some(piece) = self.pending.next() else {
                     break;
                 };
-                let line = self.pending.split_to(nl + 1).freeze();
                 let cur = self.cur.as_mut().expect("open");
+                let line = match piece {
+                    Piece::Line(line) => line,
+                    Piece::TooLong(bytes) => {
+                        cur.offset += bytes;
+                        cur.line += 1;
+                        let reason =
+                            format!("line of {bytes} bytes, longer than the limit: skipped");
+                        tracing::warn!(path = %cur.path.display(), line = cur.line, "data log: {reason}");
+                        out.push(LogEvent::Malformed(Malformed {
+                            data_type: self.data_type,
+                            path: cur.path.clone(),
+                            line: cur.line,
+                            reason,
+                        }));
+                        continue;
+                    }
+                };
                 cur.offset += line.len() as u64;
                 cur.line += 1;
                 let body = line.slice(..line.len() - 1);
@@ -411,20 +438,39 @@ impl DataLogReader {
             }
             // Read more.
             let cur = self.cur.as_mut().expect("open");
-            let len = self.pending.len();
-            self.pending.resize(len + READ_CHUNK, 0);
-            let n = match cur.file.read(&mut self.pending[len..]) {
-                Ok(n) => n,
-                Err(e) => {
-                    self.pending.truncate(len);
-                    return Err(e).at(&cur.path);
-                }
-            };
-            self.pending.truncate(len + n);
+            let n = self.pending.fill(&mut cur.file).at(&cur.path)?;
             if n == 0 {
+                self.check_truncation(out)?;
                 return Ok(produced);
             }
         }
+    }
+
+    /// At the end of the file: if it is now shorter than what was read of it, it was
+    /// truncated under the reader. That is a gap (its size is reported); reading starts again
+    /// at the file's start, where the writer now appends.
+    fn check_truncation(&mut self, out: &mut Vec<LogEvent>) -> Result<()> {
+        let cur = self.cur.as_mut().expect("open");
+        let read = cur.offset + self.pending.held();
+        let len = cur.file.metadata().at(&cur.path)?.len();
+        if len >= read {
+            return Ok(());
+        }
+        let reason = format!(
+            "{} was truncated to {len} bytes after {read} had been read: whatever the writer wrote before the truncation and after the read is lost; reading it again from its start",
+            cur.path.display()
+        );
+        tracing::error!("data log gap: {reason}");
+        out.push(LogEvent::Gap(Gap {
+            data_type: self.data_type,
+            reason,
+            bytes: read - len,
+        }));
+        self.pending.clear();
+        cur.file.seek(SeekFrom::Start(0)).at(&cur.path)?;
+        cur.offset = 0;
+        cur.line = 0;
+        Ok(())
     }
 
     /// Turns one complete line into events; returns the number of entries (0 or 1).
@@ -492,10 +538,10 @@ impl DataLogReader {
     /// The writer moved on without an `End:` line: drop what is left of the file.
     fn finish_without_end(&mut self) {
         let cur = self.cur.as_mut().expect("open");
-        if !self.pending.is_empty() {
+        if self.pending.held() > 0 {
             let reason = format!(
                 "{} bytes of an unterminated last line (the writer moved on)",
-                self.pending.len()
+                self.pending.held()
             );
             tracing::warn!(path = %cur.path.display(), "data log: {reason}");
             self.queued.push(LogEvent::Malformed(Malformed {

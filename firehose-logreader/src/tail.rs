@@ -49,6 +49,8 @@ pub struct TailOptions {
     pub max_log_files: u32,
     /// Use inotify (on by default; off = poll only).
     pub inotify: bool,
+    /// Longest line; a longer one is reported as malformed and skipped.
+    pub max_line_bytes: usize,
 }
 
 impl Default for TailOptions {
@@ -59,6 +61,7 @@ impl Default for TailOptions {
             channel_capacity: 4096,
             max_log_files: crate::files::DEFAULT_MAX_LOG_FILES,
             inotify: true,
+            max_line_bytes: crate::lines::DEFAULT_MAX_LINE_BYTES,
         }
     }
 }
@@ -113,7 +116,8 @@ pub async fn tail_all(
     let mut tasks = Vec::new();
     for t in DataType::ALL {
         let files = LogFiles::new(dir, t.log_name()).with_max_log_files(opts.max_log_files);
-        let reader = DataLogReader::with_files(files, t, start(t));
+        let reader =
+            DataLogReader::with_files(files, t, start(t)).with_max_line_bytes(opts.max_line_bytes);
         tasks.push(spawn_reader(reader, opts, tx.clone()).await?);
     }
     Ok(LogTail { rx, tasks })
