@@ -90,6 +90,14 @@ pub struct Config {
     /// Per-client queue of messages; a client whose queue overflows is disconnected.
     #[serde(rename = "CLIENT_QUEUE_CAPACITY")]
     pub client_queue_capacity: usize,
+    /// Longest time to receive an HTTP request's head, or to wait for the next one on an idle
+    /// connection (ms); then the connection is closed (slowloris).
+    #[serde(rename = "HEADER_READ_TIMEOUT_MS")]
+    pub header_read_timeout_ms: u64,
+    /// Connections not yet a websocket session (HTTP requests, upgrades), at once; more are
+    /// closed at once.
+    #[serde(rename = "MAX_PENDING_CONNECTIONS")]
+    pub max_pending_connections: usize,
     /// Longest data-log line (bytes); a longer one is reported with its position and skipped.
     #[serde(rename = "MAX_LOG_LINE_BYTES")]
     pub max_log_line_bytes: usize,
@@ -119,6 +127,8 @@ impl Default for Config {
             verbose: false,
             client_queue_capacity: 4096,
             backfill_send_timeout_ms: 30_000,
+            header_read_timeout_ms: 10_000,
+            max_pending_connections: 1024,
             max_log_line_bytes: firehose_logreader::lines::DEFAULT_MAX_LINE_BYTES,
         }
     }

@@ -27,6 +27,7 @@ pub mod client;
 pub mod config;
 pub mod http_client;
 pub mod hub;
+pub mod listener;
 pub mod logindex;
 pub mod metrics;
 pub mod mq;

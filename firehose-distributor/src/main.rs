@@ -90,6 +90,8 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_new(&cli.log_level).context("--log-level")?,
         )
         .init();
+    let fds = firehose_distributor::listener::raise_fd_limit();
+    tracing::debug!(fds, "file descriptor limit");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -118,6 +118,18 @@ fn prometheus_text(d: &Distributor) -> String {
             d.auth_failures.load(Relaxed),
         ),
         (
+            "firehose_distributor_connections_refused_total",
+            "counter",
+            "Connections closed at once because too many were not yet websocket sessions.",
+            d.listener_stats.refused_pending.load(Relaxed),
+        ),
+        (
+            "firehose_distributor_accept_errors_total",
+            "counter",
+            "Failed accepts (each followed by a back-off), e.g. out of file descriptors.",
+            d.listener_stats.accept_errors.load(Relaxed),
+        ),
+        (
             "firehose_distributor_resumes_refused_total",
             "counter",
             "Resuming sessions closed with 1011 (history unavailable, or lapped by the log ring); the collector resumes again.",

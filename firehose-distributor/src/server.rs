@@ -37,6 +37,10 @@ pub const SESSION_READ_BUFFER: usize = 4096;
 /// session hold that much).
 pub const SESSION_MAX_INCOMING: usize = 64 * 1024;
 
+/// Longest time to receive and answer an HTTP request (the websocket upgrade returns at once;
+/// the session runs past it).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Binds `addr` (`host:port`) for [`Distributor::serve`] with [`LISTEN_BACKLOG`].
 pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
     let mut last = None;
@@ -80,6 +84,8 @@ pub struct Distributor {
     pub(crate) readers: [ReaderStats; 3],
     /// MQ mode's publisher counters, when it runs (websocket subscriptions are refused then).
     pub(crate) mq: std::sync::OnceLock<Arc<crate::mq::MqStats>>,
+    /// What the listener refused.
+    pub(crate) listener_stats: Arc<crate::listener::ListenerStats>,
     /// The fan-out hub.
     pub hub: Hub,
 }
@@ -142,6 +148,7 @@ impl Distributor {
             log_index: Default::default(),
             readers: Default::default(),
             mq: Default::default(),
+            listener_stats: Default::default(),
             hub: Hub::default(),
         }))
     }
@@ -292,6 +299,11 @@ impl Distributor {
                 rate_limit,
             ))
             .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
+            // A request body that never ends (slow chunks) is cut off.
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                REQUEST_TIMEOUT,
+            ))
             .layer(tower_http::cors::CorsLayer::permissive())
             .with_state(self.clone())
     }
@@ -377,16 +389,26 @@ impl Distributor {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         self.count_baseline().await;
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
         let me = self.clone();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
+        let limits = {
+            let c = self.config();
+            crate::listener::Limits {
+                header_read_timeout: Duration::from_millis(c.header_read_timeout_ms.max(1)),
+                max_pending: c.max_pending_connections,
+                ..crate::listener::Limits::default()
+            }
+        };
+        crate::listener::serve(
+            listener,
+            self.router(),
+            limits,
+            self.listener_stats.clone(),
+            async move {
                 shutdown.await;
                 me.hub.close_where(|_| true, crate::hub::SHUTDOWN);
-            })
-            .await?;
+            },
+        )
+        .await?;
         // Upgraded connections outlive the HTTP server: give sessions their bounded flush.
         let deadline =
             tokio::time::Instant::now() + crate::hub::SHUTDOWN_FLUSH + Duration::from_secs(1);

@@ -1,0 +1,200 @@
+//! Accepting connections without letting sockets starve the rest of the process.
+//!
+//! * Every connection needs a file descriptor; the accept loop takes one from a budget first
+//!   (the `RLIMIT_NOFILE` soft limit less what is open at start and a reserve for the log
+//!   readers, databases and back-fills), so when sockets pile up it stops accepting (the
+//!   kernel's backlog holds the rest) instead of failing `accept`, or a log reader failing to
+//!   open its next file.
+//! * Connections that have not become a websocket session yet (HTTP requests, upgrades in
+//!   progress) are capped; one over the cap is closed at once.
+//! * hyper runs with a timer, so the header-read timeout really fires: a socket that sends a
+//!   request's head slowly (slowloris), or nothing at all, is closed after it; request bodies
+//!   are bounded in time by a timeout layer on the routes.
+//! * `accept` errors (EMFILE and the like) back off instead of spinning, logged once a second.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How the listener protects the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest time to receive a request's head (and to wait for the next one on an idle
+    /// keep-alive connection).
+    pub header_read_timeout: Duration,
+    /// Connections not yet upgraded to a websocket session, at once.
+    pub max_pending: usize,
+    /// File descriptors never handed to sockets.
+    pub fd_reserve: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_pending: 1024,
+            fd_reserve: 256,
+        }
+    }
+}
+
+/// What the listener refused, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ListenerStats {
+    /// Connections closed at once because too many were pending.
+    pub refused_pending: AtomicU64,
+    /// `accept` failures (each followed by a back-off).
+    pub accept_errors: AtomicU64,
+}
+
+/// Raises `RLIMIT_NOFILE` to its hard limit; returns the soft limit now in force.
+pub fn raise_fd_limit() -> u64 {
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+}
+
+/// File descriptors open now (Linux; 0 where unknown).
+fn open_fds() -> u64 {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64)
+}
+
+/// Connections the descriptor budget allows: the soft limit, less what is open now and the
+/// reserve (at least 16).
+pub fn connection_budget(limits: &Limits) -> usize {
+    let soft = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
+    let budget = soft
+        .saturating_sub(open_fds())
+        .saturating_sub(limits.fd_reserve);
+    usize::try_from(budget.max(16)).unwrap_or(usize::MAX)
+}
+
+/// A socket that gives its descriptor budget back when it closes (it follows the connection
+/// into a websocket session).
+struct Counted {
+    inner: TcpStream,
+    _fd: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes; then stops accepting and lets
+/// HTTP connections finish (bounded by their timeouts). Websocket sessions are the caller's.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    stats: Arc<ListenerStats>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let fds = Arc::new(Semaphore::new(connection_budget(&limits)));
+    let pending = Arc::new(Semaphore::new(limits.max_pending.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let builder = Arc::new(builder.http1_only());
+    let mut last_error_log: Option<Instant> = None;
+    tokio::pin!(shutdown);
+    loop {
+        let fd = tokio::select! {
+            p = fds.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    stats.accept_errors.fetch_add(1, Ordering::Relaxed);
+                    if last_error_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                        tracing::warn!(error = %e, "accept failed; backing off");
+                        last_error_log = Some(Instant::now());
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(pending_slot) = pending.clone().try_acquire_owned() else {
+            stats.refused_pending.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%peer, "too many connections pending; closed");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let io = TokioIo::new(Counted {
+            inner: stream,
+            _fd: fd,
+        });
+        let router = router.clone();
+        let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let mut router = router.clone();
+            let mut req = req.map(axum::body::Body::new);
+            req.extensions_mut().insert(ConnectInfo(peer));
+            async move { tower_service::Service::call(&mut router, req).await }
+        });
+        let builder = builder.clone();
+        let conn = builder.serve_connection_with_upgrades(io, svc).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            // The slot is held until the connection ends or is upgraded (hyper then hands the
+            // socket to the websocket session and this future completes).
+            let _pending = pending_slot;
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended");
+            }
+        });
+    }
+    drop(listener);
+    // HTTP connections finish what they are doing; each is bounded by its timeouts.
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+    Ok(())
+}
