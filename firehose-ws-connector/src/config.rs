@@ -17,6 +17,9 @@ pub enum Mode {
     Server,
 }
 
+/// Default largest message (one block), MiB: blocks run to tens of MiB; this leaves headroom.
+pub const DEFAULT_MAX_MESSAGE_MIB: usize = 128;
+
 /// Everything the connector needs to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -45,6 +48,22 @@ pub struct Config {
     pub max_frame_size: usize,
     /// Print only blocks of this shard (others are acked and skipped).
     pub shard: Option<u32>,
+    /// Server mode: observers connected at once (more wait in the kernel's backlog).
+    pub max_connections: usize,
+    /// Server mode: bytes all connections together may hold in messages being received; with
+    /// [`Config::max_message_size`] it bounds the connections served at once.
+    pub message_budget: usize,
+    /// Server mode: longest websocket handshake; a slower peer is dropped.
+    pub handshake_timeout: Duration,
+}
+
+impl Config {
+    /// Connections served at once: [`Config::max_connections`], fewer if the message budget
+    /// cannot hold a largest message for each (at least 1).
+    pub fn connection_cap(&self) -> usize {
+        let by_budget = self.message_budget / self.max_message_size.max(1);
+        self.max_connections.min(by_budget).max(1)
+    }
 }
 
 impl Default for Config {
@@ -59,9 +78,12 @@ impl Default for Config {
             acknowledge_timeout: Duration::from_secs(5),
             drop_messages_if_no_connection: false,
             version: 1,
-            max_message_size: 512 << 20,
-            max_frame_size: 512 << 20,
+            max_message_size: DEFAULT_MAX_MESSAGE_MIB << 20,
+            max_frame_size: DEFAULT_MAX_MESSAGE_MIB << 20,
             shard: None,
+            max_connections: 16,
+            message_budget: 2048 << 20,
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }

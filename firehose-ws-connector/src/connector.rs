@@ -36,6 +36,12 @@ pub struct Stats {
     pub failed_blocks: AtomicU64,
     /// Connections accepted or dialled.
     pub connections: AtomicU64,
+    /// Failed accepts (each followed by a back-off).
+    pub accept_errors: AtomicU64,
+    /// Handshakes dropped for being too slow.
+    pub handshake_timeouts: AtomicU64,
+    /// Connections that went away while their block waited for the output (not acked).
+    pub abandoned: AtomicU64,
 }
 
 /// The connector: settings, output format and the writer handle.
@@ -94,53 +100,80 @@ impl Connector {
         }
     }
 
-    /// Server mode on an already bound listener (tests bind port 0).
+    /// Server mode on an already bound listener (tests bind port 0). At most
+    /// [`Config::connection_cap`] observers are served at once (the rest wait in the kernel's
+    /// backlog); a handshake slower than [`Config::handshake_timeout`] is dropped; `accept`
+    /// errors (e.g. out of file descriptors) back off, logged at most once a second.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
         let mut conns = JoinSet::new();
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.cfg.connection_cap()));
+        let mut last_error_log: Option<std::time::Instant> = None;
         tokio::pin!(shutdown);
         loop {
-            tokio::select! {
+            let slot = tokio::select! {
                 _ = &mut shutdown => break,
                 _ = self.output_closed() => break,
-                accepted = listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(x) => x,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "accept failed");
-                            continue;
+                Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+                s = slots.clone().acquire_owned() => s.expect("never closed"),
+            };
+            let accepted = tokio::select! {
+                _ = &mut shutdown => break,
+                _ = self.output_closed() => break,
+                a = listener.accept() => a,
+            };
+            let (stream, peer) = match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    self.stats.accept_errors.fetch_add(1, Ordering::Relaxed);
+                    if last_error_log
+                        .is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1))
+                    {
+                        tracing::warn!(error = %e, "accept failed; backing off");
+                        last_error_log = Some(std::time::Instant::now());
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let me = self.clone();
+            conns.spawn(async move {
+                let _slot = slot;
+                // tungstenite's callback signature fixes the error type.
+                #[allow(clippy::result_large_err)]
+                let check_path =
+                    |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+                        if req.uri().path() == "/save" {
+                            Ok(resp)
+                        } else {
+                            let mut r = ErrorResponse::new(Some("only /save is served".into()));
+                            *r.status_mut() = http::StatusCode::NOT_FOUND;
+                            Err(r)
                         }
                     };
-                    let _ = stream.set_nodelay(true);
-                    let me = self.clone();
-                    conns.spawn(async move {
-                        // tungstenite's callback signature fixes the error type.
-                        #[allow(clippy::result_large_err)]
-                        let check_path = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-                            if req.uri().path() == "/save" {
-                                Ok(resp)
-                            } else {
-                                let mut r = ErrorResponse::new(Some("only /save is served".into()));
-                                *r.status_mut() = http::StatusCode::NOT_FOUND;
-                                Err(r)
-                            }
-                        };
-                        match tokio_tungstenite::accept_hdr_async_with_config(stream, check_path, Some(me.ws_config())).await {
-                            Ok(ws) => {
-                                tracing::info!(%peer, "observer connected");
-                                me.stats.connections.fetch_add(1, Ordering::Relaxed);
-                                me.handle_connection(ws, &peer.to_string()).await;
-                                tracing::info!(%peer, "observer disconnected");
-                            }
-                            Err(e) => tracing::warn!(%peer, error = %e, "websocket handshake failed"),
-                        }
-                    });
+                let handshake = tokio_tungstenite::accept_hdr_async_with_config(
+                    stream,
+                    check_path,
+                    Some(me.ws_config()),
+                );
+                match tokio::time::timeout(me.cfg.handshake_timeout, handshake).await {
+                    Ok(Ok(ws)) => {
+                        tracing::info!(%peer, "observer connected");
+                        me.stats.connections.fetch_add(1, Ordering::Relaxed);
+                        me.handle_connection(ws, &peer.to_string()).await;
+                        tracing::info!(%peer, "observer disconnected");
+                    }
+                    Ok(Err(e)) => tracing::warn!(%peer, error = %e, "websocket handshake failed"),
+                    Err(_) => {
+                        me.stats.handshake_timeouts.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(%peer, "websocket handshake too slow; dropped");
+                    }
                 }
-                Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            }
+            });
         }
         conns.shutdown().await;
         Ok(())
@@ -184,24 +217,55 @@ impl Connector {
         }
     }
 
-    /// Reads messages until the peer goes away; answers with acks.
+    /// Reads messages until the peer goes away; answers with acks. While a block waits for
+    /// the output, the connection is still watched: a peer that goes away is noticed at
+    /// once (its block is not acked, and what it held is freed).
     pub async fn handle_connection<S>(&self, ws: WebSocketStream<S>, peer: &str)
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let (mut sink, mut stream) = ws.split();
-        while let Some(msg) = stream.next().await {
+        // A message that arrived while the previous one was being handled.
+        let mut next: Option<Message> = None;
+        loop {
+            let msg = match next.take() {
+                Some(m) => m,
+                None => match stream.next().await {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => {
+                        tracing::warn!(peer, error = %e, "websocket read failed");
+                        break;
+                    }
+                    None => break,
+                },
+            };
             let bytes = match msg {
-                Ok(Message::Binary(b)) => b,
-                Ok(Message::Text(t)) => t.as_bytes().to_vec().into(),
-                Ok(Message::Close(_)) => break,
-                Ok(_) => continue, // ping/pong handled by tungstenite
-                Err(e) => {
-                    tracing::warn!(peer, error = %e, "websocket read failed");
-                    break;
+                Message::Binary(b) => b,
+                Message::Text(t) => t.as_bytes().to_vec().into(),
+                Message::Close(_) => break,
+                _ => continue, // ping/pong handled by tungstenite
+            };
+            let work = self.handle_message(&bytes, peer);
+            tokio::pin!(work);
+            let ack = loop {
+                tokio::select! {
+                    ack = &mut work => break Some(ack),
+                    ev = stream.next(), if next.is_none() => match ev {
+                        Some(Ok(m @ (Message::Binary(_) | Message::Text(_)))) => next = Some(m),
+                        Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+                        Some(Ok(_)) => {}
+                    },
                 }
             };
-            if let Some(ack) = self.handle_message(&bytes, peer).await {
+            let Some(ack) = ack else {
+                self.stats.abandoned.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    peer,
+                    "observer went away while its block waited for the output; not acked"
+                );
+                break;
+            };
+            if let Some(ack) = ack {
                 if let Err(e) = sink.send(Message::Binary(ack.into())).await {
                     tracing::warn!(peer, error = %e, "cannot send ack");
                     break;

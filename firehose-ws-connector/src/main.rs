@@ -63,9 +63,19 @@ struct Cli {
     /// Print only blocks of this shard (4294967295 = metachain); others are acked, not printed.
     #[arg(long, env = "FIREHOSE_WS_SHARD")]
     shard: Option<u32>,
-    /// Largest accepted websocket message (one block), in MiB.
-    #[arg(long, default_value_t = 512, env = "FIREHOSE_WS_MAX_MESSAGE_MIB")]
-    max_message_mib: usize,
+    /// Largest accepted websocket message (one block), in MiB (1 to 4096).
+    #[arg(long, default_value_t = 128, env = "FIREHOSE_WS_MAX_MESSAGE_MIB",
+        value_parser = clap::value_parser!(u64).range(1..=4096))]
+    max_message_mib: u64,
+    /// Server mode: observers served at once (1 to 65536); more wait in the backlog.
+    #[arg(long, default_value_t = 16, env = "FIREHOSE_WS_MAX_CONNECTIONS",
+        value_parser = clap::value_parser!(u64).range(1..=65536))]
+    max_connections: u64,
+    /// Server mode: MiB all observers together may hold in messages being received (64 to
+    /// 1048576); fewer connections are served if it cannot hold a largest message each.
+    #[arg(long, default_value_t = 2048, env = "FIREHOSE_WS_MESSAGE_BUDGET_MIB",
+        value_parser = clap::value_parser!(u64).range(64..=1048576))]
+    message_budget_mib: u64,
     /// Log level: an mx-chain-logger pattern (`*:INFO`, `*:DEBUG,process:TRACE`), a level
     /// (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, default_value = "*:INFO", env = "FIREHOSE_WS_LOG_LEVEL")]
@@ -140,8 +150,11 @@ fn main() -> anyhow::Result<()> {
         cfg.blocking_ack_on_error = b;
     }
     cfg.shard = cli.shard.or(cfg.shard);
-    cfg.max_message_size = cli.max_message_mib << 20;
+    // Range-checked above: these shifts cannot overflow.
+    cfg.max_message_size = (cli.max_message_mib as usize) << 20;
     cfg.max_frame_size = cfg.max_message_size;
+    cfg.max_connections = cli.max_connections as usize;
+    cfg.message_budget = (cli.message_budget_mib as usize) << 20;
 
     let format: Arc<dyn OutputFormat> = match cli.output_format {
         Format::Firehose => Arc::new(FirehoseFormat {

@@ -5,6 +5,7 @@
 //! own thread, and tells the sender when the block is safely out (only then is it acked).
 
 use std::io::Write;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use tokio::sync::{mpsc, oneshot};
@@ -97,13 +98,22 @@ impl OutputFormat for LegacyFormat {
 struct Job {
     bytes: Vec<u8>,
     done: oneshot::Sender<std::io::Result<()>>,
+    /// Its share of the queue's byte budget, given back once written.
+    _room: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Handle on the writer thread; cheap to clone, one per connection.
 #[derive(Clone, Debug)]
 pub struct Writer {
     tx: mpsc::Sender<Job>,
+    /// Bytes queued for the output at once ([`QUEUE_BYTES`]): blocks waiting on a slow
+    /// output hold at most this much between them.
+    budget: Arc<tokio::sync::Semaphore>,
 }
+
+/// Bytes of lines queued for the output at once (a larger block waits until the queue is
+/// empty, then goes alone).
+pub const QUEUE_BYTES: usize = 256 << 20;
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -148,14 +158,26 @@ impl Writer {
                     }
                 }
             })?;
-        Ok((Writer { tx }, handle))
+        let budget = Arc::new(tokio::sync::Semaphore::new(QUEUE_BYTES));
+        Ok((Writer { tx, budget }, handle))
     }
 
     /// Writes one block's lines and waits until they are written and flushed.
     pub async fn write(&self, bytes: Vec<u8>) -> Result<(), WriteError> {
         let (done, wait) = oneshot::channel();
+        let need = u32::try_from(bytes.len().clamp(1, QUEUE_BYTES)).unwrap_or(u32::MAX);
+        let room = self
+            .budget
+            .clone()
+            .acquire_many_owned(need)
+            .await
+            .map_err(|_| WriteError::Stopped)?;
         self.tx
-            .send(Job { bytes, done })
+            .send(Job {
+                bytes,
+                done,
+                _room: room,
+            })
             .await
             .map_err(|_| WriteError::Stopped)?;
         wait.await
