@@ -179,11 +179,30 @@ enum Kind {
 pub struct ConfigError(pub String);
 
 impl Config {
-    /// Reads a `distributor-config.json` (missing keys keep their defaults).
+    /// Reads a `distributor-config.json` (missing keys keep their defaults). Unknown keys are
+    /// logged with the closest known key; one that looks like a misspelt security setting
+    /// refuses the start (see [`Config::from_file_with`]).
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-        serde_json::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+        Self::from_file_with(path, false)
+    }
+
+    /// [`Config::from_file`]; with `allow_unknown`, misspelt security settings are only
+    /// logged.
+    pub fn from_file_with(path: &Path, allow_unknown: bool) -> Result<Self, ConfigError> {
+        let at = |e: &dyn std::fmt::Display| ConfigError(format!("{}: {e}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| at(&e))?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| at(&e))?;
+        let known: Vec<String> = Self::settable_keys().into_iter().map(|(k, _)| k).collect();
+        let unknown = crate::config_keys::unknown_keys(&value, &known);
+        for u in &unknown {
+            tracing::warn!(file = %path.display(), "{u}");
+        }
+        if let Some(u) = unknown.iter().find(|u| u.security && !allow_unknown) {
+            return Err(at(&format_args!(
+                "{u}: it looks like a security setting, and a misspelt one is silently off. Fix it, or start with --allow-unknown-keys"
+            )));
+        }
+        serde_json::from_value(value).map_err(|e| at(&e))
     }
 
     /// Every key that environment variables and `--KEY value` arguments can set, with the

@@ -25,6 +25,7 @@ pub mod archiver_sim;
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod config_keys;
 pub mod http_client;
 pub mod hub;
 pub mod listener;

@@ -55,6 +55,10 @@ struct Cli {
     /// Log level or tracing filter.
     #[arg(long, default_value = "info", global = true)]
     log_level: String,
+    /// Start even if the config file has an unknown key that looks like a misspelt security
+    /// setting (it is logged either way).
+    #[arg(long, global = true)]
+    allow_unknown_keys: bool,
 }
 
 /// What the distributor does with the entries.
@@ -102,7 +106,7 @@ async fn run(cli: Cli, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
     let demo = matches!(cli.command, Some(Command::Demo { .. }));
     let default_path = cli.config.as_os_str() == "distributor-config.json";
     let mut cfg = if cli.config.exists() {
-        Config::from_file(&cli.config)?
+        Config::from_file_with(&cli.config, cli.allow_unknown_keys)?
     } else {
         anyhow::ensure!(
             demo || default_path,

@@ -161,6 +161,26 @@ fn refuses_to_start_with_clear_errors() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("DISTRIBUTOR_SECRET_KEY"));
+    // A misspelt security setting would leave the allow-list off: refused, with the fix.
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"{{"DATA_LOG_DIR": "{}", "limitToSubscriberOnly": true}}"#,
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_firehose-distributor"))
+        .args(["--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("did you mean `limitToSubscribersOnly`")
+            && err.contains("--allow-unknown-keys"),
+        "{err}"
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_firehose-distributor"))
         .args(["--config", "/nonexistent/c.json"])
         .output()

@@ -117,6 +117,41 @@ struct FileConfig {
     web_socket: Option<WebSocketSection>,
 }
 
+/// The keys of `[web_socket]` the original reads.
+pub const KNOWN_KEYS: [&str; 9] = [
+    "url",
+    "marshaller_type",
+    "mode",
+    "retry_duration",
+    "with_acknowledge",
+    "acknowledge_timeout_in_sec",
+    "blocking_ack_on_error",
+    "drop_messages_if_no_connection",
+    "version",
+];
+
+/// Keys of `[web_socket]` in `text` that the original does not read, each with the closest
+/// known key (a misspelt key would be ignored silently).
+pub fn unknown_keys(text: &str) -> Vec<(String, &'static str)> {
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    let Some(ws) = table.get("web_socket").and_then(toml::Value::as_table) else {
+        return Vec::new();
+    };
+    ws.keys()
+        .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
+        .map(|k| {
+            let closest = KNOWN_KEYS
+                .iter()
+                .min_by_key(|c| strsim::levenshtein(&k.to_ascii_lowercase(), c))
+                .copied()
+                .unwrap_or("url");
+            (k.clone(), closest)
+        })
+        .collect()
+}
+
 /// A config problem, said plainly.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -129,6 +164,9 @@ impl Config {
             .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         let file: FileConfig =
             toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        for (key, closest) in unknown_keys(&text) {
+            tracing::warn!(file = %path.display(), "unknown key `web_socket.{key}` (did you mean `{closest}`?)");
+        }
         let mut cfg = Config::default();
         if let Some(ws) = file.web_socket {
             cfg.apply(&ws)
@@ -205,6 +243,24 @@ impl Config {
         } else {
             host.to_owned()
         }
+    }
+}
+
+#[cfg(test)]
+mod unknown_key_tests {
+    #[test]
+    fn misspelt_keys_get_the_closest_known_one() {
+        let text =
+            "[web_socket]\nurl = \"x\"\nblocking_ack_on_eror = true\nmarshaler_type = \"json\"\n";
+        let mut u = super::unknown_keys(text);
+        u.sort();
+        assert_eq!(
+            u,
+            [
+                ("blocking_ack_on_eror".to_owned(), "blocking_ack_on_error"),
+                ("marshaler_type".to_owned(), "marshaller_type"),
+            ]
+        );
     }
 }
 
