@@ -165,8 +165,12 @@ impl<'a> Scan<'a> {
             let Some(key) = self.string() else {
                 return false;
             };
-            // Escapes in keys are rare: leave their order to the full parser.
-            if key.contains(&b'\\') || prev.is_some_and(|p| key_order(p, key) != Ordering::Less) {
+            // Escapes in keys are rare: leave their order to the full parser. So is a
+            // `dataType` key: a Buffer / Uint8Array tag writes `value` first, unsorted.
+            if key.contains(&b'\\')
+                || key == b"dataType"
+                || prev.is_some_and(|p| key_order(p, key) != Ordering::Less)
+            {
                 return false;
             }
             prev = Some(key);
@@ -242,6 +246,8 @@ mod tests {
         // Tagged values keep `value` before `dataType` (already canonical: borrowed).
         let tag = r#"{"b":{"value":"AAE=","dataType":"bb"}}"#;
         assert_eq!(fixed(tag), tag);
+        // Sorted is not canonical for a Buffer tag.
+        assert_eq!(fixed(r#"{"b":{"dataType":"bb","value":"AAE="}}"#), tag);
         assert!(canonicalize(b"{\"a\":").is_err());
         assert!(canonicalize(b"not json").is_err());
         assert!(!is_canonical(b"{\"a\":1} "));
