@@ -129,13 +129,13 @@ async fn a_database_missing_at_start_is_opened_once_it_appears() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_locked_database_gets_503_then_recovers() {
+/// A distributor on one database file in rollback-journal mode, and a connection that can
+/// lock it: there a writer's exclusive lock blocks readers (in WAL mode, the archiver's, it
+/// never does).
+async fn lockable_database() -> (tempfile::TempDir, rusqlite::Connection, Running) {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
-    // One file in rollback-journal mode: there a writer's exclusive lock blocks readers (in
-    // WAL mode, the archiver's, it never does).
     let path = dir.path().join("archiver.sqlite3");
     fixture::build(&Layout::SingleFile(path.clone()), &small_spec()).unwrap();
     let locker = rusqlite::Connection::open(&path).unwrap();
@@ -149,6 +149,12 @@ async fn a_locked_database_gets_503_then_recovers() {
         ..Config::default()
     })
     .await;
+    (dir, locker, r)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_gets_503_then_recovers() {
+    let (_dir, locker, r) = lockable_database().await;
     let api = http(&r);
     assert_eq!(api.total_data().await.unwrap()["totalCycles"], 5);
     locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
@@ -178,21 +184,7 @@ async fn a_locked_database_gets_503_then_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_beyond_the_queue_gets_503_with_retry_after() {
     use firehose_distributor::archive_db::{MAX_WAITING, POOL_SIZE};
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
-    let path = dir.path().join("archiver.sqlite3");
-    fixture::build(&Layout::SingleFile(path.clone()), &small_spec()).unwrap();
-    let locker = rusqlite::Connection::open(&path).unwrap();
-    let _: String = locker
-        .query_row("PRAGMA journal_mode=DELETE", [], |r| r.get(0))
-        .unwrap();
-    let r = serve(Config {
-        data_log_dir: logs,
-        archiver_db_path: Some(path),
-        ..Config::default()
-    })
-    .await;
+    let (_dir, locker, r) = lockable_database().await;
     locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let keys = KeyPair::from_seed([9; 32]);
     let body = common::api::signed(serde_json::json!({}), &keys);

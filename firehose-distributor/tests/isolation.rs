@@ -14,7 +14,7 @@ use common::run::start;
 use firehose_core::crypto::KeyPair;
 use firehose_core::records::{DataType, Record};
 use firehose_dbstore::fixture::FixtureSpec;
-use firehose_distributor::client::{Client, ClientConfig, ClientError};
+use firehose_distributor::client::{Client, ClientConfig};
 use firehose_distributor::resume::Since;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -118,19 +118,7 @@ async fn a_stalled_backfill_and_a_request_burst_cost_a_live_collector_nothing() 
         written.extend(run.sim.write_cycle().unwrap());
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let mut got: Vec<Record> = Vec::new();
-    while got.len() < written.len() {
-        match tokio::time::timeout(Duration::from_secs(30), sub.next()).await {
-            Ok(Some(Ok(r))) => got.push(r.record),
-            Ok(Some(Err(ClientError::BadMessage(e)))) => panic!("bad message: {e}"),
-            other => panic!(
-                "the healthy collector stalled after {} of {}: {other:?}",
-                got.len(),
-                written.len()
-            ),
-        }
-    }
-    common::assert_same_per_type(&got, &written, "healthy collector");
+    common::receive_all(&mut sub, &written, "healthy collector").await;
     let mut statuses = std::collections::BTreeMap::new();
     for b in burst {
         *statuses.entry(b.await.unwrap()).or_insert(0) += 1;

@@ -90,18 +90,7 @@ async fn slow_sockets_are_closed_and_cost_a_collector_nothing() {
         written.extend(run.sim.write_cycle().unwrap());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut got: Vec<Record> = Vec::new();
-    while got.len() < written.len() {
-        match tokio::time::timeout(Duration::from_secs(30), sub.next()).await {
-            Ok(Some(Ok(r))) => got.push(r.record),
-            other => panic!(
-                "the collector stalled after {} of {}: {other:?}",
-                got.len(),
-                written.len()
-            ),
-        }
-    }
-    common::assert_same_per_type(&got, &written, "collector during the slowloris");
+    common::receive_all(&mut sub, &written, "collector during the slowloris").await;
     let (still_open_while_dripping, all_closed) = drip.await.unwrap();
     assert!(
         all_closed,

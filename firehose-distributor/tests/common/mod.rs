@@ -186,3 +186,24 @@ pub async fn get(ws_url: &str, path: &str) -> String {
     assert!(head.starts_with("HTTP/1.0 200"), "{head}");
     body.to_owned()
 }
+
+/// Receives until `sub` has delivered as many records as `written` (each within 30 s, or the
+/// test fails naming how far it got); then checks them against `written`.
+pub async fn receive_all(
+    sub: &mut firehose_distributor::client::Subscription<'_>,
+    written: &[Record],
+    who: &str,
+) {
+    let mut got: Vec<Record> = Vec::new();
+    while got.len() < written.len() {
+        match tokio::time::timeout(Duration::from_secs(30), sub.next()).await {
+            Ok(Some(Ok(r))) => got.push(r.record),
+            other => panic!(
+                "{who} stalled after {} of {}: {other:?}",
+                got.len(),
+                written.len()
+            ),
+        }
+    }
+    assert_same_per_type(&got, written, who);
+}
