@@ -57,6 +57,9 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
+    /// Retries of a request the distributor answers with `503` and `Retry-After` (busy).
+    pub const BUSY_RETRIES: u32 = 5;
+
     /// A client for `base` (`http://host:port`).
     pub fn new(base: &str, keys: KeyPair, distributor_key: PublicKey) -> Self {
         Self {
@@ -69,20 +72,38 @@ impl HttpClient {
     }
 
     /// POSTs `body` (with `sender` and `sign` added) to `path`; returns the verified reply.
+    /// A busy distributor's `503` with `Retry-After` is retried after the wait it names (at
+    /// most [`HttpClient::BUSY_RETRIES`] times, each wait at most 5 s).
     pub async fn post(&self, path: &str, mut body: Value) -> Result<Value, HttpError> {
         body["sender"] = json!(self.keys.public_key().to_hex());
         self.crypto
             .sign_obj(&mut body, &self.keys)
             .map_err(|e| HttpError::Transport(e.to_string()))?;
-        let req = hyper::Request::post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(safe_stringify(&body))))
-            .map_err(|e| HttpError::Transport(e.to_string()))?;
-        let resp = self
-            .inner
-            .request(req)
-            .await
-            .map_err(|e| HttpError::Transport(e.to_string()))?;
+        let body = Bytes::from(safe_stringify(&body));
+        let mut attempt = 0;
+        let resp = loop {
+            let req = hyper::Request::post(format!("{}{path}", self.base))
+                .header("content-type", "application/json")
+                .body(Full::new(body.clone()))
+                .map_err(|e| HttpError::Transport(e.to_string()))?;
+            let resp = self
+                .inner
+                .request(req)
+                .await
+                .map_err(|e| HttpError::Transport(e.to_string()))?;
+            let retry_after = resp
+                .headers()
+                .get(hyper::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            match retry_after {
+                Some(secs) if resp.status() == 503 && attempt < Self::BUSY_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_secs(secs.clamp(1, 5))).await;
+                }
+                _ => break resp,
+            }
+        };
         let status = resp.status().as_u16();
         let bytes = resp
             .into_body()
