@@ -102,7 +102,7 @@ async fn totals_and_cycles_as_the_original() {
     let (_, e) = refused(&api, "/cycleinfo", json!({"start": 5, "end": 4})).await;
     assert_eq!(e, "Invalid start and end counters");
     let (_, e) = refused(&api, "/cycleinfo", json!({"count": 101})).await;
-    assert_eq!(e, "Max count is 100");
+    assert_eq!(e, "Max count is 100.");
     let (_, e) = refused(&api, "/cycleinfo", json!({"start": "5"})).await;
     assert_eq!(e, "Invalid request data start must be, number");
     let (s, v) = post_unchecked(&api, "/cycleinfo", json!({})).await;
@@ -146,6 +146,8 @@ async fn receipts_and_original_txs_as_the_original() {
         assert!(e.starts_with("Exceed maximum limit of 100 "), "{e}");
         let (_, e) = refused(&api, path, json!({"start": -1, "end": 5})).await;
         assert_eq!(e, "Invalid start and end counters");
+        let (_, e) = refused(&api, path, json!({"count": 101})).await;
+        assert_eq!(e, "Max count is 100");
         let (_, v) = post(&api, path, json!({"count": 4})).await;
         assert_eq!(
             ids(&v, key, id),

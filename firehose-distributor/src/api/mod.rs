@@ -59,6 +59,12 @@ impl ApiError {
         }
     }
 
+    /// The same refusal with `suffix` added to its message.
+    fn with_suffix(mut self, suffix: &str) -> Self {
+        self.message.push_str(suffix);
+        self
+    }
+
     fn unauthorized(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::UNAUTHORIZED,

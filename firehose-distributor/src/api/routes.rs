@@ -80,7 +80,8 @@ async fn select(d: &Distributor, table: Table, sel: Selection<'static>) -> Resul
 async fn cycle_info(d: &Distributor, v: &Value) -> Result<Value, ApiError> {
     let b = Body::check(v, &[("start", N), ("end", N), ("count", N)])?;
     let rows = if let Some(c) = b.truthy_num("count")? {
-        let count = count(c, MAX_SPAN)?;
+        // The original's message has a full stop on this route only.
+        let count = count(c, MAX_SPAN).map_err(|e| e.with_suffix("."))?;
         select(d, Table::Cycles, Selection::Latest { count }).await?
     } else if let Some(start) = b.num("start")? {
         let s = span(start, b.num("end")?, MAX_SPAN, "start and end", || {
