@@ -58,18 +58,48 @@ pub struct Accepted {
     pub collector_info: Value,
 }
 
+/// Most signatures remembered at once (about 25 MB); past it new subscriptions are refused
+/// until the oldest expire (one timestamp window).
+pub const REPLAY_CACHE_MAX: usize = 100_000;
+
 /// Remembers signatures seen within the timestamp window.
 #[derive(Debug, Default)]
 pub struct ReplayCache {
-    seen: Mutex<HashMap<String, u64>>,
+    seen: Mutex<Seen>,
+}
+
+/// Signatures and when they expire; pruned when the map doubles (amortised O(1) per use).
+#[derive(Debug, Default)]
+struct Seen {
+    map: HashMap<String, u64>,
+    prune_at: usize,
+    /// While full: no new prune before this time (ms), so a flood costs no scan per request.
+    full_until_ms: u64,
 }
 
 impl ReplayCache {
     /// True if `sig` was not seen before (and records it until `expires_ms`).
     fn first_use(&self, sig: &str, now_ms: u64, expires_ms: u64) -> bool {
-        let mut seen = self.seen.lock().expect("replay cache lock");
-        if seen.len() > 1024 {
+        let mut guard = self.seen.lock().expect("replay cache lock");
+        let Seen {
+            map: seen,
+            prune_at,
+            full_until_ms,
+        } = &mut *guard;
+        let full = seen.len() >= REPLAY_CACHE_MAX;
+        if (!full && seen.len() >= (*prune_at).max(1024)) || (full && now_ms >= *full_until_ms) {
             seen.retain(|_, exp| *exp > now_ms);
+            *prune_at = seen.len() * 2;
+            *full_until_ms = now_ms.saturating_add(1000);
+        }
+        if seen.len() >= REPLAY_CACHE_MAX {
+            // A flood of distinct signed requests within one window: fail closed (refuse)
+            // rather than grow without bound or forget signatures that could be replayed.
+            tracing::warn!(
+                entries = seen.len(),
+                "replay cache full; refusing subscriptions until entries expire"
+            );
+            return false;
         }
         match seen.get(sig) {
             Some(exp) if *exp > now_ms => false,
@@ -161,4 +191,25 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_replay_cache_is_bounded_and_fails_closed() {
+        let c = ReplayCache::default();
+        assert!(c.first_use("a", 0, 100));
+        assert!(!c.first_use("a", 50, 150), "a replay within the window");
+        for i in 0..REPLAY_CACHE_MAX {
+            c.first_use(&format!("s{i}"), 60, 1000);
+        }
+        assert!(
+            !c.first_use("new", 60, 1000),
+            "full: refused, not forgotten"
+        );
+        assert!(c.first_use("new", 2001, 3000), "once the window has passed");
+        assert!(c.seen.lock().unwrap().map.len() < 10);
+    }
 }
