@@ -32,9 +32,14 @@ pub mod listener;
 pub mod logindex;
 pub mod metrics;
 pub mod mq;
+pub mod prometheus;
 pub mod ratelimit;
+pub mod readers;
+pub mod refusals;
 pub mod resume;
+pub mod router;
 pub mod server;
+pub mod session;
 
 pub use config::Config;
 pub use server::Distributor;

@@ -138,7 +138,7 @@ fn prometheus_text(d: &Distributor) -> String {
     ];
     let mut out = String::new();
     for (name, kind, help, value) in rows {
-        write_metric(&mut out, name, kind, help, value);
+        crate::prometheus::write_metric(&mut out, name, kind, help, value);
     }
     let now = auth::now_ms();
     type Metric<'a> = (&'a str, &'a str, &'a str, &'a dyn Fn(&ReaderStats) -> i64);
@@ -213,17 +213,4 @@ fn prometheus_text(d: &Distributor) -> String {
         out.push_str(&mq.render());
     }
     out
-}
-
-/// Appends one Prometheus metric (help, type, unlabelled value) to `out`.
-pub(crate) fn write_metric(
-    out: &mut String,
-    name: &str,
-    kind: &str,
-    help: &str,
-    value: impl std::fmt::Display,
-) {
-    out.push_str(&format!(
-        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-    ));
 }

@@ -9,7 +9,6 @@
 //! the three "not specified which … to show" replies are unsigned, as in the original.
 //! Every refusal is logged at debug and counted by route and reason ([`Refusals`]).
 
-mod refusals;
 pub mod request;
 mod routes;
 
@@ -25,7 +24,7 @@ use serde_json::{json, Value};
 
 use crate::server::Distributor;
 
-pub use refusals::{Reason, Refusals};
+pub use crate::refusals::{Reason, Refusals};
 pub use routes::Route;
 
 /// Rows per page of `/receipt` and `/originalTx`, and their widest `start`/`end` span.

@@ -307,7 +307,7 @@ impl MqStats {
         ];
         let mut out = String::new();
         for (name, kind, help, v) in rows {
-            crate::metrics::write_metric(&mut out, name, kind, help, v);
+            crate::prometheus::write_metric(&mut out, name, kind, help, v);
         }
         out
     }

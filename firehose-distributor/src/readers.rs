@@ -1,0 +1,109 @@
+//! The live log readers: one per data log, each entry counted, signed once and published
+//! to every session.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use firehose_core::message::encode_signed_entry;
+use firehose_core::records::{DataType, Record};
+use firehose_logreader::{tail_all, LogEvent, StartAt, TailOptions};
+
+use crate::auth;
+use crate::server::Distributor;
+
+impl Distributor {
+    /// Starts one reader per data log (live) and publishes every entry to the hub.
+    pub async fn start_readers(
+        self: &Arc<Self>,
+    ) -> firehose_logreader::Result<tokio::task::JoinHandle<()>> {
+        let (dir, poll, max_line) = {
+            let c = self.config();
+            (
+                c.data_log_dir.clone(),
+                c.file_stream_interval_ms,
+                c.max_log_line_bytes,
+            )
+        };
+        let opts = TailOptions {
+            poll_interval: Duration::from_millis(poll.max(10) * 5),
+            max_line_bytes: max_line,
+            ..TailOptions::default()
+        };
+        let mut tail = tail_all(&dir, |_| StartAt::Live, opts).await?;
+        let me = self.clone();
+        Ok(tokio::spawn(async move {
+            while let Some(ev) = tail.recv().await {
+                match ev {
+                    LogEvent::Entry(e) => {
+                        me.log_index.entry_read(e.data_type, e.position);
+                        me.note_entry(&e);
+                        me.count_read(e.data_type, e.recanonicalized);
+                        me.publish_entry(e.data_type, &e.raw);
+                    }
+                    LogEvent::Untyped(u) => {
+                        // Forwarded as the original forwards any JSON object; it has no
+                        // resume keys, so a resume's log scan passes it over.
+                        me.log_index.entry_read(u.data_type, u.position);
+                        me.count_read(u.data_type, u.recanonicalized);
+                        let r = &me.readers[u.data_type.index()];
+                        r.untyped.fetch_add(1, Relaxed);
+                        tracing::info!(data_type = %u.data_type, reason = %u.reason, "forwarding a data-log entry that lacks typed fields (live only: resumes skip it)");
+                        me.publish_entry(u.data_type, &u.raw);
+                    }
+                    LogEvent::Malformed(m) => {
+                        me.readers[m.data_type.index()]
+                            .malformed
+                            .fetch_add(1, Relaxed);
+                        tracing::warn!(path = %m.path.display(), line = m.line, reason = %m.reason, "skipped a malformed data-log line")
+                    }
+                    LogEvent::Gap(g) => {
+                        let r = &me.readers[g.data_type.index()];
+                        r.gaps.fetch_add(1, Relaxed);
+                        r.gap_bytes.fetch_add(g.bytes, Relaxed);
+                        tracing::error!(data_type = %g.data_type, reason = %g.reason, "data-log gap");
+                    }
+                }
+            }
+        }))
+    }
+
+    /// Counts an entry read (typed or not) for `/metrics`.
+    fn count_read(&self, t: DataType, recanonicalized: bool) {
+        let r = &self.readers[t.index()];
+        r.entries.fetch_add(1, Relaxed);
+        r.recanonicalized
+            .fetch_add(u64::from(recanonicalized), Relaxed);
+        r.last_read_ms.store(auth::now_ms(), Relaxed);
+    }
+
+    /// Signs a canonical entry once and publishes it to every session.
+    fn publish_entry(&self, t: DataType, raw: &[u8]) {
+        let msg = encode_signed_entry(&self.crypto, &self.keys, t, raw);
+        // Entries are canonical JSON, written from parsed values or checked: UTF-8.
+        match String::from_utf8(msg) {
+            Ok(s) => self
+                .hub
+                .publish(&crate::hub::Outgoing::new(Utf8Bytes::from(s))),
+            Err(_) => tracing::error!("entry is not UTF-8; skipped"),
+        }
+    }
+
+    fn note_entry(&self, e: &firehose_logreader::LogEntry) {
+        let r = &self.readers[e.data_type.index()];
+        r.file_number
+            .store(u64::from(e.position.file_number), Relaxed);
+        r.offset.store(e.position.offset, Relaxed);
+        let ms = match &e.record {
+            Record::Cycle(c) => c
+                .cycle_record
+                .get("start")
+                .and_then(serde_json::Value::as_u64)
+                .map_or(0, |s| s.saturating_mul(1000)),
+            Record::OriginalTx(t) => t.timestamp,
+            Record::Receipt(r) => r.timestamp,
+        };
+        r.last_record_ms.store(ms, Relaxed);
+    }
+}
