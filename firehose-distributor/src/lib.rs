@@ -6,14 +6,21 @@
 //!
 //! | module | what it does |
 //! |---|---|
-//! | [`config`] | `distributor-config.json` with the original's keys, env overrides |
-//! | [`auth`] | the subscription check at the websocket upgrade (401 otherwise) |
+//! | [`config`] | `distributor-config.json` with the original's keys, env and `--KEY value` overrides |
+//! | [`config_keys`] | unknown keys reported with the closest known one; misspelt security settings refused |
+//! | [`server`] | the shared state ([`Distributor`]) and its lifecycle: bind, serve, shut down |
+//! | [`listener`] | accepting connections: descriptor budget, pending cap, header timeout |
+//! | [`router`] | the HTTP routes on the one port (CORS, body and time limits, rate limit) |
+//! | [`readers`] | the live log readers: each entry counted, signed once, published |
 //! | [`hub`] | sessions, one per collector key; fan-out with a slow-consumer policy |
-//! | [`archive_db`] | the archiver database, opened lazily and retried while missing |
-//! | [`api`] | the history HTTP API (signed requests and replies, SQLite off the async threads) |
+//! | [`session`] | a collector's websocket: the check at the upgrade, back-fill, hand-over, live |
+//! | [`auth`] | the subscription check and replay cache (401 otherwise) |
+//! | [`archive_db`] | the archiver database: a pool for history, a connection per back-fill |
+//! | [`api`] | the history HTTP API, answering as the original (signed requests and replies) |
+//! | [`refusals`] | refused HTTP requests counted by route and reason |
 //! | [`resume`] | `since`: back-fill from SQLite and the retained logs, then live, no gap, no duplicate |
 //! | [`logindex`] | where a resume scans the retained logs from |
-//! | [`server`] | the listener (HTTP + websocket), readers, sessions |
+//! | [`metrics`] / [`prometheus`] | `/metrics`: Prometheus text, or the original's JSON |
 //! | [`client`] | the collector side: signed connect, verified typed records |
 //! | [`http_client`] | the collector side of the history API: signed requests, verified replies |
 //! | [`archiver_sim`] | a simulated archiver (data logs + SQLite) for demos and tests |

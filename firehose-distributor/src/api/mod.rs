@@ -3,7 +3,7 @@
 //!
 //! Routes (POST, JSON bodies signed by the collector): `/totalData`, `/cycleinfo`, `/receipt`,
 //! `/originalTx`, `/account`, `/transaction`. Every request the original answers with data
-//! gets the same data (keys, rows, order, counts); see [`routes`] for the selectors. A refused
+//! gets the same data (keys, rows, order, counts); see `routes.rs` for the selectors. A refused
 //! request gets a signed `{success: false, error}` with status 400 (bad request), 401 (bad
 //! signature, not a subscriber) or 503 (database unavailable), where the original sends 200;
 //! the three "not specified which … to show" replies are unsigned, as in the original.
