@@ -21,6 +21,7 @@ mod error;
 pub mod files;
 pub mod lines;
 pub mod reader;
+mod successor;
 pub mod tail;
 pub mod writer;
 

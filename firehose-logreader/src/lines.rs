@@ -3,7 +3,7 @@
 //! Bytes are searched for a newline once: a line that arrives in many reads is not rescanned
 //! from its start after each one. A line longer than the bound is not kept: its bytes are
 //! dropped as they come, and once its newline arrives it is reported as
-//! [`Piece::TooLong`] with its size, so memory stays bounded whatever a writer puts in a log.
+//! a skipped piece with its size, so memory stays bounded whatever a writer puts in a log.
 
 use std::io::Read;
 
