@@ -60,7 +60,12 @@ fn main() {
     );
     let t = Instant::now();
     for c in 0..100 {
-        db.receipt_counts(c * 10, c * 10 + 99).unwrap();
+        db.history_tally(
+            firehose_dbstore::history::Table::Receipts,
+            c * 10,
+            c * 10 + 99,
+        )
+        .unwrap();
     }
     println!(
         "db tally: 100-cycle receipt counts: {:.0} us/query",

@@ -31,7 +31,7 @@ mod schema;
 
 use std::path::{Path, PathBuf};
 
-pub use queries::{ArchiverDb, CycleCount, KeyedStore, PageKey, ReceiptPages, RowStore, MAX_PAGE};
+pub use queries::{ArchiverDb, CycleCount, KeyedStore, PageKey, ReceiptPages, MAX_PAGE};
 
 /// Where the archiver keeps its tables.
 #[derive(Debug, Clone, PartialEq, Eq)]

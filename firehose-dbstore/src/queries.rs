@@ -12,9 +12,6 @@ use crate::{Error, Layout, Result, Store};
 /// The largest page any query returns.
 pub const MAX_PAGE: usize = 10_000;
 
-/// Upper bound of "every cycle" (SQLite integers are signed).
-const ALL_CYCLES: u64 = i64::MAX as u64;
-
 /// How long a query waits on a lock held by the writer before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -248,11 +245,6 @@ impl ArchiverDb {
         rows
     }
 
-    /// Number of cycles.
-    pub fn count_cycles(&self) -> Result<u64> {
-        count(&self.cycles, "SELECT COUNT(*) FROM cycles", "count cycles")
-    }
-
     // ---- receipts ----
 
     /// Number of receipts.
@@ -274,40 +266,6 @@ impl ArchiverDb {
         stmt.query_row(params![id], receipt_row)
             .optional()
             .map_err(q("receipt by id"))
-    }
-
-    /// The `count` latest receipts (by cycle, timestamp), oldest first.
-    pub fn latest_receipts(&self, count: usize) -> Result<Vec<Receipt>> {
-        let sql = format!(
-            "SELECT {RECEIPT_COLS} FROM receipts ORDER BY cycle DESC, timestamp DESC, receiptId DESC LIMIT ?1"
-        );
-        let mut rows = self.receipt_query(&sql, params![page(count)], "latest receipts")?;
-        rows.reverse();
-        Ok(rows)
-    }
-
-    /// Receipts by row offset in (cycle, timestamp) order: rows `skip .. skip + limit`.
-    pub fn receipts_by_offset(&self, skip: u64, limit: usize) -> Result<Vec<Receipt>> {
-        self.receipts_in_cycles(0, ALL_CYCLES, skip, limit)
-    }
-
-    /// Receipts of cycles `start ..= end` by row offset in (cycle, timestamp, id) order: rows
-    /// `skip .. skip + limit` of the range (the originals' `page` parameter).
-    pub fn receipts_in_cycles(
-        &self,
-        start: u64,
-        end: u64,
-        skip: u64,
-        limit: usize,
-    ) -> Result<Vec<Receipt>> {
-        let sql = format!(
-            "SELECT {RECEIPT_COLS} FROM receipts WHERE cycle BETWEEN ?1 AND ?2 ORDER BY cycle ASC, timestamp ASC, receiptId ASC LIMIT ?3 OFFSET ?4"
-        );
-        self.receipt_query(
-            &sql,
-            params![start as i64, end as i64, page(limit), skip as i64],
-            "receipts by offset",
-        )
     }
 
     /// Receipts of cycles `start ..= end`, strictly after `after` (if given), in
@@ -344,28 +302,6 @@ impl ArchiverDb {
         }
     }
 
-    /// Receipts per cycle for cycles `start ..= end` (cycles without receipts are left out).
-    pub fn receipt_counts(&self, start: u64, end: u64) -> Result<Vec<CycleCount>> {
-        counts(
-            &self.receipts,
-            "SELECT cycle, COUNT(*) FROM receipts WHERE cycle BETWEEN ?1 AND ?2 GROUP BY cycle ORDER BY cycle",
-            start,
-            end,
-            "receipt counts",
-        )
-    }
-
-    /// Receipts in cycles `start ..= end`.
-    pub fn count_receipts_between(&self, start: u64, end: u64) -> Result<u64> {
-        count_between(
-            &self.receipts,
-            "SELECT COUNT(*) FROM receipts WHERE cycle BETWEEN ?1 AND ?2",
-            start,
-            end,
-            "count receipts in cycles",
-        )
-    }
-
     fn receipt_query(
         &self,
         sql: &str,
@@ -382,63 +318,6 @@ impl ArchiverDb {
     }
 
     // ---- original transactions ----
-
-    /// Number of original transactions.
-    pub fn count_original_txs(&self) -> Result<u64> {
-        count(
-            &self.original_txs,
-            "SELECT COUNT(*) FROM originalTxsData",
-            "count original txs",
-        )
-    }
-
-    /// The original transaction with this id (the latest if several timestamps).
-    pub fn original_tx_by_id(&self, id: &str) -> Result<Option<OriginalTxData>> {
-        let sql = format!(
-            "SELECT {TX_COLS} FROM originalTxsData WHERE txId = ?1 ORDER BY timestamp DESC LIMIT 1"
-        );
-        let mut stmt = self
-            .original_txs
-            .prepare_cached(&sql)
-            .map_err(q("original tx by id"))?;
-        stmt.query_row(params![id], tx_row)
-            .optional()
-            .map_err(q("original tx by id"))
-    }
-
-    /// The `count` latest original transactions, oldest first.
-    pub fn latest_original_txs(&self, count: usize) -> Result<Vec<OriginalTxData>> {
-        let sql = format!(
-            "SELECT {TX_COLS} FROM originalTxsData ORDER BY cycle DESC, timestamp DESC, txId DESC LIMIT ?1"
-        );
-        let mut rows = self.tx_query(&sql, params![page(count)], "latest original txs")?;
-        rows.reverse();
-        Ok(rows)
-    }
-
-    /// Original transactions by row offset in (cycle, timestamp) order.
-    pub fn original_txs_by_offset(&self, skip: u64, limit: usize) -> Result<Vec<OriginalTxData>> {
-        self.original_txs_in_cycles(0, ALL_CYCLES, skip, limit)
-    }
-
-    /// Original transactions of cycles `start ..= end` by row offset, as
-    /// [`ArchiverDb::receipts_in_cycles`].
-    pub fn original_txs_in_cycles(
-        &self,
-        start: u64,
-        end: u64,
-        skip: u64,
-        limit: usize,
-    ) -> Result<Vec<OriginalTxData>> {
-        let sql = format!(
-            "SELECT {TX_COLS} FROM originalTxsData WHERE cycle BETWEEN ?1 AND ?2 ORDER BY cycle ASC, timestamp ASC, txId ASC LIMIT ?3 OFFSET ?4"
-        );
-        self.tx_query(
-            &sql,
-            params![start as i64, end as i64, page(limit), skip as i64],
-            "original txs by offset",
-        )
-    }
 
     /// Original transactions of cycles `start ..= end` strictly after `after`, keyset paging.
     pub fn original_txs_after(
@@ -459,28 +338,6 @@ impl ArchiverDb {
         )
     }
 
-    /// Original transactions per cycle for cycles `start ..= end`.
-    pub fn original_tx_counts(&self, start: u64, end: u64) -> Result<Vec<CycleCount>> {
-        counts(
-            &self.original_txs,
-            "SELECT cycle, COUNT(*) FROM originalTxsData WHERE cycle BETWEEN ?1 AND ?2 GROUP BY cycle ORDER BY cycle",
-            start,
-            end,
-            "original tx counts",
-        )
-    }
-
-    /// Original transactions in cycles `start ..= end`.
-    pub fn count_original_txs_between(&self, start: u64, end: u64) -> Result<u64> {
-        count_between(
-            &self.original_txs,
-            "SELECT COUNT(*) FROM originalTxsData WHERE cycle BETWEEN ?1 AND ?2",
-            start,
-            end,
-            "count original txs in cycles",
-        )
-    }
-
     fn tx_query(
         &self,
         sql: &str,
@@ -494,166 +351,6 @@ impl ArchiverDb {
             .collect::<rusqlite::Result<_>>()
             .map_err(q(what));
         rows
-    }
-
-    // ---- accounts and transactions (optional stores) ----
-
-    /// Number of accounts; `None` without an accounts store.
-    pub fn count_accounts(&self) -> Result<Option<u64>> {
-        self.accounts
-            .as_ref()
-            .map(|c| count(c, "SELECT COUNT(*) FROM accounts", "count accounts"))
-            .transpose()
-    }
-
-    /// Number of transactions; `None` without a transactions store.
-    pub fn count_transactions(&self) -> Result<Option<u64>> {
-        self.transactions
-            .as_ref()
-            .map(|c| count(c, "SELECT COUNT(*) FROM transactions", "count transactions"))
-            .transpose()
-    }
-}
-
-/// Which optional store a generic row query reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RowStore {
-    /// `accounts(accountId, data, timestamp, hash, cycleNumber, isGlobal)`.
-    Accounts,
-    /// `transactions(txId, appReceiptId, timestamp, cycleNumber, data, originalTxData)`.
-    Transactions,
-}
-
-impl RowStore {
-    fn table(self) -> &'static str {
-        match self {
-            RowStore::Accounts => "accounts",
-            RowStore::Transactions => "transactions",
-        }
-    }
-    fn id_column(self) -> &'static str {
-        match self {
-            RowStore::Accounts => "accountId",
-            RowStore::Transactions => "txId",
-        }
-    }
-    /// Columns stored as JSON text.
-    fn is_json(col: &str) -> bool {
-        matches!(col, "data" | "originalTxData")
-    }
-    fn is_bool(col: &str) -> bool {
-        col == "isGlobal"
-    }
-}
-
-/// A row as a JSON object keyed by column name, JSON columns parsed.
-fn row_object(row: &Row<'_>, names: &[String]) -> rusqlite::Result<Value> {
-    let mut obj = serde_json::Map::new();
-    for (i, name) in names.iter().enumerate() {
-        let v = if RowStore::is_json(name) {
-            json_col(row, i)?.unwrap_or(Value::Null)
-        } else {
-            match row.get_ref(i)? {
-                ValueRef::Null => Value::Null,
-                ValueRef::Integer(n) if RowStore::is_bool(name) => Value::Bool(n != 0),
-                ValueRef::Integer(n) => Value::from(n),
-                ValueRef::Real(f) => {
-                    serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
-                }
-                ValueRef::Text(t) | ValueRef::Blob(t) => {
-                    Value::String(String::from_utf8_lossy(t).into_owned())
-                }
-            }
-        };
-        obj.insert(name.clone(), v);
-    }
-    Ok(Value::Object(obj))
-}
-
-impl ArchiverDb {
-    fn row_conn(&self, store: RowStore) -> Option<&Connection> {
-        match store {
-            RowStore::Accounts => self.accounts.as_ref(),
-            RowStore::Transactions => self.transactions.as_ref(),
-        }
-    }
-
-    fn row_query(
-        &self,
-        store: RowStore,
-        sql: &str,
-        params: impl rusqlite::Params,
-    ) -> Result<Option<Vec<Value>>> {
-        let Some(conn) = self.row_conn(store) else {
-            return Ok(None);
-        };
-        let what = "accounts/transactions query";
-        let mut stmt = conn.prepare_cached(sql).map_err(q(what))?;
-        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
-        let rows = stmt
-            .query_map(params, |r| row_object(r, &names))
-            .map_err(q(what))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(q(what))?;
-        Ok(Some(rows))
-    }
-
-    /// The `count` latest rows of an optional store (by cycle, timestamp); `None` without it.
-    pub fn latest_rows(&self, store: RowStore, count: usize) -> Result<Option<Vec<Value>>> {
-        let sql = format!(
-            "SELECT * FROM {} ORDER BY cycleNumber DESC, timestamp DESC LIMIT ?1",
-            store.table()
-        );
-        Ok(self
-            .row_query(store, &sql, params![page(count)])?
-            .map(|mut v| {
-                v.reverse();
-                v
-            }))
-    }
-
-    /// The row with this id (accountId / txId).
-    pub fn row_by_id(&self, store: RowStore, id: &str) -> Result<Option<Vec<Value>>> {
-        let sql = format!(
-            "SELECT * FROM {} WHERE {} = ?1",
-            store.table(),
-            store.id_column()
-        );
-        self.row_query(store, &sql, params![id])
-    }
-
-    /// Rows of cycles `start ..= end`, page `page` (from 1) of `page_size`.
-    pub fn rows_between(
-        &self,
-        store: RowStore,
-        start: u64,
-        end: u64,
-        page_no: u64,
-        page_size: usize,
-    ) -> Result<Option<Vec<Value>>> {
-        let sql = format!(
-            "SELECT * FROM {} WHERE cycleNumber BETWEEN ?1 AND ?2 ORDER BY cycleNumber ASC, timestamp ASC, {} ASC LIMIT ?3 OFFSET ?4",
-            store.table(),
-            store.id_column()
-        );
-        let skip = page_no.saturating_sub(1) as i64 * page(page_size);
-        self.row_query(
-            store,
-            &sql,
-            params![start as i64, end as i64, page(page_size), skip],
-        )
-    }
-
-    /// Rows in cycles `start ..= end`.
-    pub fn count_rows_between(&self, store: RowStore, start: u64, end: u64) -> Result<Option<u64>> {
-        let Some(conn) = self.row_conn(store) else {
-            return Ok(None);
-        };
-        let sql = format!(
-            "SELECT COUNT(*) FROM {} WHERE cycleNumber BETWEEN ?1 AND ?2",
-            store.table()
-        );
-        count_between(conn, &sql, start, end, "count rows in cycles").map(Some)
     }
 }
 
@@ -733,39 +430,6 @@ fn key_params(after: Option<&PageKey>, start: u64) -> (i64, i64, String) {
 fn count(conn: &Connection, sql: &str, what: &'static str) -> Result<u64> {
     let mut stmt = conn.prepare_cached(sql).map_err(q(what))?;
     stmt.query_row([], |r| u64_col(r, 0)).map_err(q(what))
-}
-
-fn count_between(
-    conn: &Connection,
-    sql: &str,
-    start: u64,
-    end: u64,
-    what: &'static str,
-) -> Result<u64> {
-    let mut stmt = conn.prepare_cached(sql).map_err(q(what))?;
-    stmt.query_row(params![start as i64, end as i64], |r| u64_col(r, 0))
-        .map_err(q(what))
-}
-
-fn counts(
-    conn: &Connection,
-    sql: &str,
-    start: u64,
-    end: u64,
-    what: &'static str,
-) -> Result<Vec<CycleCount>> {
-    let mut stmt = conn.prepare_cached(sql).map_err(q(what))?;
-    let rows = stmt
-        .query_map(params![start as i64, end as i64], |r| {
-            Ok(CycleCount {
-                cycle: u64_col(r, 0)?,
-                count: u64_col(r, 1)?,
-            })
-        })
-        .map_err(q(what))?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(q(what));
-    rows
 }
 
 /// Pages of receipts of a cycle range; see [`ArchiverDb::receipt_pages`].

@@ -2,6 +2,7 @@
 
 use firehose_core::records::Record;
 use firehose_dbstore::fixture::{self, DbWriter, FixtureSpec};
+use firehose_dbstore::history::{Selection, Table};
 use firehose_dbstore::{ArchiverDb, Error, Layout, PageKey};
 
 fn spec() -> FixtureSpec {
@@ -29,10 +30,10 @@ fn queries_in_both_layouts() {
         fixture::build(&layout, &spec).unwrap();
         let db = ArchiverDb::open(&layout).unwrap();
 
-        assert_eq!(db.count_cycles().unwrap(), 20);
+        assert_eq!(db.history_count(Table::Cycles, None).unwrap(), 20);
         assert_eq!(db.count_receipts().unwrap(), 140);
-        assert_eq!(db.count_original_txs().unwrap(), 100);
-        assert_eq!(db.count_accounts().unwrap(), Some(0));
+        assert_eq!(db.history_count(Table::OriginalTxs, None).unwrap(), 100);
+        assert_eq!(db.history_count(Table::Accounts, None).unwrap(), 0);
         assert_eq!(db.latest_cycle().unwrap().unwrap().counter, 19);
         let latest: Vec<u64> = db
             .latest_cycles(3)
@@ -67,13 +68,17 @@ fn queries_in_both_layouts() {
             panic!()
         };
         assert_eq!(
-            Record::OriginalTx(db.original_tx_by_id(&t0.tx_id).unwrap().unwrap()),
+            Record::OriginalTx(
+                db.original_tx_by_key(&t0.tx_id, t0.timestamp)
+                    .unwrap()
+                    .unwrap()
+            ),
             txs[0]
         );
         assert!(db.receipt_by_id("nope").unwrap().is_none());
 
         // Counts per cycle.
-        let counts = db.receipt_counts(3, 5).unwrap();
+        let counts = db.history_tally(Table::Receipts, 3, 5).unwrap();
         assert_eq!(
             counts
                 .iter()
@@ -81,16 +86,32 @@ fn queries_in_both_layouts() {
                 .collect::<Vec<_>>(),
             vec![(3, 7), (4, 7), (5, 7)]
         );
-        assert_eq!(db.original_tx_counts(0, 100).unwrap().len(), 20);
-        assert_eq!(db.count_receipts_between(0, 1).unwrap(), 14);
-        assert_eq!(db.count_original_txs_between(19, 30).unwrap(), 5);
+        assert_eq!(
+            db.history_tally(Table::OriginalTxs, 0, 100).unwrap().len(),
+            20
+        );
+        assert_eq!(db.history_count(Table::Receipts, Some((0, 1))).unwrap(), 14);
+        assert_eq!(
+            db.history_count(Table::OriginalTxs, Some((19, 30)))
+                .unwrap(),
+            5
+        );
 
         // Offsets, latest.
-        let by_offset = db.receipts_by_offset(7, 7).unwrap();
-        assert!(by_offset.iter().all(|r| r.cycle == 1));
-        assert_eq!(db.latest_receipts(3).unwrap().last().unwrap().cycle, 19);
-        assert_eq!(db.original_txs_by_offset(95, 100).unwrap().len(), 5);
-        assert_eq!(db.latest_original_txs(2).unwrap().len(), 2);
+        let rows = |t, sel| db.history_rows(t, sel).unwrap();
+        let by_offset = rows(Table::Receipts, Selection::Offset { skip: 7, limit: 7 });
+        assert!(by_offset.iter().all(|r| r["cycle"] == 1));
+        let latest = rows(Table::Receipts, Selection::Latest { count: 3 });
+        assert_eq!(latest[0]["cycle"], 19, "newest first");
+        let sel = Selection::Offset {
+            skip: 95,
+            limit: 100,
+        };
+        assert_eq!(rows(Table::OriginalTxs, sel).len(), 5);
+        assert_eq!(
+            rows(Table::OriginalTxs, Selection::Latest { count: 2 }).len(),
+            2
+        );
 
         // Keyset paging walks a range exactly once, in order.
         let mut seen = Vec::new();
@@ -141,7 +162,7 @@ fn reads_while_the_archiver_writes() {
         assert!(now >= last);
         last = now;
         // The read-only handle sees committed data only: never a cycle without its rows.
-        let _ = db.count_receipts_between(0, now).unwrap();
+        let _ = db.history_count(Table::Receipts, Some((0, now))).unwrap();
     }
     writer.join().unwrap();
     assert_eq!(db.count_receipts().unwrap(), 140);
@@ -180,11 +201,21 @@ fn keys_in_cycles_match_the_rows_and_fetch_back() {
         fixture::build(&layout, &spec).unwrap();
         let db = ArchiverDb::open(&layout).unwrap();
         let keys = db.keys_in_cycles(KeyedStore::Receipts, 3, 5, 1000).unwrap();
+        let sel = Selection::InCycles {
+            start: 3,
+            end: 5,
+            skip: 0,
+            limit: 1000,
+        };
         let rows: Vec<PageKey> = db
-            .receipts_in_cycles(3, 5, 0, 1000)
+            .history_rows(Table::Receipts, sel)
             .unwrap()
             .iter()
-            .map(PageKey::from)
+            .map(|r| PageKey {
+                cycle: r["cycle"].as_u64().unwrap(),
+                timestamp: r["timestamp"].as_u64().unwrap(),
+                id: r["receiptId"].as_str().unwrap().to_owned(),
+            })
             .collect();
         assert_eq!(keys.len(), 21);
         assert_eq!(keys, rows, "same keys, same order as the rows");

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::api::signed;
 use common::run::start;
 use firehose_core::crypto::KeyPair;
-use firehose_core::records::{DataType, Record};
+use firehose_core::records::Record;
 use firehose_dbstore::fixture::FixtureSpec;
 use firehose_distributor::client::{Client, ClientConfig};
 use firehose_distributor::resume::Since;
@@ -61,20 +61,22 @@ async fn a_stalled_backfill_and_a_request_burst_cost_a_live_collector_nothing() 
         receipt_bytes: 4096,
         ..FixtureSpec::default()
     };
-    // 200 receipts a file, a ring of 10: a lap is 50 cycles.
-    let mut run = start(spec, 200, |_| {}).await;
-    // History for the back-fill: 40 cycles, about 7 MB, far more than socket buffers hold.
-    for _ in 0..40 {
-        run.sim.write_cycle().unwrap();
-    }
-    // The live readers have passed them (the healthy collector gets only what comes next).
-    for _ in 0..1000 {
-        if run.d.entries_read(DataType::Cycle) == 40
-            && run.d.entries_read(DataType::Receipt) == 1600
-        {
+    // 200 receipts a file, a ring of 10: a lap is 50 cycles. The healthy collector does not
+    // read until the end: its queue holds everything (90 cycles of 51 messages).
+    let mut run = start(spec, 200, |c| c.client_queue_capacity = 10_000).await;
+    // The healthy collector, live from the start: it must get every record written.
+    let healthy = ClientConfig::new(&run.url, KeyPair::from_seed([2; 32]), run.d.public_key());
+    let mut sub = Client::connect(&healthy).await.unwrap();
+    for _ in 0..500 {
+        if run.d.hub.len() == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // History for the back-fill: 40 cycles, about 7 MB, far more than socket buffers hold.
+    let mut written: Vec<Record> = Vec::new();
+    for _ in 0..40 {
+        written.extend(run.sim.write_cycle().unwrap());
     }
     // The stalled collector: resumes from the start, then never reads.
     let mut stalled = ClientConfig::new(&run.url, KeyPair::from_seed([1; 32]), run.d.public_key());
@@ -82,9 +84,6 @@ async fn a_stalled_backfill_and_a_request_burst_cost_a_live_collector_nothing() 
     let (_stalled_ws, _) = tokio_tungstenite::connect_async(stalled.signed_url())
         .await
         .unwrap();
-    // The healthy collector, live.
-    let healthy = ClientConfig::new(&run.url, KeyPair::from_seed([2; 32]), run.d.public_key());
-    let mut sub = Client::connect(&healthy).await.unwrap();
     for _ in 0..500 {
         if run.d.hub.len() == 2 {
             break;
@@ -113,7 +112,6 @@ async fn a_stalled_backfill_and_a_request_burst_cost_a_live_collector_nothing() 
         .collect();
 
     // Meanwhile the archiver writes a whole lap of every ring.
-    let mut written: Vec<Record> = Vec::new();
     for _ in 0..50 {
         written.extend(run.sim.write_cycle().unwrap());
         tokio::time::sleep(Duration::from_millis(5)).await;
