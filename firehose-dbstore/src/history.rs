@@ -25,7 +25,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params_from_iter, Row};
 use serde_json::{Map, Value};
 
-use crate::queries::q;
+use crate::queries::{q, sql_int as int};
 use crate::{ArchiverDb, CycleCount, Result, Store};
 
 /// A table the history API reads.
@@ -131,11 +131,6 @@ pub enum Selection<'a> {
         /// The value.
         value: &'a str,
     },
-}
-
-/// SQLite integers are signed: a larger number is clamped (and then matches nothing).
-fn int(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 impl ArchiverDb {

@@ -93,6 +93,12 @@ pub(crate) fn q(what: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
     move |source| Error::Query { what, source }
 }
 
+/// A number from outside (a request, a resume point) as an SQLite integer: past `i64::MAX`
+/// it is clamped (and then matches nothing), never wrapped to a negative.
+pub(crate) fn sql_int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 fn page(limit: usize) -> i64 {
     limit.min(MAX_PAGE) as i64
 }
@@ -238,7 +244,10 @@ impl ArchiverDb {
             .prepare_cached(&sql)
             .map_err(q("cycles by counter"))?;
         let rows = stmt
-            .query_map(params![start as i64, end as i64, page(limit)], cycle_row)
+            .query_map(
+                params![sql_int(start), sql_int(end), page(limit)],
+                cycle_row,
+            )
             .map_err(q("cycles by counter"))?
             .collect::<rusqlite::Result<_>>()
             .map_err(q("cycles by counter"));
@@ -284,7 +293,7 @@ impl ArchiverDb {
         );
         self.receipt_query(
             &sql,
-            params![start as i64, end as i64, c, t, id, page(limit)],
+            params![sql_int(start), sql_int(end), c, t, id, page(limit)],
             "receipts by cycle range",
         )
     }
@@ -333,7 +342,7 @@ impl ArchiverDb {
         );
         self.tx_query(
             &sql,
-            params![start as i64, end as i64, c, t, id, page(limit)],
+            params![sql_int(start), sql_int(end), c, t, id, page(limit)],
             "original txs by cycle range",
         )
     }
@@ -387,8 +396,8 @@ impl ArchiverDb {
         let rows = stmt
             .query_map(
                 params![
-                    start as i64,
-                    end as i64,
+                    sql_int(start),
+                    sql_int(end),
                     limit.min(i64::MAX as usize) as i64
                 ],
                 |r| {
@@ -413,7 +422,7 @@ impl ArchiverDb {
             .original_txs
             .prepare_cached(&sql)
             .map_err(q("original tx by key"))?;
-        stmt.query_row(params![id, timestamp as i64], tx_row)
+        stmt.query_row(params![id, sql_int(timestamp)], tx_row)
             .optional()
             .map_err(q("original tx by key"))
     }
@@ -421,9 +430,9 @@ impl ArchiverDb {
 
 fn key_params(after: Option<&PageKey>, start: u64) -> (i64, i64, String) {
     match after {
-        Some(k) => (k.cycle as i64, k.timestamp as i64, k.id.clone()),
+        Some(k) => (sql_int(k.cycle), sql_int(k.timestamp), k.id.clone()),
         // Before every row of the range: (start, -1, "").
-        None => (start as i64, -1, String::new()),
+        None => (sql_int(start), -1, String::new()),
     }
 }
 

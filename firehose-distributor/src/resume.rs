@@ -132,8 +132,8 @@ pub fn backfill(
         )
     };
     // Cycles after the given counter.
-    if let Some(last) = since.cycle {
-        let mut from = last + 1;
+    // `since` comes from the collector: a counter at the end of the range has nothing after it.
+    if let Some(mut from) = since.cycle.and_then(|last| last.checked_add(1)) {
         loop {
             let page: Vec<Cycle> = db.cycles_between(from, u64::MAX >> 1, PAGE)?;
             let Some(end) = page.last().map(|c| c.counter) else {
@@ -144,7 +144,10 @@ pub fn backfill(
                     return Ok(done);
                 }
             }
-            from = end + 1;
+            let Some(next) = end.checked_add(1) else {
+                break;
+            };
+            from = next;
         }
     }
     if let Some(k) = &since.original_tx {
@@ -246,7 +249,7 @@ fn committed_between(
 ) -> firehose_dbstore::Result<bool> {
     let (after, next_key) = match next {
         Record::Cycle(c) => {
-            let from = reached.cycle.map_or(0, |l| l + 1);
+            let from = reached.cycle.map_or(0, |l| l.saturating_add(1));
             return Ok(c.counter > from && !db.cycles_between(from, c.counter - 1, 1)?.is_empty());
         }
         Record::OriginalTx(t) => (reached.original_tx.as_ref(), PageKey::from(t)),

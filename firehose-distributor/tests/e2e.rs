@@ -379,6 +379,51 @@ async fn read_n(
     out
 }
 
+/// A resume point at the very end of every range (`u64::MAX` everywhere, written as exact
+/// integers by a client that does not use canonical JSON; the signature covers the canonical
+/// form, so it verifies) has nothing after it: no overflow (the back-fill used to panic and
+/// close the session with 1011) and no wrap-around to the first rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_point_at_u64_max_backfills_nothing_and_goes_live() {
+    let mut run = start(spec(300), 25, |_| {}).await;
+    for _ in 0..3 {
+        run.sim.write_cycle().unwrap();
+    }
+    let keys = KeyPair::from_seed([23; 32]);
+    let end = serde_json::json!({"cycle": u64::MAX, "timestamp": u64::MAX, "id": "z".repeat(64)});
+    let mut v = SubscriptionRequest::new(SubscriptionType::Firehose, keys.public_key(), now_ms())
+        .to_value();
+    v["collectorInfo"]["since"] =
+        serde_json::json!({"cycle": u64::MAX, "originalTx": end, "receipt": end});
+    Crypto::default().sign_obj(&mut v, &keys).unwrap();
+    let exact = serde_json::to_string(&v).unwrap();
+    assert!(exact.contains("18446744073709551615"));
+    let data: String =
+        percent_encoding::utf8_percent_encode(&exact, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{}/?data={data}", run.url))
+        .await
+        .unwrap();
+    wait_sessions(&run.d, 1).await;
+    // It claims to have every record up to the end: the history is not sent (a wrap-around
+    // would send it all), and live records at or before its point are skipped too.
+    run.sim.write_cycle().unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), futures::StreamExt::next(&mut ws))
+            .await
+            .is_err(),
+        "nothing is sent: the collector has it all"
+    );
+    assert_eq!(
+        run.d.hub.len(),
+        1,
+        "the session is alive (not closed with 1011)"
+    );
+    assert!(common::get(&run.url, "/metrics")
+        .await
+        .contains("firehose_distributor_resumes_refused_total 0"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_with_since_gets_exactly_what_was_missed_then_live() {
     let mut run = start(spec(300), 25, |_| {}).await;
