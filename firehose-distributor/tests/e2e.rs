@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::run::{spec, start};
+use common::run::{spec, start, wait_sessions};
 use common::{assert_same_per_type, get};
 use std::time::Duration;
 
@@ -18,16 +18,6 @@ use firehose_distributor::Distributor;
 
 fn collector(seed: u8, d: &Distributor, url: &str) -> ClientConfig {
     ClientConfig::new(url, KeyPair::from_seed([seed; 32]), d.public_key())
-}
-
-async fn wait_sessions(d: &Distributor, n: usize) {
-    for _ in 0..500 {
-        if d.hub.len() == n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("expected {n} sessions, have {}", d.hub.len());
 }
 
 fn status_of(err: ClientError) -> u16 {

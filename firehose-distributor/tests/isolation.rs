@@ -67,12 +67,7 @@ async fn a_stalled_backfill_and_a_request_burst_cost_a_live_collector_nothing() 
     // The healthy collector, live from the start: it must get every record written.
     let healthy = ClientConfig::new(&run.url, KeyPair::from_seed([2; 32]), run.d.public_key());
     let mut sub = Client::connect(&healthy).await.unwrap();
-    for _ in 0..500 {
-        if run.d.hub.len() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::run::wait_sessions(&run.d, 1).await;
     // History for the back-fill: 40 cycles, about 7 MB, far more than socket buffers hold.
     let mut written: Vec<Record> = Vec::new();
     for _ in 0..40 {
@@ -84,12 +79,7 @@ async fn a_stalled_backfill_and_a_request_burst_cost_a_live_collector_nothing() 
     let (_stalled_ws, _) = tokio_tungstenite::connect_async(stalled.signed_url())
         .await
         .unwrap();
-    for _ in 0..500 {
-        if run.d.hub.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::run::wait_sessions(&run.d, 2).await;
     // Let the back-fill fill the stalled socket.
     tokio::time::sleep(Duration::from_millis(500)).await;
 

@@ -41,12 +41,7 @@ async fn unsorted_null_and_missing_fields_are_forwarded_and_verify() {
         encode_query_value(&req.sign(&crypto, &keys))
     );
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    for _ in 0..500 {
-        if d.hub.len() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::run::wait_sessions(&d, 1).await;
 
     let lines = [
         // JSON.stringify of an older writer: insertion order, not sorted.

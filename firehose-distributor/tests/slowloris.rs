@@ -44,12 +44,7 @@ async fn slow_sockets_are_closed_and_cost_a_collector_nothing() {
     .await;
     let healthy = ClientConfig::new(&run.url, KeyPair::from_seed([2; 32]), run.d.public_key());
     let mut sub = Client::connect(&healthy).await.unwrap();
-    for _ in 0..500 {
-        if run.d.hub.len() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::run::wait_sessions(&run.d, 1).await;
     let addr = run.url.trim_start_matches("ws://").to_owned();
     // 300 slow heads, 100 idle sockets, 50 chunked bodies that never end.
     let mut slow = Vec::new();

@@ -70,3 +70,14 @@ pub async fn start(
         _dir: dir,
     }
 }
+
+/// Waits until `d` has `n` sessions (at most 5 s, or the test fails).
+pub async fn wait_sessions(d: &Distributor, n: usize) {
+    for _ in 0..500 {
+        if d.hub.len() == n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("expected {n} sessions, have {}", d.hub.len());
+}
