@@ -140,42 +140,27 @@ async fn sigusr1_reload_and_sigterm() {
 fn refuses_to_start_with_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.json");
-    std::fs::write(&cfg, r#"{"DATA_LOG_DIR": "/nonexistent/logs"}"#).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_firehose-distributor"))
-        .args(["--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/logs"));
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"{{"DATA_LOG_DIR": "{}", "DISTRIBUTOR_SECRET_KEY": "zz"}}"#,
-            dir.path().display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_firehose-distributor"))
-        .args(["--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("DISTRIBUTOR_SECRET_KEY"));
+    // Writes `config`, starts the binary on it; it must fail: its stderr.
+    let refused = |config: String| {
+        std::fs::write(&cfg, config).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_firehose-distributor"))
+            .args(["--config", cfg.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let logs = dir.path().display();
+    let err = refused(r#"{"DATA_LOG_DIR": "/nonexistent/logs"}"#.into());
+    assert!(err.contains("/nonexistent/logs"));
+    let err = refused(format!(
+        r#"{{"DATA_LOG_DIR": "{logs}", "DISTRIBUTOR_SECRET_KEY": "zz"}}"#
+    ));
+    assert!(err.contains("DISTRIBUTOR_SECRET_KEY"));
     // A misspelt security setting would leave the allow-list off: refused, with the fix.
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"{{"DATA_LOG_DIR": "{}", "limitToSubscriberOnly": true}}"#,
-            dir.path().display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_firehose-distributor"))
-        .args(["--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(format!(
+        r#"{{"DATA_LOG_DIR": "{logs}", "limitToSubscriberOnly": true}}"#
+    ));
     assert!(
         err.contains("did you mean `limitToSubscribersOnly`")
             && err.contains("--allow-unknown-keys"),
