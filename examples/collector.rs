@@ -1,21 +1,22 @@
-//! A Rust collector: connects to a distributor (default: the demo on 127.0.0.1:6100), checks
-//! every message's distributor signature, stores the records in its own SQLite database and
-//! prints a progress line every second. Reconnects with back-off and resumes with `since`.
+//! A Rust collector built on `firehose-client` alone: connects to a distributor (default: the
+//! demo on 127.0.0.1:6100), checks every message's distributor signature, appends the records
+//! to one JSON-lines file per type and prints a progress line every second. It reconnects
+//! with back-off and resumes with `since`, so a dropped connection loses nothing.
 //!
 //! ```text
 //! cargo run --release -p firehose-distributor -- demo        # in one terminal
-//! cargo run --example collector -- [WS_URL] [DISTRIBUTOR_PUBLIC_KEY] [DB_DIR]
+//! cargo run --example collector -- [WS_URL] [DISTRIBUTOR_PUBLIC_KEY] [OUT_DIR]
 //! ```
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
-use firehose::core::crypto::{KeyPair, PublicKey};
-use firehose::core::records::{DataType, Record};
-use firehose::dbstore::fixture::DbWriter;
-use firehose::dbstore::Layout;
-use firehose::distributor::client::{ClientConfig, ResumingClient};
-use firehose::distributor::config::DEV_PUBLIC_KEY;
+use firehose::client::core::crypto::{KeyPair, PublicKey};
+use firehose::client::core::fixtures::DEV_PUBLIC_KEY;
+use firehose::client::core::records::{DataType, Record};
+use firehose::client::core::since::now_ms;
+use firehose::client::{ClientConfig, ResumingClient};
 
 #[tokio::main]
 async fn main() {
@@ -27,27 +28,24 @@ async fn main() {
         std::process::exit(2)
     });
     let tmp = tempfile::tempdir().expect("temp dir");
-    let db_dir = args
+    let out_dir = args
         .next()
         .map(Into::into)
-        .unwrap_or_else(|| tmp.path().join("collector-db"));
-    let mut db = DbWriter::create(&Layout::Directory(db_dir.clone())).unwrap_or_else(|e| {
-        eprintln!("collector: {e}");
+        .unwrap_or_else(|| tmp.path().join("collected"));
+    let mut files = Files::create(&out_dir).unwrap_or_else(|e| {
+        eprintln!("collector: {}: {e}", out_dir.display());
         std::process::exit(2)
     });
     let cfg = ClientConfig::new(&url, KeyPair::generate(), distributor_key);
     println!(
         "collector {} storing into {}",
         cfg.keys.public_key(),
-        db_dir.display()
+        out_dir.display()
     );
 
     let mut counts: BTreeMap<DataType, u64> = BTreeMap::new();
     let mut last_print = Instant::now();
-    // Reconnects with back-off and resumes where it left off (`since`), so a dropped
-    // connection loses nothing.
     let mut client = ResumingClient::new(cfg);
-    let mut batch: Vec<Record> = Vec::new();
     let mut lag_ms = 0u64;
     loop {
         let signed = match client.next().await {
@@ -59,14 +57,15 @@ async fn main() {
         };
         *counts.entry(signed.record.data_type()).or_default() += 1;
         if let Record::Receipt(r) = &signed.record {
-            lag_ms = firehose::distributor::auth::now_ms().saturating_sub(r.timestamp);
+            lag_ms = now_ms().saturating_sub(r.timestamp);
         }
-        batch.push(signed.record);
+        if let Err(e) = files.append(&signed.record) {
+            eprintln!("collector: storing: {e}");
+        }
         if last_print.elapsed() >= Duration::from_secs(1) {
-            if let Err(e) = db.write_batch(&batch) {
+            if let Err(e) = files.flush() {
                 eprintln!("collector: storing: {e}");
             }
-            batch.clear();
             let secs = last_print.elapsed().as_secs_f64();
             let rates: Vec<String> = counts
                 .iter()
@@ -80,5 +79,36 @@ async fn main() {
             counts.clear();
             last_print = Instant::now();
         }
+    }
+}
+
+/// `<dir>/<type>.jsonl`, one canonical record per line.
+struct Files([std::io::BufWriter<std::fs::File>; 3]);
+
+impl Files {
+    fn create(dir: &std::path::Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let open = |t: DataType| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(format!("{}.jsonl", t.log_name())))
+                .map(std::io::BufWriter::new)
+        };
+        Ok(Self([
+            open(DataType::Cycle)?,
+            open(DataType::OriginalTx)?,
+            open(DataType::Receipt)?,
+        ]))
+    }
+
+    fn append(&mut self, record: &Record) -> std::io::Result<()> {
+        let file = &mut self.0[record.data_type().index()];
+        file.write_all(record.to_canonical_json().as_bytes())?;
+        file.write_all(b"\n")
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.iter_mut().try_for_each(Write::flush)
     }
 }

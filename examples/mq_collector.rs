@@ -1,8 +1,8 @@
 //! A collector in MQ mode: consumes the three queues of a consumer group (declared by
 //! `firehose-distributor --mode mq --mq-queue-prefix GROUP`, or by anyone), verifies every
-//! message's distributor signature, stores the records in its own SQLite database, and acks a
-//! message only after it is stored. Duplicates (same `message_id`) are harmless: rows are
-//! upserted.
+//! message's distributor signature, appends the records to one JSON-lines file per queue, and
+//! acks a message only after it is written. Duplicates (same `message_id`, after a redelivery)
+//! can be dropped by that id. It uses `firehose-client` (feature `mq`) alone.
 //!
 //! ```text
 //! MQ_QUEUE_PREFIX=collector1 DISTRIBUTOR_MODE=MQ ARCHIVER_DB_DIR=... DATA_LOG_DIR=... \
@@ -14,15 +14,13 @@
 //! RMQ_CYCLES_QUEUE_NAME / RMQ_RECEIPTS_QUEUE_NAME / RMQ_ORIGINAL_TXS_QUEUE_NAME to override
 //! the group's queue names; DISTRIBUTOR_PUBKEY (default: the dev key).
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
-use firehose::core::crypto::PublicKey;
-use firehose::core::records::DataType;
-use firehose::dbstore::fixture::DbWriter;
-use firehose::dbstore::Layout;
-use firehose::distributor::config::DEV_PUBLIC_KEY;
-use firehose::distributor::mq::consumer::MqConsumer;
-use firehose::distributor::mq::{queue_names, MqConfig};
+use firehose::client::core::crypto::PublicKey;
+use firehose::client::core::fixtures::DEV_PUBLIC_KEY;
+use firehose::client::core::records::DataType;
+use firehose::client::mq::{broker_uri, queue_names, redacted, MqConsumer};
 
 #[tokio::main]
 async fn main() {
@@ -30,7 +28,7 @@ async fn main() {
         .nth(1)
         .unwrap_or_else(|| "collector1".into());
     let env = |k: &str| std::env::var(k).ok();
-    let mq = MqConfig::from_env(env, ".".as_ref()).unwrap_or_else(|e| {
+    let uri = broker_uri(env).unwrap_or_else(|e| {
         eprintln!("mq_collector: {e}");
         std::process::exit(2)
     });
@@ -40,16 +38,12 @@ async fn main() {
             std::process::exit(2)
         });
     let tmp = tempfile::tempdir().expect("temp dir");
-    let db_dir = tmp.path().join("collector-db");
-    let db = DbWriter::create(&Layout::Directory(db_dir.clone())).unwrap_or_else(|e| {
-        eprintln!("mq_collector: {e}");
-        std::process::exit(2)
-    });
-    let db = std::sync::Arc::new(std::sync::Mutex::new(db));
+    let out_dir = tmp.path().join("collected");
+    std::fs::create_dir_all(&out_dir).expect("output dir");
     println!(
         "mq_collector: group {group} on {}, storing into {}",
-        mq.redacted_uri(),
-        db_dir.display()
+        redacted(&uri),
+        out_dir.display()
     );
     let counts = std::sync::Arc::new(std::sync::Mutex::new([0u64; 3]));
     for (t, default_queue) in queue_names(&group) {
@@ -59,7 +53,9 @@ async fn main() {
             DataType::Receipt => env("RMQ_RECEIPTS_QUEUE_NAME"),
         }
         .unwrap_or(default_queue);
-        let (uri, db, counts) = (mq.uri.clone(), db.clone(), counts.clone());
+        let path = out_dir.join(format!("{queue}.jsonl"));
+        let mut out = std::fs::File::create(&path).expect("output file");
+        let (uri, counts) = (uri.clone(), counts.clone());
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(250);
             loop {
@@ -81,11 +77,8 @@ async fn main() {
                             continue;
                         }
                     };
-                    let stored = db
-                        .lock()
-                        .expect("db lock")
-                        .write_batch(std::iter::once(&d.record.record));
-                    let ok = match stored {
+                    let line = d.record.record.to_canonical_json() + "\n";
+                    let ok = match out.write_all(line.as_bytes()) {
                         Ok(()) => d.ack().await,
                         Err(e) => {
                             eprintln!("mq_collector: storing: {e}; requeueing");

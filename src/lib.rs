@@ -7,6 +7,7 @@
 //! | feature | crate | what it does |
 //! |---|---|---|
 //! | `core` | [`core`] | records, Shardus crypto, canonical JSON, codecs |
+//! | `client` | [`client`] | what a collector embeds: verified streams, resumption, history API, MQ |
 //! | `logreader` | [`logreader`] | tails the archiver's rotating data-log files |
 //! | `dbstore` | [`dbstore`] | reads the archiver's SQLite databases |
 //! | `distributor` | [`distributor`] | the Shardeum-compatible distributor |
@@ -23,6 +24,8 @@
 //! assert!(crypto.verify_obj(&msg).is_ok());
 //! ```
 
+#[cfg(feature = "client")]
+pub use firehose_client as client;
 #[cfg(feature = "core")]
 pub use firehose_core as core;
 #[cfg(feature = "dbstore")]

@@ -11,14 +11,16 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use firehose_client::{Client, ClientConfig};
+use firehose_client::{HttpClient, HttpError};
 use firehose_core::crypto::PublicKey;
+use firehose_core::keyed::KeyedRecord;
+use firehose_core::records::{OriginalTxData, Receipt};
+use firehose_core::since::Since;
 use firehose_dbstore::fixture::FixtureSpec;
 use firehose_dbstore::{Layout, PageKey};
 use firehose_distributor::api::MAX_SPAN;
-use firehose_distributor::client::{Client, ClientConfig};
 use firehose_distributor::config::Config;
-use firehose_distributor::http_client::{HttpClient, HttpError};
-use firehose_distributor::resume::Since;
 use firehose_logreader::{DataLogWriter, WriterOptions};
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Message;
@@ -199,12 +201,10 @@ async fn read_history_http(api: HttpClient, cycles: u64) -> Seen {
         for slot in 0..2 {
             for &(from, to) in &spans {
                 for page in 1.. {
-                    let keys: Vec<PageKey> = if slot == 0 {
-                        let rows = api.receipts(from, to, page).await?;
-                        rows.iter().map(PageKey::from).collect()
+                    let keys = if slot == 0 {
+                        page_keys::<Receipt>(&api, from, to, page).await?
                     } else {
-                        let rows = api.original_txs(from, to, page).await?;
-                        rows.iter().map(PageKey::from).collect()
+                        page_keys::<OriginalTxData>(&api, from, to, page).await?
                     };
                     if keys.is_empty() {
                         break;
@@ -223,6 +223,17 @@ async fn read_history_http(api: HttpClient, cycles: u64) -> Seen {
     }
     seen.secs = start.elapsed().as_secs_f64();
     seen
+}
+
+/// The keys of one `/receipt` or `/originalTx` page.
+async fn page_keys<T: KeyedRecord>(
+    api: &HttpClient,
+    from: u64,
+    to: u64,
+    page: u64,
+) -> Result<Vec<PageKey>, HttpError> {
+    let rows = api.keyed::<T>().in_cycles(from, to, page).await?;
+    Ok(rows.iter().map(T::page_key).collect())
 }
 
 /// Runs the scenario and reports its figures.

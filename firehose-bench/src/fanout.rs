@@ -14,11 +14,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use firehose_client::ClientConfig;
 use firehose_core::crypto::{Crypto, PublicKey};
 use firehose_core::fixtures;
 use firehose_core::message::SignedRecord;
 use firehose_core::records::Record;
-use firehose_distributor::client::ClientConfig;
 use firehose_distributor::config::Config;
 use firehose_logreader::{DataLogWriter, WriterOptions};
 use futures::StreamExt;

@@ -63,6 +63,15 @@ impl Encoding {
         }
     }
 
+    /// The encoding named `name` (`json`, `msgpack`), as in requests and configuration.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "json" => Some(Encoding::Json),
+            "msgpack" => Some(Encoding::MessagePack),
+            _ => None,
+        }
+    }
+
     /// The name used in configuration and requests (`json`, `msgpack`).
     pub fn name(self) -> &'static str {
         match self {

@@ -9,8 +9,10 @@
 //! | [`tagged`] | BigInt / Buffer / Uint8Array tag objects of `safeStringify` |
 //! | [`crypto`] | keyed BLAKE2b, attached Ed25519 signatures, `signObj` / `verifyObj` |
 //! | [`records`] | `Cycle`, `OriginalTxData`, `Receipt`, `DataType`, `Record` |
+//! | [`keyed`] | receipts and original transactions as one kind of keyed, paged row |
 //! | [`message`] | the distributor's signed messages, built once from canonical bytes |
-//! | [`subscription`] | the collector's signed subscription request |
+//! | [`subscription`] | the collector's signed subscription request, built and parsed by one type |
+//! | [`since`] | resume points and page keys (`since`), and the clock they use |
 //! | [`codec`] | JSON and MessagePack (named) encodings |
 //!
 //! Every byte these modules produce is checked against vectors made by the JavaScript
@@ -22,8 +24,10 @@ pub mod codec;
 pub mod crypto;
 mod error;
 pub mod fixtures;
+pub mod keyed;
 pub mod message;
 pub mod records;
+pub mod since;
 pub mod subscription;
 pub mod tagged;
 

@@ -8,46 +8,13 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use serde_json::Value;
 
 use crate::{Error, Layout, Result, Store};
+pub use firehose_core::since::PageKey;
 
 /// The largest page any query returns.
 pub const MAX_PAGE: usize = 10_000;
 
 /// How long a query waits on a lock held by the writer before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A keyset-paging cursor for receipts and original transactions: the order is
-/// (cycle, timestamp, id) ascending, and a page starts strictly after its key.
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-pub struct PageKey {
-    /// Cycle counter.
-    pub cycle: u64,
-    /// Timestamp (ms).
-    pub timestamp: u64,
-    /// Receipt id or tx id.
-    pub id: String,
-}
-
-impl From<&Receipt> for PageKey {
-    fn from(r: &Receipt) -> Self {
-        Self {
-            cycle: r.cycle,
-            timestamp: r.timestamp,
-            id: r.receipt_id.clone(),
-        }
-    }
-}
-
-impl From<&OriginalTxData> for PageKey {
-    fn from(t: &OriginalTxData) -> Self {
-        Self {
-            cycle: t.cycle,
-            timestamp: t.timestamp,
-            id: t.tx_id.clone(),
-        }
-    }
-}
 
 /// Number of rows in one cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -8,9 +8,9 @@
 
 use std::time::{Duration, Instant};
 
+use firehose_client::ClientConfig;
 use firehose_core::crypto::KeyPair;
 use firehose_core::fixtures;
-use firehose_distributor::client::ClientConfig;
 use firehose_distributor::config::Config;
 use firehose_distributor::Distributor;
 use firehose_logreader::{DataLogWriter, WriterOptions};

@@ -11,9 +11,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use firehose_core::canonical::safe_parse;
 use firehose_core::crypto::{Crypto, PublicKey};
-use serde_json::Value;
+use firehose_core::subscription::{RequestError, SignedSubscription};
 
 use crate::config::Subscriber;
 
@@ -23,12 +22,9 @@ pub const TIMESTAMP_WINDOW_MS: u64 = 30_000;
 /// Why a request was refused (the client only ever sees `401 Unauthorized`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
-    /// No or unparsable `data`.
-    #[error("malformed request: {0}")]
-    Malformed(String),
-    /// `sign.owner` is not the sender.
-    #[error("sign.owner is not the sender")]
-    OwnerMismatch,
+    /// No `data`, or not the request's shape (including `sign.owner` ≠ `sender`).
+    #[error(transparent)]
+    Request(#[from] RequestError),
     /// Not in the allow-list.
     #[error("not a subscriber")]
     NotSubscribed,
@@ -54,8 +50,8 @@ pub enum AuthError {
 pub struct Accepted {
     /// The collector.
     pub sender: PublicKey,
-    /// The whole `collectorInfo` (carries optional extras such as a resume point).
-    pub collector_info: Value,
+    /// The request (its `since` and `encoding` are read by the session).
+    pub request: SignedSubscription,
 }
 
 /// Most signatures remembered at once (about 25 MB); past it new subscriptions are refused
@@ -120,30 +116,9 @@ pub fn check(
     replay: &ReplayCache,
     now_ms: u64,
 ) -> Result<Accepted, AuthError> {
-    let v = safe_parse(data).map_err(|e| AuthError::Malformed(e.to_string()))?;
-    let info = v
-        .get("collectorInfo")
-        .filter(|i| i.is_object())
-        .ok_or_else(|| AuthError::Malformed("collectorInfo is not an object".into()))?;
-    let sender = v
-        .get("sender")
-        .and_then(Value::as_str)
-        .ok_or_else(|| AuthError::Malformed("sender is not a string".into()))?;
-    let sign = v
-        .get("sign")
-        .filter(|s| s.is_object())
-        .ok_or_else(|| AuthError::Malformed("sign is not an object".into()))?;
-    let (Some(owner), Some(sig)) = (
-        sign.get("owner").and_then(Value::as_str),
-        sign.get("sig").and_then(Value::as_str),
-    ) else {
-        return Err(AuthError::Malformed(
-            "sign.owner / sign.sig are not strings".into(),
-        ));
-    };
-    if owner != sender {
-        return Err(AuthError::OwnerMismatch);
-    }
+    // The shape, then `sign.owner == sender` (firehose-core's wire model).
+    let request = SignedSubscription::parse(data)?;
+    let sender = request.sender();
     if limit_to_subscribers {
         let sub = subscribers
             .iter()
@@ -152,46 +127,34 @@ pub fn check(
         if sub.expired(now_ms) {
             return Err(AuthError::Expired);
         }
-        let wanted = info
-            .get("subscriptionType")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let wanted = request.subscription_type();
         // Only FIREHOSE subscriptions get the stream (other types load from the config).
         if wanted != sub.subscription_type || wanted != crate::config::FIREHOSE {
             return Err(AuthError::WrongType(wanted.to_owned()));
         }
     }
-    let ts = info
-        .get("timestamp")
-        .and_then(Value::as_u64)
-        .ok_or(AuthError::Stale)?;
+    let ts = request.timestamp_ms().ok_or(AuthError::Stale)?;
     // Saturating: a timestamp of u64::MAX is far in the future, not a wrap-around.
     if ts.saturating_add(TIMESTAMP_WINDOW_MS) < now_ms
         || ts > now_ms.saturating_add(TIMESTAMP_WINDOW_MS)
     {
         return Err(AuthError::Stale);
     }
-    let signer = crypto
-        .verify_obj(&v)
+    let signer = request
+        .verify(crypto)
         .map_err(|e| AuthError::BadSignature(e.to_string()))?;
     // The replay identity is the signature's bytes: hex in another case is the same request.
     let expires = ts.saturating_add(TIMESTAMP_WINDOW_MS + 1);
-    if !replay.first_use(&sig.to_ascii_lowercase(), now_ms, expires) {
+    if !replay.first_use(&request.signature().to_ascii_lowercase(), now_ms, expires) {
         return Err(AuthError::Replayed);
     }
     Ok(Accepted {
         sender: signer,
-        collector_info: info.clone(),
+        request,
     })
 }
 
-/// Unix time in ms.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use firehose_core::since::now_ms;
 
 #[cfg(test)]
 mod tests {

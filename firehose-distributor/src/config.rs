@@ -7,10 +7,8 @@ use firehose_dbstore::{Layout, StoreNames};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The original's dev public key (printed warnings when used).
-pub const DEV_PUBLIC_KEY: &str = "758b1c119412298802cd28dbfa394cdfeecc4074492d60844cc192d632d84de3";
-/// The original's dev secret key.
-pub const DEV_SECRET_KEY: &str = "3be00019f23847529bd63e41124864983175063bb524bd54ea3c155f2fa12969758b1c119412298802cd28dbfa394cdfeecc4074492d60844cc192d632d84de3";
+/// The original's dev key pair (a warning is printed when it is used).
+pub use firehose_core::fixtures::{DEV_PUBLIC_KEY, DEV_SECRET_KEY};
 
 /// One allow-listed collector.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

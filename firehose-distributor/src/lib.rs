@@ -21,19 +21,18 @@
 //! | [`resume`] | `since`: back-fill from SQLite and the retained logs, then live, no gap, no duplicate |
 //! | [`logindex`] | where a resume scans the retained logs from |
 //! | [`metrics`] / [`prometheus`] | `/metrics`: Prometheus text, or the original's JSON |
-//! | [`client`] | the collector side: signed connect, verified typed records |
-//! | [`http_client`] | the collector side of the history API: signed requests, verified replies |
 //! | [`archiver_sim`] | a simulated archiver (data logs + SQLite) for demos and tests |
-//! | [`mq`] | MQ mode: publish to RabbitMQ with confirms and a durable cursor; the consumer |
+//! | [`mq`] | MQ mode: publish to RabbitMQ with confirms and a durable cursor |
+//!
+//! The collector side (websocket, resuming, history API and MQ clients) is the
+//! `firehose-client` crate.
 
 pub mod api;
 pub mod archive_db;
 pub mod archiver_sim;
 pub mod auth;
-pub mod client;
 pub mod config;
 pub mod config_keys;
-pub mod http_client;
 pub mod hub;
 pub mod listener;
 pub mod logindex;

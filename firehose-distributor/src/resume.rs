@@ -21,37 +21,11 @@ use crate::hub::{Outgoing, Shared};
 use firehose_core::crypto::{Crypto, KeyPair};
 use firehose_core::message::encode_signed_entry;
 use firehose_core::records::{Cycle, DataType, OriginalTxData, Receipt, Record};
-use firehose_dbstore::{ArchiverDb, PageKey};
+use firehose_core::since::{PageKey, Since};
+use firehose_dbstore::ArchiverDb;
 use firehose_logreader::files::LogFiles;
 use firehose_logreader::{DataLogReader, LogEvent, StartAt};
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-
-/// The last record a collector has, per type.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Since {
-    /// Last cycle counter.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cycle: Option<u64>,
-    /// Last original transaction.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub original_tx: Option<PageKey>,
-    /// Last receipt.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub receipt: Option<PageKey>,
-}
-
-impl Since {
-    /// Moves the resume point past `record`.
-    pub fn advance(&mut self, record: &Record) {
-        match record {
-            Record::Cycle(c) => self.cycle = Some(c.counter),
-            Record::OriginalTx(t) => self.original_tx = Some(PageKey::from(t)),
-            Record::Receipt(r) => self.receipt = Some(PageKey::from(r)),
-        }
-    }
-}
 
 const PAGE: usize = 500;
 
@@ -82,20 +56,6 @@ pub struct Backfilled {
     /// rotated out of the data logs (the ring lapped it): sending the rest would break the
     /// order, so the session should be closed and resumed again (SQLite has them by then).
     pub lapped: Option<DataType>,
-}
-
-impl Since {
-    /// Whether this resume point comes before `record` (types without a point: no).
-    pub fn precedes(&self, record: &Record) -> bool {
-        match record {
-            Record::Cycle(c) => self.cycle.is_some_and(|last| c.counter > last),
-            Record::OriginalTx(t) => self
-                .original_tx
-                .as_ref()
-                .is_some_and(|k| PageKey::from(t) > *k),
-            Record::Receipt(r) => self.receipt.as_ref().is_some_and(|k| PageKey::from(r) > *k),
-        }
-    }
 }
 
 /// Sends every row after `since`, signed like live entries, to `out`: first from SQLite, then
@@ -312,24 +272,6 @@ impl Handover {
     /// Whether it has checked enough messages to retire.
     pub fn done(&self) -> bool {
         self.checked >= HANDOVER_WINDOW
-    }
-}
-
-impl Since {
-    /// Whether a collector at this resume point already has `record` (its type has a point,
-    /// and the record is at or before it).
-    pub fn has(&self, record: &Record) -> bool {
-        match record {
-            Record::Cycle(c) => self.cycle.is_some_and(|last| c.counter <= last),
-            Record::OriginalTx(t) => self
-                .original_tx
-                .as_ref()
-                .is_some_and(|k| PageKey::from(t) <= *k),
-            Record::Receipt(r) => self
-                .receipt
-                .as_ref()
-                .is_some_and(|k| PageKey::from(r) <= *k),
-        }
     }
 }
 

@@ -67,38 +67,20 @@ pub(crate) async fn upgrade(
             return unauthorized();
         }
     };
-    let since = match accepted.collector_info.get("since") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(v) => match serde_json::from_value::<crate::resume::Since>(v.clone()) {
-            Ok(s) if d.db.is_configured() => Some(s),
-            Ok(_) => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    "since needs an archiver database (ARCHIVER_DB_DIR / ARCHIVER_DB_PATH)",
-                )
-                    .into_response()
-            }
-            Err(e) => {
-                return (StatusCode::BAD_REQUEST, format!("collectorInfo.since: {e}"))
-                    .into_response()
-            }
-        },
-    };
-    let encoding = match accepted
-        .collector_info
-        .get("encoding")
-        .and_then(serde_json::Value::as_str)
-    {
-        None | Some("json") => firehose_core::codec::Encoding::Json,
-        Some("msgpack") => firehose_core::codec::Encoding::MessagePack,
-        Some(other) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("collectorInfo.encoding `{other}`: expected json or msgpack"),
-            )
-                .into_response()
+    // Beyond the original: a resume point and the encoding (400 with the reason if bad).
+    let (since, encoding) = match (accepted.request.since(), accepted.request.encoding()) {
+        (Ok(since), Ok(encoding)) => (since, encoding),
+        (Err(e), _) | (_, Err(e)) => {
+            return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
         }
     };
+    if since.is_some() && !d.db.is_configured() {
+        return (
+            StatusCode::BAD_REQUEST,
+            "since needs an archiver database (ARCHIVER_DB_DIR / ARCHIVER_DB_PATH)",
+        )
+            .into_response();
+    }
     ws.read_buffer_size(SESSION_READ_BUFFER)
         .max_message_size(SESSION_MAX_INCOMING)
         .max_frame_size(SESSION_MAX_INCOMING)
@@ -109,7 +91,7 @@ pub(crate) async fn upgrade(
 /// back-fill did not cover. `false` if the socket failed.
 async fn backfill_then_handover(
     d: &Arc<Distributor>,
-    since: crate::resume::Since,
+    since: firehose_core::since::Since,
     registered: std::time::Instant,
     rx: &mut crate::hub::SessionRx,
     sink: &mut futures::stream::SplitSink<WebSocket, Message>,
@@ -258,7 +240,7 @@ async fn session(
     socket: WebSocket,
     key: PublicKey,
     capacity: usize,
-    since: Option<crate::resume::Since>,
+    since: Option<firehose_core::since::Since>,
     encoding: firehose_core::codec::Encoding,
 ) {
     d.live_sessions
@@ -273,7 +255,7 @@ async fn run_session(
     socket: WebSocket,
     key: PublicKey,
     capacity: usize,
-    since: Option<crate::resume::Since>,
+    since: Option<firehose_core::since::Since>,
     encoding: firehose_core::codec::Encoding,
 ) {
     let registered = std::time::Instant::now();

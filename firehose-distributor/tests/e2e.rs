@@ -7,12 +7,12 @@ use common::run::{spec, start, wait_sessions};
 use common::{assert_same_per_type, get};
 use std::time::Duration;
 
+use firehose_client::{Client, ClientConfig, ClientError};
 use firehose_core::crypto::{Crypto, KeyPair};
 use firehose_core::records::{DataType, Record};
 use firehose_core::subscription::{encode_query_value, SubscriptionRequest, SubscriptionType};
 use firehose_dbstore::fixture::FixtureSpec;
 use firehose_distributor::auth::now_ms;
-use firehose_distributor::client::{Client, ClientConfig, ClientError};
 use firehose_distributor::config::Subscriber;
 use firehose_distributor::Distributor;
 
@@ -352,9 +352,9 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_get_everything() 
 
 /// Reads `n` verified records, advancing `since`.
 async fn read_n(
-    sub: &mut firehose_distributor::client::Subscription<'_>,
+    sub: &mut firehose_client::Subscription,
     n: usize,
-    since: &mut firehose_distributor::resume::Since,
+    since: &mut firehose_core::since::Since,
 ) -> Vec<Record> {
     let mut out = Vec::new();
     while out.len() < n {
@@ -418,7 +418,7 @@ async fn a_resume_point_at_u64_max_backfills_nothing_and_goes_live() {
 async fn resume_with_since_gets_exactly_what_was_missed_then_live() {
     let mut run = start(spec(300), 25, |_| {}).await;
     let mut cfg = collector(21, &run.d, &run.url);
-    let mut since = firehose_distributor::resume::Since::default();
+    let mut since = firehose_core::since::Since::default();
     let mut written: Vec<Record> = Vec::new();
     let mut got: Vec<Record> = Vec::new();
     {
@@ -469,7 +469,7 @@ async fn resume_with_since_gets_exactly_what_was_missed_then_live() {
 async fn resume_covers_entries_logged_before_the_archiver_committed_them() {
     let mut run = start(spec(200), 12, |_| {}).await;
     let mut cfg = collector(22, &run.d, &run.url);
-    let mut since = firehose_distributor::resume::Since::default();
+    let mut since = firehose_core::since::Since::default();
     let mut written: Vec<Record> = Vec::new();
     let mut got: Vec<Record> = Vec::new();
     {
@@ -539,8 +539,8 @@ async fn messagepack_clients_get_the_same_signed_records() {
     let mut mp_sub = Client::connect(&mp_cfg).await.unwrap();
     wait_sessions(&run.d, 2).await;
     let written = run.sim.write_cycle().unwrap();
-    let mut s1 = firehose_distributor::resume::Since::default();
-    let mut s2 = firehose_distributor::resume::Since::default();
+    let mut s1 = firehose_core::since::Since::default();
+    let mut s2 = firehose_core::since::Since::default();
     let a = read_n(&mut json_sub, written.len(), &mut s1).await;
     let b = read_n(&mut mp_sub, written.len(), &mut s2).await;
     assert_eq!(a, b, "both encodings carry the same records");
@@ -569,11 +569,11 @@ async fn messagepack_clients_get_the_same_signed_records() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resuming_client_survives_slow_consumer_closes_without_gap_or_duplicate() {
-    use firehose_distributor::client::ResumingClient;
+    use firehose_client::ResumingClient;
     // A queue of 4 messages: every cycle (11 records published at once) overflows it, so the
     // session is closed with 4001 again and again; the client resumes each time.
     let mut run = start(spec(2000), 30, |c| c.client_queue_capacity = 4).await;
-    let mut since = firehose_distributor::resume::Since::default();
+    let mut since = firehose_core::since::Since::default();
     for r in run.sim.write_cycle().unwrap() {
         since.advance(&r);
     }

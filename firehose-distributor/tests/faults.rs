@@ -7,13 +7,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use firehose_client::{Client, ClientConfig, ClientError};
+use firehose_client::{HttpClient, HttpError};
 use firehose_core::crypto::KeyPair;
+use firehose_core::since::Since;
 use firehose_dbstore::fixture::{self, FixtureSpec};
 use firehose_dbstore::Layout;
-use firehose_distributor::client::{Client, ClientConfig, ClientError};
 use firehose_distributor::config::Config;
-use firehose_distributor::http_client::{HttpClient, HttpError};
-use firehose_distributor::resume::Since;
 use firehose_distributor::Distributor;
 use firehose_logreader::{DataLogWriter, WriterOptions};
 
@@ -116,7 +116,7 @@ async fn a_database_missing_at_start_is_opened_once_it_appears() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let total = total.expect("served once the database exists");
-    assert_eq!(total["totalCycles"], 5, "{total}");
+    assert_eq!(total.cycles, 5, "{total:?}");
     // And the collector that resumes now gets cycles 1..=4.
     let mut sub = Client::connect(&cfg).await.unwrap();
     for want in 1..=4u64 {
@@ -156,7 +156,7 @@ async fn lockable_database() -> (tempfile::TempDir, rusqlite::Connection, Runnin
 async fn a_locked_database_gets_503_then_recovers() {
     let (_dir, locker, r) = lockable_database().await;
     let api = http(&r);
-    assert_eq!(api.total_data().await.unwrap()["totalCycles"], 5);
+    assert_eq!(api.total_data().await.unwrap().cycles, 5);
     locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
     // The query waits out the busy timeout, then fails clearly; /health stays up meanwhile.
     let locked = tokio::spawn(async move { api.total_data().await });
@@ -175,7 +175,7 @@ async fn a_locked_database_gets_503_then_recovers() {
         other => panic!("expected 503 while locked, got {other:?}"),
     }
     locker.execute_batch("ROLLBACK").unwrap();
-    assert_eq!(http(&r).total_data().await.unwrap()["totalCycles"], 5);
+    assert_eq!(http(&r).total_data().await.unwrap().cycles, 5);
 }
 
 /// More history requests than the pool and its queue take, while every query is stuck on a
@@ -209,7 +209,7 @@ async fn a_burst_beyond_the_queue_gets_503_with_retry_after() {
     }
     assert!(retry_after >= 40, "{retry_after} of {n} with Retry-After");
     locker.execute_batch("ROLLBACK").unwrap();
-    assert_eq!(http(&r).total_data().await.unwrap()["totalCycles"], 5);
+    assert_eq!(http(&r).total_data().await.unwrap().cycles, 5);
 }
 
 fn receipt_line(i: u64) -> String {
@@ -217,10 +217,7 @@ fn receipt_line(i: u64) -> String {
 }
 
 /// Reads receipts until `until` (by index in `cycle`) arrives; returns the indexes seen.
-async fn receipts_until(
-    sub: &mut firehose_distributor::client::Subscription<'_>,
-    until: u64,
-) -> Vec<u64> {
+async fn receipts_until(sub: &mut firehose_client::Subscription, until: u64) -> Vec<u64> {
     let mut got = Vec::new();
     loop {
         let r = tokio::time::timeout(Duration::from_secs(10), sub.next())

@@ -401,25 +401,63 @@ async fn config_health_metrics_and_no_database() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_http_client() {
-    use firehose_distributor::http_client::{cycles_from_records, HttpClient, HttpError};
+    use firehose_client::{CycleTally, HttpClient, HttpError, Totals};
+    use firehose_core::keyed::KeyedRecord;
+    use firehose_core::records::{OriginalTxData, Receipt};
     let api = start(true).await;
     let client = HttpClient::new(
         &format!("http://{}", api.addr),
         KeyPair::from_seed([6; 32]),
         api.d.public_key(),
     );
-    assert_eq!(client.total_data().await.unwrap()["totalReceipts"], 450);
-    let cycles = cycles_from_records(&client.cycles(3, 5).await.unwrap());
-    assert_eq!(
-        cycles.iter().map(|c| c.counter).collect::<Vec<_>>(),
-        vec![3, 4, 5]
-    );
-    let receipts = client.receipts(0, 9, 1).await.unwrap();
-    assert_eq!(receipts.len(), 30);
-    assert!(receipts
+    let totals = client.total_data().await.unwrap();
+    let want = Totals {
+        cycles: 150,
+        accounts: 30,
+        transactions: 30,
+        receipts: 450,
+        original_txs: 300,
+    };
+    assert_eq!(totals, want);
+    let counters =
+        |c: Vec<firehose_core::records::Cycle>| c.iter().map(|c| c.counter).collect::<Vec<_>>();
+    assert_eq!(counters(client.cycles(3, 5).await.unwrap()), [3, 4, 5]);
+    assert_eq!(counters(client.latest_cycles(2).await.unwrap()), [149, 148]);
+
+    let receipts = client.keyed::<Receipt>();
+    let page = receipts.in_cycles(0, 9, 1).await.unwrap();
+    assert_eq!(page.len(), 30);
+    assert!(page
         .windows(2)
         .all(|w| (w[0].cycle, w[0].timestamp) <= (w[1].cycle, w[1].timestamp)));
-    assert_eq!(client.original_txs(0, 9, 1).await.unwrap().len(), 20);
+    assert_eq!(receipts.at(0, 29).await.unwrap(), page);
+    assert_eq!(receipts.count(0, 9).await.unwrap(), 30);
+    let tally = receipts.tally(0, 1).await.unwrap();
+    let per_cycle = |count| {
+        vec![
+            CycleTally { cycle: 0, count },
+            CycleTally { cycle: 1, count },
+        ]
+    };
+    assert_eq!(tally, per_cycle(3));
+    let newest = receipts.latest(1).await.unwrap();
+    assert_eq!(newest[0].cycle, 149);
+    let found = receipts.by_tx_id(newest[0].id()).await.unwrap();
+    assert_eq!(found.as_ref(), newest.first());
+    assert_eq!(receipts.by_tx_id(&"0".repeat(64)).await.unwrap(), None);
+
+    let txs = client.keyed::<OriginalTxData>();
+    assert_eq!(txs.in_cycles(0, 9, 1).await.unwrap().len(), 20);
+    assert_eq!(txs.count(0, 100).await.unwrap(), 202);
+    assert_eq!(txs.tally(0, 1).await.unwrap(), per_cycle(2));
+
+    assert_eq!(client.account_total(0, 2).await.unwrap(), 30);
+    assert_eq!(client.transaction_total(0, 0).await.unwrap(), 10);
+    let accounts = client.accounts(0, 2, 1).await.unwrap();
+    assert_eq!((accounts.rows.len(), accounts.total), (30, 30));
+    let transactions = client.transactions(1, 1, 1).await.unwrap();
+    assert_eq!((transactions.rows.len(), transactions.total), (10, 10));
+
     match client.cycles(0, 500).await {
         Err(HttpError::Refused { status, .. }) => assert_eq!(status, 400),
         other => panic!("expected a refusal, got {other:?}"),
@@ -432,8 +470,19 @@ async fn typed_http_client() {
     );
     assert!(matches!(
         wrong.total_data().await,
-        Err(HttpError::BadReply(_))
+        Err(HttpError::WrongSigner(k)) if k == api.d.public_key()
     ));
+    // Nobody listening: the transport error keeps its cause.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gone = HttpClient::new(
+        &format!("http://{}", closed.local_addr().unwrap()),
+        KeyPair::from_seed([6; 32]),
+        api.d.public_key(),
+    );
+    drop(closed);
+    let err = gone.total_data().await.unwrap_err();
+    assert!(matches!(err, HttpError::Transport(_)), "{err:?}");
+    assert!(std::error::Error::source(&err).is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

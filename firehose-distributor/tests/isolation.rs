@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use common::api::signed;
 use common::run::start;
+use firehose_client::{Client, ClientConfig};
 use firehose_core::crypto::KeyPair;
 use firehose_core::records::Record;
+use firehose_core::since::Since;
 use firehose_dbstore::fixture::FixtureSpec;
-use firehose_distributor::client::{Client, ClientConfig};
-use firehose_distributor::resume::Since;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

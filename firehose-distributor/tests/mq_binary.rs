@@ -146,13 +146,13 @@ async fn sigkill_and_restart_resumes_from_the_state_file() {
         );
     }
     // Websocket subscriptions are refused in MQ mode.
-    let cfg = firehose_distributor::client::ClientConfig::new(
+    let cfg = firehose_client::ClientConfig::new(
         &format!("ws://127.0.0.1:{port}"),
         firehose_core::crypto::KeyPair::from_seed([3; 32]),
         Config::default().keys().unwrap().public_key(),
     );
-    match firehose_distributor::client::Client::connect(&cfg).await {
-        Err(firehose_distributor::client::ClientError::Ws(e)) => {
+    match firehose_client::Client::connect(&cfg).await {
+        Err(firehose_client::ClientError::Ws(e)) => {
             assert!(e.to_string().contains("503"), "{e}")
         }
         other => panic!("expected 503, got {other:?}"),

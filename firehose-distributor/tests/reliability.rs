@@ -8,11 +8,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use firehose_client::{ClientConfig, ResumingClient};
 use firehose_core::crypto::KeyPair;
 use firehose_core::records::{DataType, Record};
 use firehose_dbstore::fixture::FixtureSpec;
 use firehose_distributor::archiver_sim::ArchiverSim;
-use firehose_distributor::client::{ClientConfig, ResumingClient};
 use firehose_distributor::config::Config;
 use firehose_distributor::Distributor;
 use tokio::sync::{mpsc, oneshot};
@@ -216,8 +216,9 @@ async fn three_ring_laps_with_writer_and_distributor_restarts_lose_nothing() {
 /// transactions it sent, in order.
 fn stalled_backfill(cycles_meanwhile: u64) -> (firehose_distributor::resume::Backfilled, Vec<u64>) {
     use firehose_core::crypto::Crypto;
+    use firehose_core::since::Since;
     use firehose_dbstore::{ArchiverDb, PageKey};
-    use firehose_distributor::resume::{backfill, LogScan, Since};
+    use firehose_distributor::resume::{backfill, LogScan};
     use firehose_logreader::StartAt;
 
     let dir = tempfile::tempdir().unwrap();

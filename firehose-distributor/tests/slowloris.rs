@@ -8,10 +8,10 @@ mod common;
 use std::time::Duration;
 
 use common::run::start;
+use firehose_client::{Client, ClientConfig};
 use firehose_core::crypto::KeyPair;
 use firehose_core::records::Record;
 use firehose_dbstore::fixture::FixtureSpec;
-use firehose_distributor::client::{Client, ClientConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Reads until the server closes the socket; `true` if it did within `limit`.

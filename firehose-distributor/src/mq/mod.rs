@@ -8,7 +8,8 @@
 //!   out within milliseconds; a poll is the safety net.
 //! - [`state`]: the cursor ("every cycle up to N is published and confirmed"), written to a
 //!   small state file of our own only after the broker confirmed; a restart resumes there.
-//! - [`consumer`]: the collector side: verified typed records, ack after the handler.
+//! - the collector side (verified typed records, ack after the handler) is
+//!   `firehose_client::mq::MqConsumer`.
 //!
 //! Wire compatibility with relayer-collector's MQ consumers: fanout exchanges, routing key
 //! `""`, persistent messages with a 1-day expiration, bodies
@@ -16,7 +17,6 @@
 //! message carries a `message_id` property ([`message_id`]): the same record published twice
 //! (after a restart, say) carries the same id, so consumers can de-duplicate.
 
-pub mod consumer;
 pub mod publisher;
 pub mod state;
 
@@ -87,26 +87,7 @@ impl MqConfig {
         data_dir: &std::path::Path,
     ) -> Result<Self, ConfigError> {
         let var = |k: &str, default: &str| get(k).unwrap_or_else(|| default.to_owned());
-        let protocol = var("RMQ_PROTOCOL", "amqp");
-        if protocol != "amqp" && protocol != "amqps" {
-            return Err(ConfigError(format!(
-                "RMQ_PROTOCOL={protocol}: expected amqp or amqps"
-            )));
-        }
-        let port: u16 = var("RMQ_PORT", "5672")
-            .parse()
-            .map_err(|e| ConfigError(format!("RMQ_PORT: {e}")))?;
-        let enc = |s: String| {
-            percent_encoding::utf8_percent_encode(&s, percent_encoding::NON_ALPHANUMERIC)
-                .to_string()
-        };
-        let uri = format!(
-            "{protocol}://{}:{}@{}:{port}/{}",
-            enc(var("RMQ_USER", "guest")),
-            enc(var("RMQ_PASS", "guest")),
-            var("RMQ_HOST", "localhost"),
-            enc(var("RMQ_VHOST", "/")),
-        );
+        let uri = firehose_client::mq::broker_uri(&get).map_err(|e| ConfigError(e.to_string()))?;
         let number = |k: &str, default: u64| -> Result<u64, ConfigError> {
             get(k).map_or(Ok(default), |v| {
                 v.parse().map_err(|e| ConfigError(format!("{k}={v}: {e}")))
@@ -151,25 +132,11 @@ impl MqConfig {
 
     /// The AMQP URI without the password (for logs).
     pub fn redacted_uri(&self) -> String {
-        match (self.uri.find("://"), self.uri.rfind('@')) {
-            (Some(s), Some(at)) if at > s => {
-                let creds = &self.uri[s + 3..at];
-                let user = creds.split(':').next().unwrap_or("");
-                format!("{}{user}:***{}", &self.uri[..s + 3], &self.uri[at..])
-            }
-            _ => self.uri.clone(),
-        }
+        firehose_client::mq::redacted(&self.uri)
     }
 }
 
-/// Queue names for a consumer group `prefix` (the relayer-collector deployments' pattern).
-pub fn queue_names(prefix: &str) -> [(DataType, String); 3] {
-    [
-        (DataType::Cycle, format!("{prefix}.cycles")),
-        (DataType::OriginalTx, format!("{prefix}.originalTxs")),
-        (DataType::Receipt, format!("{prefix}.receipts")),
-    ]
-}
+pub use firehose_client::mq::queue_names;
 
 /// Declares the durable fanout exchanges (idempotent: existing ones are kept).
 pub async fn declare_exchanges(

@@ -8,9 +8,9 @@ pub mod run;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use firehose_client::mq::MqConsumer;
 use firehose_core::crypto::PublicKey;
 use firehose_core::records::{DataType, Record};
-use firehose_distributor::mq::consumer::MqConsumer;
 use firehose_distributor::mq::{queue_names, Exchanges, MqConfig};
 
 /// The broker's URI (`FIREHOSE_TEST_AMQP`, default the local RabbitMQ with guest/guest), or
@@ -189,11 +189,7 @@ pub async fn get(ws_url: &str, path: &str) -> String {
 
 /// Receives until `sub` has delivered as many records as `written` (each within 30 s, or the
 /// test fails naming how far it got); then checks them against `written`.
-pub async fn receive_all(
-    sub: &mut firehose_distributor::client::Subscription<'_>,
-    written: &[Record],
-    who: &str,
-) {
+pub async fn receive_all(sub: &mut firehose_client::Subscription, written: &[Record], who: &str) {
     let mut got: Vec<Record> = Vec::new();
     while got.len() < written.len() {
         match tokio::time::timeout(Duration::from_secs(30), sub.next()).await {

@@ -1,0 +1,121 @@
+//! Resume points: where a collector's history ends, per data type.
+//!
+//! A collector that reconnects names the last record it has of each type in `since` (part of
+//! its signed subscription request, see [`crate::subscription`]); the distributor sends
+//! everything after it first. The same keys order keyset pages of the archiver database.
+//!
+//! ```
+//! use firehose_core::fixtures;
+//! use firehose_core::since::Since;
+//!
+//! let mut since = Since::default();
+//! let r = fixtures::receipt(5, 1_700_000_000_000, 41, 256);
+//! assert!(!since.precedes(&r)); // no point for receipts yet: nothing is "after" it
+//! since.advance(&r);
+//! let later = fixtures::receipt(6, 1_700_000_060_000, 42, 256);
+//! assert!(since.precedes(&later) && !since.precedes(&r));
+//! assert!(serde_json::to_string(&since).unwrap().starts_with(r#"{"receipt":{"cycle":41,"#));
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::records::{OriginalTxData, Receipt, Record};
+
+/// A keyset-paging cursor for receipts and original transactions: the order is
+/// (cycle, timestamp, id) ascending, and a page starts strictly after its key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PageKey {
+    /// Cycle counter.
+    pub cycle: u64,
+    /// Timestamp (ms).
+    pub timestamp: u64,
+    /// Receipt id or tx id.
+    pub id: String,
+}
+
+impl From<&Receipt> for PageKey {
+    fn from(r: &Receipt) -> Self {
+        Self {
+            cycle: r.cycle,
+            timestamp: r.timestamp,
+            id: r.receipt_id.clone(),
+        }
+    }
+}
+
+impl From<&OriginalTxData> for PageKey {
+    fn from(t: &OriginalTxData) -> Self {
+        Self {
+            cycle: t.cycle,
+            timestamp: t.timestamp,
+            id: t.tx_id.clone(),
+        }
+    }
+}
+
+/// The last record a collector has, per type: `{"cycle": 41, "originalTx": {…}, "receipt": {…}}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Since {
+    /// Last cycle counter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycle: Option<u64>,
+    /// Last original transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_tx: Option<PageKey>,
+    /// Last receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<PageKey>,
+}
+
+impl Since {
+    /// Moves the resume point past `record`.
+    pub fn advance(&mut self, record: &Record) {
+        match record {
+            Record::Cycle(c) => self.cycle = Some(c.counter),
+            Record::OriginalTx(t) => self.original_tx = Some(PageKey::from(t)),
+            Record::Receipt(r) => self.receipt = Some(PageKey::from(r)),
+        }
+    }
+
+    /// Whether this resume point comes before `record` (types without a point: no).
+    pub fn precedes(&self, record: &Record) -> bool {
+        match record {
+            Record::Cycle(c) => self.cycle.is_some_and(|last| c.counter > last),
+            Record::OriginalTx(t) => self
+                .original_tx
+                .as_ref()
+                .is_some_and(|k| PageKey::from(t) > *k),
+            Record::Receipt(r) => self.receipt.as_ref().is_some_and(|k| PageKey::from(r) > *k),
+        }
+    }
+
+    /// Whether a collector at this resume point already has `record` (its type has a point,
+    /// and the record is at or before it).
+    pub fn has(&self, record: &Record) -> bool {
+        match record {
+            Record::Cycle(c) => self.cycle.is_some_and(|last| c.counter <= last),
+            Record::OriginalTx(t) => self
+                .original_tx
+                .as_ref()
+                .is_some_and(|k| PageKey::from(t) <= *k),
+            Record::Receipt(r) => self
+                .receipt
+                .as_ref()
+                .is_some_and(|k| PageKey::from(r) <= *k),
+        }
+    }
+
+    /// True when no type has a point (a resume from here sends nothing).
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Unix time in milliseconds (0 if the clock is before 1970).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
