@@ -14,12 +14,13 @@
 //! since.advance(&r);
 //! let later = fixtures::receipt(6, 1_700_000_060_000, 42, 256);
 //! assert!(since.precedes(&later) && !since.precedes(&r));
+//! assert!(since.has(&firehose_core::since::RecordKey::of(&r)));
 //! assert!(serde_json::to_string(&since).unwrap().starts_with(r#"{"receipt":{"cycle":41,"#));
 //! ```
 
 use serde::{Deserialize, Serialize};
 
-use crate::records::{OriginalTxData, Receipt, Record};
+use crate::records::{DataType, OriginalTxData, Receipt, Record};
 
 /// A keyset-paging cursor for receipts and original transactions: the order is
 /// (cycle, timestamp, id) ascending, and a page starts strictly after its key.
@@ -50,6 +51,41 @@ impl From<&OriginalTxData> for PageKey {
             timestamp: t.timestamp,
             id: t.tx_id.clone(),
         }
+    }
+}
+
+/// What identifies a record and orders it for resumption, computed once when it is read so
+/// that sessions can filter messages without parsing them again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecordKey {
+    /// Its type.
+    pub data_type: DataType,
+    /// Its id (cycle marker, tx id, receipt id).
+    pub id: Box<str>,
+    /// Its cycle (a cycle's counter).
+    pub cycle: u64,
+    /// Its timestamp (0 for cycles).
+    pub timestamp: u64,
+}
+
+impl RecordKey {
+    /// The key of `record`.
+    pub fn of(record: &Record) -> Self {
+        let timestamp = match record {
+            Record::Cycle(_) => 0,
+            Record::OriginalTx(t) => t.timestamp,
+            Record::Receipt(r) => r.timestamp,
+        };
+        Self {
+            data_type: record.data_type(),
+            id: record.id().into(),
+            cycle: record.cycle(),
+            timestamp,
+        }
+    }
+
+    fn at_or_before(&self, point: &PageKey) -> bool {
+        (self.cycle, self.timestamp, &*self.id) <= (point.cycle, point.timestamp, &*point.id)
     }
 }
 
@@ -90,19 +126,16 @@ impl Since {
         }
     }
 
-    /// Whether a collector at this resume point already has `record` (its type has a point,
-    /// and the record is at or before it).
-    pub fn has(&self, record: &Record) -> bool {
-        match record {
-            Record::Cycle(c) => self.cycle.is_some_and(|last| c.counter <= last),
-            Record::OriginalTx(t) => self
+    /// Whether a collector at this resume point already has the record of `key` (its type
+    /// has a point, and the record is at or before it).
+    pub fn has(&self, key: &RecordKey) -> bool {
+        match key.data_type {
+            DataType::Cycle => self.cycle.is_some_and(|last| key.cycle <= last),
+            DataType::OriginalTx => self
                 .original_tx
                 .as_ref()
-                .is_some_and(|k| PageKey::from(t) <= *k),
-            Record::Receipt(r) => self
-                .receipt
-                .as_ref()
-                .is_some_and(|k| PageKey::from(r) <= *k),
+                .is_some_and(|k| key.at_or_before(k)),
+            DataType::Receipt => self.receipt.as_ref().is_some_and(|k| key.at_or_before(k)),
         }
     }
 

@@ -13,6 +13,7 @@ use axum::extract::ws::{Message, Utf8Bytes};
 use bytes::Bytes;
 use firehose_core::codec::Encoding;
 use firehose_core::crypto::PublicKey;
+use firehose_core::since::RecordKey;
 use tokio::sync::{mpsc, oneshot};
 
 /// Close code: a newer connection with the same key replaced this one.
@@ -27,6 +28,7 @@ pub const CLOSE_SLOW_CONSUMER: u16 = 4001;
 #[derive(Debug)]
 pub struct Outgoing {
     json: Utf8Bytes,
+    key: Option<RecordKey>,
     msgpack: OnceLock<Option<Bytes>>,
 }
 
@@ -34,12 +36,19 @@ pub struct Outgoing {
 pub type Shared = Arc<Outgoing>;
 
 impl Outgoing {
-    /// Wraps the signed JSON message.
-    pub fn new(json: Utf8Bytes) -> Shared {
+    /// Wraps the signed JSON message of the record with `key` (`None`: an entry without
+    /// typed fields, which resumes pass over).
+    pub fn new(json: Utf8Bytes, key: Option<RecordKey>) -> Shared {
         Arc::new(Self {
             json,
+            key,
             msgpack: OnceLock::new(),
         })
+    }
+
+    /// The record's type, id and resume position, computed when it was read.
+    pub fn key(&self) -> Option<&RecordKey> {
+        self.key.as_ref()
     }
 
     /// The JSON text (the original's wire form).

@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::extract::ws::Utf8Bytes;
 use firehose_core::message::encode_signed_entry;
 use firehose_core::records::{DataType, Record};
+use firehose_core::since::RecordKey;
 use firehose_logreader::{tail_all, LogEvent, StartAt, TailOptions};
 
 use crate::auth;
@@ -40,7 +41,7 @@ impl Distributor {
                         me.log_index.entry_read(e.data_type, e.position);
                         me.note_entry(&e);
                         me.count_read(e.data_type, e.recanonicalized);
-                        me.publish_entry(e.data_type, &e.raw);
+                        me.publish_entry(e.data_type, &e.raw, Some(RecordKey::of(&e.record)));
                     }
                     LogEvent::Untyped(u) => {
                         // Forwarded as the original forwards any JSON object; it has no
@@ -50,7 +51,7 @@ impl Distributor {
                         let r = &me.readers[u.data_type.index()];
                         r.untyped.fetch_add(1, Relaxed);
                         tracing::info!(data_type = %u.data_type, reason = %u.reason, "forwarding a data-log entry that lacks typed fields (live only: resumes skip it)");
-                        me.publish_entry(u.data_type, &u.raw);
+                        me.publish_entry(u.data_type, &u.raw, None);
                     }
                     LogEvent::Malformed(m) => {
                         me.readers[m.data_type.index()]
@@ -79,13 +80,13 @@ impl Distributor {
     }
 
     /// Signs a canonical entry once and publishes it to every session.
-    fn publish_entry(&self, t: DataType, raw: &[u8]) {
+    fn publish_entry(&self, t: DataType, raw: &[u8], key: Option<RecordKey>) {
         let msg = encode_signed_entry(&self.crypto, &self.keys, t, raw);
         // Entries are canonical JSON, written from parsed values or checked: UTF-8.
         match String::from_utf8(msg) {
             Ok(s) => self
                 .hub
-                .publish(&crate::hub::Outgoing::new(Utf8Bytes::from(s))),
+                .publish(&crate::hub::Outgoing::new(Utf8Bytes::from(s), key)),
             Err(_) => tracing::error!("entry is not UTF-8; skipped"),
         }
     }

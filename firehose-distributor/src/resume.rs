@@ -21,7 +21,7 @@ use crate::hub::{Outgoing, Shared};
 use firehose_core::crypto::{Crypto, KeyPair};
 use firehose_core::message::encode_signed_entry;
 use firehose_core::records::{Cycle, DataType, OriginalTxData, Receipt, Record};
-use firehose_core::since::{PageKey, Since};
+use firehose_core::since::{PageKey, RecordKey, Since};
 use firehose_dbstore::ArchiverDb;
 use firehose_logreader::files::LogFiles;
 use firehose_logreader::{DataLogReader, LogEvent, StartAt};
@@ -78,7 +78,7 @@ pub fn backfill(
         let msg = encode_signed_entry(crypto, keys, t, canonical);
         let msg = String::from_utf8(msg).expect("canonical JSON is UTF-8");
         done.ids.insert((t, id.to_owned()));
-        out.blocking_send(Outgoing::new(Utf8Bytes::from(msg)))
+        out.blocking_send(Outgoing::new(Utf8Bytes::from(msg), None))
             .is_ok()
     };
     let send_record = |done: &mut Backfilled, r: Record| -> bool {
@@ -257,27 +257,18 @@ impl Handover {
         }
     }
 
-    /// Whether to skip the live message `json` (`{"<type>": {...}, "sign": ...}`).
-    pub fn skip(&mut self, json: &str) -> bool {
+    /// Whether to skip the live message of the record with `key` (computed when the entry
+    /// was read: nothing is parsed here). Entries without a key are never skipped.
+    pub fn skip(&mut self, key: Option<&RecordKey>) -> bool {
         self.checked += 1;
-        let Some(record) = parse_message(json) else {
+        let Some(key) = key else {
             return false;
         };
-        self.since.has(&record)
-            || self
-                .ids
-                .remove(&(record.data_type(), record.id().to_owned()))
+        self.since.has(key) || self.ids.remove(&(key.data_type, key.id.to_string()))
     }
 
     /// Whether it has checked enough messages to retire.
     pub fn done(&self) -> bool {
         self.checked >= HANDOVER_WINDOW
     }
-}
-
-/// The record of a signed message (`{"<type>": {...}, "sign": ...}`).
-fn parse_message(json: &str) -> Option<Record> {
-    let mut v: serde_json::Value = serde_json::from_str(json).ok()?;
-    v.as_object_mut()?.remove("sign");
-    serde_json::from_value(v).ok()
 }

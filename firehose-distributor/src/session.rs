@@ -189,7 +189,7 @@ async fn backfill_then_handover(
     let queued = rx.messages.len();
     for _ in 0..queued {
         let Ok(m) = rx.messages.try_recv() else { break };
-        if handover.skip(m.json().as_str()) {
+        if handover.skip(m.key()) {
             continue;
         }
         if let Some(msg) = m.message(encoding) {
@@ -228,7 +228,7 @@ fn already_sent(
     let Some(h) = handover else {
         return false;
     };
-    let skip = h.skip(msg.json().as_str());
+    let skip = h.skip(msg.key());
     if h.done() {
         *handover = None;
     }
