@@ -33,7 +33,7 @@ fn main() {
     for page in [100usize, 1000] {
         let t = Instant::now();
         let mut n = 0u64;
-        for p in db.receipt_pages(0, spec.cycles, page) {
+        for p in db.pages::<firehose_core::records::Receipt>(0, spec.cycles, page) {
             n += p.unwrap().len() as u64;
         }
         let secs = t.elapsed().as_secs_f64();
@@ -48,7 +48,12 @@ fn main() {
     let mut n = 0u64;
     loop {
         let page = db
-            .original_txs_after(0, spec.cycles, key.as_ref(), 1000)
+            .rows_after::<firehose_core::records::OriginalTxData>(
+                0,
+                spec.cycles,
+                key.as_ref(),
+                1000,
+            )
             .unwrap();
         let Some(last) = page.last() else { break };
         key = Some(firehose_dbstore::PageKey::from(last));

@@ -25,7 +25,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params_from_iter, Row};
 use serde_json::{Map, Value};
 
-use crate::queries::{q, sql_int as int};
+use crate::sql::{q, sql_int as int};
 use crate::{ArchiverDb, CycleCount, Result, Store};
 
 /// A table the history API reads.

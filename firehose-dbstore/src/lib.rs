@@ -10,7 +10,16 @@
 //!
 //! The API is synchronous (SQLite is blocking): an async caller runs it on a dedicated thread
 //! or `spawn_blocking`. Every query is bounded ([`MAX_PAGE`]); whole tables are walked with
-//! keyset paging ([`ArchiverDb::receipts_after`], [`ArchiverDb::receipt_pages`]), never loaded.
+//! keyset paging ([`ArchiverDb::rows_after`], [`ArchiverDb::pages`]), never loaded.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `queries` | [`ArchiverDb`]: the read-only connections, cycles |
+//! | [`keyed`] | receipts and original transactions through one generic [`KeyedRow`] path |
+//! | [`history`] | the history API's rows, as the original selects them |
+//! | [`checkpoint`] | the original MQ distributor's cursor |
+//! | [`fixture`] | building archiver databases for tests, demos and benchmarks |
+//! | `sql` | connections and column helpers |
 //!
 //! ```
 //! use firehose_dbstore::{fixture, ArchiverDb, Layout};
@@ -20,18 +29,22 @@
 //! fixture::build(&layout, &fixture::FixtureSpec { cycles: 3, receipts_per_cycle: 4, txs_per_cycle: 2, ..Default::default() }).unwrap();
 //! let db = ArchiverDb::open(&layout).unwrap();
 //! assert_eq!(db.latest_cycle().unwrap().unwrap().counter, 2);
-//! assert_eq!(db.count_receipts().unwrap(), 12);
+//! assert_eq!(db.count_rows::<firehose_core::records::Receipt>().unwrap(), 12);
 //! ```
 
 pub mod checkpoint;
 pub mod fixture;
 pub mod history;
+pub mod keyed;
 mod queries;
 mod schema;
+mod sql;
 
 use std::path::{Path, PathBuf};
 
-pub use queries::{ArchiverDb, CycleCount, KeyedStore, PageKey, ReceiptPages, MAX_PAGE};
+pub use firehose_core::since::PageKey;
+pub use keyed::{KeyedRow, Pages};
+pub use queries::{ArchiverDb, CycleCount, MAX_PAGE};
 
 /// Where the archiver keeps its tables.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Every query on real SQLite files, in both layouts, including while a writer writes.
 
-use firehose_core::records::Record;
+use firehose_core::records::{OriginalTxData, Receipt, Record};
 use firehose_dbstore::fixture::{self, DbWriter, FixtureSpec};
 use firehose_dbstore::history::{Selection, Table};
 use firehose_dbstore::{ArchiverDb, Error, Layout, PageKey};
@@ -31,7 +31,7 @@ fn queries_in_both_layouts() {
         let db = ArchiverDb::open(&layout).unwrap();
 
         assert_eq!(db.history_count(Table::Cycles, None).unwrap(), 20);
-        assert_eq!(db.count_receipts().unwrap(), 140);
+        assert_eq!(db.count_rows::<Receipt>().unwrap(), 140);
         assert_eq!(db.history_count(Table::OriginalTxs, None).unwrap(), 100);
         assert_eq!(db.history_count(Table::Accounts, None).unwrap(), 0);
         assert_eq!(db.latest_cycle().unwrap().unwrap().counter, 19);
@@ -61,7 +61,11 @@ fn queries_in_both_layouts() {
             panic!()
         };
         assert_eq!(
-            Record::Receipt(db.receipt_by_id(&r0.receipt_id).unwrap().unwrap()),
+            Record::Receipt(
+                db.row_by_key::<Receipt>(&PageKey::from(r0))
+                    .unwrap()
+                    .unwrap()
+            ),
             receipts[0]
         );
         let Record::OriginalTx(t0) = &txs[0] else {
@@ -69,13 +73,20 @@ fn queries_in_both_layouts() {
         };
         assert_eq!(
             Record::OriginalTx(
-                db.original_tx_by_key(&t0.tx_id, t0.timestamp)
+                db.row_by_key::<OriginalTxData>(&PageKey::from(t0))
                     .unwrap()
                     .unwrap()
             ),
             txs[0]
         );
-        assert!(db.receipt_by_id("nope").unwrap().is_none());
+        assert!(db
+            .row_by_key::<Receipt>(&PageKey {
+                cycle: 0,
+                timestamp: 0,
+                id: "nope".into()
+            })
+            .unwrap()
+            .is_none());
 
         // Counts per cycle.
         let counts = db.history_tally(Table::Receipts, 3, 5).unwrap();
@@ -115,7 +126,7 @@ fn queries_in_both_layouts() {
 
         // Keyset paging walks a range exactly once, in order.
         let mut seen = Vec::new();
-        for page in db.receipt_pages(2, 11, 4) {
+        for page in db.pages::<Receipt>(2, 11, 4) {
             let page = page.unwrap();
             assert!(page.len() <= 4);
             seen.extend(
@@ -130,12 +141,19 @@ fn queries_in_both_layouts() {
             timestamp: seen[7].1,
             id: seen[7].2.clone(),
         };
-        let next = db.original_txs_after(3, 3, Some(&after), 100).unwrap();
+        let next = db
+            .rows_after::<OriginalTxData>(3, 3, Some(&after), 100)
+            .unwrap();
         assert!(next
             .iter()
             .all(|t| (t.cycle, t.timestamp, t.tx_id.clone())
                 > (3, after.timestamp, after.id.clone())));
-        assert_eq!(db.original_txs_after(0, 19, None, 1000).unwrap().len(), 100);
+        assert_eq!(
+            db.rows_after::<OriginalTxData>(0, 19, None, 1000)
+                .unwrap()
+                .len(),
+            100
+        );
     }
 }
 
@@ -165,7 +183,7 @@ fn reads_while_the_archiver_writes() {
         let _ = db.history_count(Table::Receipts, Some((0, now))).unwrap();
     }
     writer.join().unwrap();
-    assert_eq!(db.count_receipts().unwrap(), 140);
+    assert_eq!(db.count_rows::<Receipt>().unwrap(), 140);
 }
 
 #[test]
@@ -194,13 +212,12 @@ fn clear_errors_for_missing_or_wrong_databases() {
 
 #[test]
 fn keys_in_cycles_match_the_rows_and_fetch_back() {
-    use firehose_dbstore::KeyedStore;
     let dir = tempfile::tempdir().unwrap();
     let spec = spec();
     for layout in layouts(dir.path()) {
         fixture::build(&layout, &spec).unwrap();
         let db = ArchiverDb::open(&layout).unwrap();
-        let keys = db.keys_in_cycles(KeyedStore::Receipts, 3, 5, 1000).unwrap();
+        let keys = db.keys_in_cycles::<Receipt>(3, 5, 1000).unwrap();
         let sel = Selection::InCycles {
             start: 3,
             end: 5,
@@ -219,22 +236,18 @@ fn keys_in_cycles_match_the_rows_and_fetch_back() {
             .collect();
         assert_eq!(keys.len(), 21);
         assert_eq!(keys, rows, "same keys, same order as the rows");
-        assert_eq!(
-            db.keys_in_cycles(KeyedStore::Receipts, 3, 5, 4)
-                .unwrap()
-                .len(),
-            4
-        );
-        let tx_keys = db
-            .keys_in_cycles(KeyedStore::OriginalTxs, 7, 7, 1000)
-            .unwrap();
+        assert_eq!(db.keys_in_cycles::<Receipt>(3, 5, 4).unwrap().len(), 4);
+        let tx_keys = db.keys_in_cycles::<OriginalTxData>(7, 7, 1000).unwrap();
         assert_eq!(tx_keys.len(), 5);
         for k in &tx_keys {
-            let t = db.original_tx_by_key(&k.id, k.timestamp).unwrap().unwrap();
+            let t = db.row_by_key::<OriginalTxData>(k).unwrap().unwrap();
             assert_eq!(PageKey::from(&t), *k);
         }
         assert!(db
-            .original_tx_by_key(&tx_keys[0].id, tx_keys[0].timestamp + 1)
+            .row_by_key::<OriginalTxData>(&PageKey {
+                timestamp: tx_keys[0].timestamp + 1,
+                ..tx_keys[0].clone()
+            })
             .unwrap()
             .is_none());
     }

@@ -19,10 +19,11 @@ use axum::extract::ws::Utf8Bytes;
 
 use crate::hub::{Outgoing, Shared};
 use firehose_core::crypto::{Crypto, KeyPair};
+use firehose_core::keyed::KeyedRecord;
 use firehose_core::message::encode_signed_entry;
 use firehose_core::records::{Cycle, DataType, OriginalTxData, Receipt, Record};
 use firehose_core::since::{PageKey, RecordKey, Since};
-use firehose_dbstore::ArchiverDb;
+use firehose_dbstore::{ArchiverDb, KeyedRow};
 use firehose_logreader::files::LogFiles;
 use firehose_logreader::{DataLogReader, LogEvent, StartAt};
 use tokio::sync::mpsc;
@@ -111,31 +112,13 @@ pub fn backfill(
         }
     }
     if let Some(k) = &since.original_tx {
-        let mut after = k.clone();
-        loop {
-            let page: Vec<OriginalTxData> =
-                db.original_txs_after(after.cycle, u64::MAX >> 1, Some(&after), PAGE)?;
-            let Some(last) = page.last() else { break };
-            after = PageKey::from(last);
-            for t in page {
-                if !send_record(&mut done, Record::OriginalTx(t)) {
-                    return Ok(done);
-                }
-            }
+        if !backfill_keyed::<OriginalTxData>(db, k, |r| send_record(&mut done, r))? {
+            return Ok(done);
         }
     }
     if let Some(k) = &since.receipt {
-        let mut after = k.clone();
-        loop {
-            let page: Vec<Receipt> =
-                db.receipts_after(after.cycle, u64::MAX >> 1, Some(&after), PAGE)?;
-            let Some(last) = page.last() else { break };
-            after = PageKey::from(last);
-            for r in page {
-                if !send_record(&mut done, Record::Receipt(r)) {
-                    return Ok(done);
-                }
-            }
+        if !backfill_keyed::<Receipt>(db, k, |r| send_record(&mut done, r))? {
+            return Ok(done);
         }
     }
     let Some(logs) = logs else { return Ok(done) };
@@ -199,6 +182,28 @@ pub fn backfill(
     Ok(done)
 }
 
+/// Sends the rows of `T` after `from` (every cycle after it), page by page; `false` if the
+/// session went away.
+fn backfill_keyed<T: KeyedRow>(
+    db: &ArchiverDb,
+    from: &PageKey,
+    mut send: impl FnMut(Record) -> bool,
+) -> firehose_dbstore::Result<bool> {
+    let mut after = from.clone();
+    loop {
+        let page = db.rows_after::<T>(after.cycle, u64::MAX >> 1, Some(&after), PAGE)?;
+        let Some(last) = page.last() else {
+            return Ok(true);
+        };
+        after = last.page_key();
+        for row in page {
+            if !send(row.into_record()) {
+                return Ok(false);
+            }
+        }
+    }
+}
+
 /// Whether SQLite holds a row of `next`'s type after `reached` and before `next`: rows
 /// committed after the database pass whose log entries were rotated out before the log scan
 /// reached them (the writer lapped the back-fill). One indexed query.
@@ -207,27 +212,29 @@ fn committed_between(
     reached: &Since,
     next: &Record,
 ) -> firehose_dbstore::Result<bool> {
-    let (after, next_key) = match next {
+    match next {
         Record::Cycle(c) => {
             let from = reached.cycle.map_or(0, |l| l.saturating_add(1));
-            return Ok(c.counter > from && !db.cycles_between(from, c.counter - 1, 1)?.is_empty());
+            Ok(c.counter > from && !db.cycles_between(from, c.counter - 1, 1)?.is_empty())
         }
-        Record::OriginalTx(t) => (reached.original_tx.as_ref(), PageKey::from(t)),
-        Record::Receipt(r) => (reached.receipt.as_ref(), PageKey::from(r)),
-    };
+        Record::OriginalTx(t) => {
+            first_row_before::<OriginalTxData>(db, reached.original_tx.as_ref(), t.page_key())
+        }
+        Record::Receipt(r) => {
+            first_row_before::<Receipt>(db, reached.receipt.as_ref(), r.page_key())
+        }
+    }
+}
+
+/// Whether the first row of `T` after `after` comes before `next`.
+fn first_row_before<T: KeyedRow>(
+    db: &ArchiverDb,
+    after: Option<&PageKey>,
+    next: PageKey,
+) -> firehose_dbstore::Result<bool> {
     let start = after.map_or(0, |k| k.cycle);
-    // The first row after `reached`, up to `next`'s cycle.
-    let first = match next {
-        Record::OriginalTx(_) => db
-            .original_txs_after(start, next_key.cycle, after, 1)?
-            .first()
-            .map(PageKey::from),
-        _ => db
-            .receipts_after(start, next_key.cycle, after, 1)?
-            .first()
-            .map(PageKey::from),
-    };
-    Ok(first.is_some_and(|k| k < next_key))
+    let first = db.rows_after::<T>(start, next.cycle, after, 1)?;
+    Ok(first.first().is_some_and(|row| row.page_key() < next))
 }
 
 /// (type, id) of the records sent during a back-fill.

@@ -25,7 +25,8 @@ use std::time::Duration;
 use firehose_core::crypto::{Crypto, KeyPair};
 use firehose_core::message::encode_signed_entry;
 use firehose_core::records::{DataType, Record};
-use firehose_dbstore::{ArchiverDb, KeyedStore, MAX_PAGE};
+use firehose_core::records::{OriginalTxData, Receipt};
+use firehose_dbstore::{ArchiverDb, KeyedRow, MAX_PAGE};
 use firehose_logreader::LogTail;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -202,34 +203,37 @@ impl Signer {
             }
             from = last + 1;
         }
-        for (store, t) in [
-            (KeyedStore::OriginalTxs, DataType::OriginalTx),
-            (KeyedStore::Receipts, DataType::Receipt),
-        ] {
-            let keys = db.keys_in_cycles(store, lo, plan.hi, KEY_LIMIT)?;
-            if keys.len() == KEY_LIMIT {
-                tracing::error!(data_type = %t, "more than {KEY_LIMIT} rows in cycles {lo}..={}: publishing the first ones this round", plan.hi);
+        self.plan_keyed::<OriginalTxData>(&db, lo, open, &mut plan)?;
+        self.plan_keyed::<Receipt>(&db, lo, open, &mut plan)?;
+        Ok(plan)
+    }
+
+    /// Adds the rows of `T` in cycles `lo ..= plan.hi` that are new, or newer than published.
+    fn plan_keyed<T: KeyedRow>(
+        &self,
+        db: &ArchiverDb,
+        lo: u64,
+        open: &Open,
+        plan: &mut Plan,
+    ) -> firehose_dbstore::Result<()> {
+        let t = T::DATA_TYPE;
+        let keys = db.keys_in_cycles::<T>(lo, plan.hi, KEY_LIMIT)?;
+        if keys.len() == KEY_LIMIT {
+            tracing::error!(data_type = %t, "more than {KEY_LIMIT} rows in cycles {lo}..={}: publishing the first ones this round", plan.hi);
+        }
+        for k in keys {
+            if open
+                .published(t, k.cycle, &k.id)
+                .is_some_and(|ts| ts >= k.timestamp)
+            {
+                continue;
             }
-            for k in keys {
-                if open
-                    .published(t, k.cycle, &k.id)
-                    .is_some_and(|ts| ts >= k.timestamp)
-                {
-                    continue;
-                }
-                let row = match t {
-                    DataType::OriginalTx => db
-                        .original_tx_by_key(&k.id, k.timestamp)?
-                        .map(Record::OriginalTx),
-                    _ => db.receipt_by_id(&k.id)?.map(Record::Receipt),
-                };
-                // Gone or replaced since the keys were read: the next round sees the new row.
-                if let Some(row) = row {
-                    plan.items.push(self.item(row));
-                }
+            // Gone or replaced since the keys were read: the next round sees the new row.
+            if let Some(row) = db.row_by_key::<T>(&k)? {
+                plan.items.push(self.item(row.into_record()));
             }
         }
-        Ok(plan)
+        Ok(())
     }
 }
 
