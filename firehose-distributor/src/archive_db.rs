@@ -33,17 +33,23 @@ pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_BACKFILLS: usize = 32;
 
 /// Why a query did not run.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DbError {
-    /// No database configured, or it cannot be opened (yet).
-    #[error("{0}")]
-    Unavailable(String),
+    /// No database is configured.
+    #[error("no archiver database configured (ARCHIVER_DB_DIR / ARCHIVER_DB_PATH)")]
+    NotConfigured,
+    /// The database cannot be opened (yet); opening is retried on use.
+    #[error("archiver database not available: {0}")]
+    Unavailable(#[source] Arc<firehose_dbstore::Error>),
     /// Too many requests are waiting: try again shortly.
     #[error("too many history requests at once; retry shortly")]
     Busy,
     /// The query failed.
     #[error("database query failed: {0}")]
-    Query(String),
+    Query(#[source] Arc<firehose_dbstore::Error>),
+    /// The blocking task running the query panicked or was cancelled.
+    #[error("database task failed: {0}")]
+    Task(#[source] Arc<tokio::task::JoinError>),
 }
 
 /// The configured archiver database, opened lazily, with its connection pool.
@@ -56,7 +62,7 @@ pub struct LazyDb {
     waiting: AtomicUsize,
     backfills: Arc<Semaphore>,
     /// When the last attempt to open failed, and why.
-    failed: Mutex<Option<(Instant, String)>>,
+    failed: Mutex<Option<(Instant, Arc<firehose_dbstore::Error>)>>,
 }
 
 impl LazyDb {
@@ -87,16 +93,14 @@ impl LazyDb {
     }
 
     /// Opens a new connection (at most once per [`RETRY_EVERY`] after a failure). Blocking.
-    fn connect(&self) -> Result<ArchiverDb, String> {
+    fn connect(&self) -> Result<ArchiverDb, DbError> {
         let Some(layout) = &self.layout else {
-            return Err(
-                "no archiver database configured (ARCHIVER_DB_DIR / ARCHIVER_DB_PATH)".into(),
-            );
+            return Err(DbError::NotConfigured);
         };
         let mut failed = self.failed.lock().expect("lazy db lock");
         if let Some((at, why)) = &*failed {
             if at.elapsed() < RETRY_EVERY {
-                return Err(why.clone());
+                return Err(DbError::Unavailable(why.clone()));
             }
         }
         match ArchiverDb::open(layout) {
@@ -107,16 +111,16 @@ impl LazyDb {
                 Ok(db)
             }
             Err(e) => {
-                let why = format!("archiver database not available: {e}");
+                let why = Arc::new(e);
                 *failed = Some((Instant::now(), why.clone()));
-                Err(why)
+                Err(DbError::Unavailable(why))
             }
         }
     }
 
     /// A connection of the back-fill's own (blocking: call it off the async threads), while a
     /// back-fill slot is free.
-    pub fn open_own(&self) -> Result<ArchiverDb, String> {
+    pub fn open_own(&self) -> Result<ArchiverDb, DbError> {
         self.connect()
     }
 
@@ -132,9 +136,7 @@ impl LazyDb {
         f: impl FnOnce(&ArchiverDb) -> Result<T, firehose_dbstore::Error> + Send + 'static,
     ) -> Result<T, DbError> {
         if !self.is_configured() {
-            return Err(DbError::Unavailable(
-                "no archiver database configured (ARCHIVER_DB_DIR / ARCHIVER_DB_PATH)".into(),
-            ));
+            return Err(DbError::NotConfigured);
         }
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
@@ -152,16 +154,16 @@ impl LazyDb {
             let popped = me.idle.lock().expect("pool lock").pop();
             let db = match popped {
                 Some(db) => db,
-                None => me.connect().map_err(DbError::Unavailable)?,
+                None => me.connect()?,
             };
             let result = f(&db).map_err(|e| {
                 tracing::error!(error = %e, "database query failed");
-                DbError::Query(e.to_string())
+                DbError::Query(Arc::new(e))
             });
             me.idle.lock().expect("pool lock").push(db);
             result
         })
         .await
-        .map_err(|e| DbError::Query(e.to_string()))?
+        .map_err(|e| DbError::Task(Arc::new(e)))?
     }
 }

@@ -151,15 +151,19 @@ impl Distributor {
     }
 
     /// Checks a signed HTTP request from `sender` (signature, and the allow-list if on).
-    pub(crate) fn verify_request(&self, v: &serde_json::Value, sender: &str) -> Result<(), String> {
-        let fail = |m: String| {
+    pub(crate) fn verify_request(
+        &self,
+        v: &serde_json::Value,
+        sender: &str,
+    ) -> Result<(), auth::AuthError> {
+        let fail = |e: auth::AuthError| {
             self.auth_failures
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            m
+            e
         };
         self.crypto
             .verify_obj(v)
-            .map_err(|e| fail(format!("invalid signature: {e}")))?;
+            .map_err(|e| fail(auth::AuthError::BadSignature(e.to_string())))?;
         let c = self.config();
         if c.limit_to_subscribers_only {
             let now = auth::now_ms();
@@ -168,7 +172,7 @@ impl Distributor {
                 .iter()
                 .any(|s| s.public_key.eq_ignore_ascii_case(sender) && !s.expired(now));
             if !ok {
-                return Err(fail("not a subscriber".into()));
+                return Err(fail(auth::AuthError::NotSubscribed));
             }
         }
         Ok(())

@@ -129,7 +129,7 @@ async fn backfill_then_handover(
             Some(&me.log_index),
             &btx,
         )
-        .map_err(|e| e.to_string())
+        .map_err(|e| crate::archive_db::DbError::Query(Arc::new(e)))
     });
     let deadline = d.config().backfill_send_timeout();
     while let Some(msg) = brx.recv().await {

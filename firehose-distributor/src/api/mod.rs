@@ -144,7 +144,7 @@ fn verified(d: &Distributor, body: &[u8]) -> Result<Value, ApiError> {
         ));
     }
     d.verify_request(&v, sender)
-        .map_err(ApiError::unauthorized)?;
+        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
     Ok(v)
 }
 
@@ -156,12 +156,14 @@ async fn with_db<T: Send + 'static>(
     use crate::archive_db::DbError;
     d.db().run(f).await.map_err(|e| match e {
         // Not configured, or not there (yet): 503 with the reason; opening is retried on use.
-        DbError::Unavailable(why) => ApiError::unavailable(why),
+        e @ (DbError::NotConfigured | DbError::Unavailable(_)) => {
+            ApiError::unavailable(e.to_string())
+        }
         DbError::Busy => ApiError {
             retry_after: true,
             ..ApiError::unavailable(DbError::Busy.to_string())
         },
-        DbError::Query(_) => ApiError::unavailable("database query failed"),
+        DbError::Query(_) | DbError::Task(_) => ApiError::unavailable("database query failed"),
     })
 }
 

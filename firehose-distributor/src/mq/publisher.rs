@@ -53,9 +53,18 @@ pub enum MqError {
     /// The cursor file.
     #[error(transparent)]
     State(#[from] StateError),
-    /// Settings.
-    #[error("{0}")]
-    Config(String),
+    /// `MQ_LAG_CYCLES` past its bound.
+    #[error("MQ_LAG_CYCLES={0}: at most 1000")]
+    LagCycles(u64),
+    /// The broker refused a declaration: an exchange or queue of that name exists with
+    /// other settings. Retrying cannot help.
+    #[error("the broker refused to declare the exchanges (or queues): {why}. One of that name exists with other settings; this publisher needs durable fanout exchanges ({exchanges}), as the original's. Delete the old one or choose other names (RMQ_*_EXCHANGE_NAME, --mq-queue-prefix)")]
+    Precondition {
+        /// The broker's message.
+        why: String,
+        /// The exchanges this publisher declares.
+        exchanges: String,
+    },
 }
 
 /// Why a round stopped.
@@ -64,15 +73,15 @@ enum RoundError {
     #[error("database: {0}")]
     Db(#[from] firehose_dbstore::Error),
     #[error("broker: {0}")]
-    Broker(String),
+    Broker(#[from] lapin::Error),
+    #[error("broker: no confirms within 30 s")]
+    NoConfirms,
+    #[error("broker: messages refused {0} times")]
+    Refused(u32),
+    #[error("{0} task: {1}")]
+    Task(&'static str, #[source] tokio::task::JoinError),
     #[error(transparent)]
     State(#[from] StateError),
-}
-
-impl From<lapin::Error> for RoundError {
-    fn from(e: lapin::Error) -> Self {
-        Self::Broker(e.to_string())
-    }
 }
 
 /// One message ready to publish.
@@ -266,10 +275,7 @@ impl Publisher {
         keys: KeyPair,
     ) -> Result<Self, MqError> {
         if cfg.lag_cycles > 1000 {
-            return Err(MqError::Config(format!(
-                "MQ_LAG_CYCLES={}: at most 1000",
-                cfg.lag_cycles
-            )));
+            return Err(MqError::LagCycles(cfg.lag_cycles));
         }
         let state = StateFile::new(&cfg.state_file);
         let cursor = match &cfg.original_checkpoint {
@@ -330,12 +336,11 @@ impl Publisher {
                 Ok(Err(e)) if precondition_failed(&e).is_some() => {
                     // Retrying cannot help: say what to change and stop.
                     let why = precondition_failed(&e).unwrap_or_default();
-                    return Err(MqError::Config(format!(
-                        "the broker refused to declare the exchanges (or queues): {why}. One of that name exists with other settings; this publisher needs durable fanout exchanges ({}, {}, {}), as the original's. Delete the old one or choose other names (RMQ_*_EXCHANGE_NAME, --mq-queue-prefix)",
-                        self.cfg.exchanges.cycles,
-                        self.cfg.exchanges.original_txs,
-                        self.cfg.exchanges.receipts
-                    )));
+                    let e = &self.cfg.exchanges;
+                    return Err(MqError::Precondition {
+                        why,
+                        exchanges: format!("{}, {}, {}", e.cycles, e.original_txs, e.receipts),
+                    });
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, retry_in = ?backoff, "cannot reach the broker");
@@ -438,7 +443,7 @@ impl Publisher {
             (open, plan)
         })
         .await
-        .map_err(|e| RoundError::Broker(format!("planning task: {e}")))?;
+        .map_err(|e| RoundError::Task("planning", e))?;
         self.open = open;
         let plan = plan?;
         let Some(newest) = plan.newest else {
@@ -459,7 +464,7 @@ impl Publisher {
                 let (state, cursor) = (self.state.clone(), self.cursor);
                 tokio::task::spawn_blocking(move || state.save(cursor))
                     .await
-                    .map_err(|e| RoundError::Broker(format!("state task: {e}")))??;
+                    .map_err(|e| RoundError::Task("state", e))??;
                 self.stats.through_plus_one.store(through + 1, Relaxed);
             }
         }
@@ -514,7 +519,7 @@ impl Publisher {
                 }
                 Err(_) => {
                     self.stats.retried.fetch_add(batch.len() as u64, Relaxed);
-                    return Err(RoundError::Broker("no confirms within 30 s".into()));
+                    return Err(RoundError::NoConfirms);
                 }
             }
             if nacked == 0 {
@@ -528,10 +533,7 @@ impl Publisher {
             );
             self.stats.retried.fetch_add(batch.len() as u64, Relaxed);
         }
-        Err(RoundError::Broker(format!(
-            "messages refused {} times",
-            self.cfg.confirm_attempts
-        )))
+        Err(RoundError::Refused(self.cfg.confirm_attempts))
     }
 }
 
