@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use firehose::dbstore::fixture::FixtureSpec;
-use firehose::distributor::archiver_sim::ArchiverSim;
+use firehose::sim::ArchiverSim;
 
 /// Simulated Shardeum archiver: data logs + SQLite.
 #[derive(Debug, Parser)]

@@ -11,6 +11,7 @@
 //! | `logreader` | [`logreader`] | tails the archiver's rotating data-log files |
 //! | `dbstore` | [`dbstore`] | reads the archiver's SQLite databases |
 //! | `distributor` | [`distributor`] | the Shardeum-compatible distributor |
+//! | `sim` | [`sim`] | simulators and fixtures for the examples (also turns on `dbstore`'s and `ws-connector`'s `sim`) |
 //! | `ws-connector` | [`ws_connector`] | MultiversX outport websocket → `FIRE` lines |
 //!
 //! ```
@@ -34,5 +35,7 @@ pub use firehose_dbstore as dbstore;
 pub use firehose_distributor as distributor;
 #[cfg(feature = "logreader")]
 pub use firehose_logreader as logreader;
+#[cfg(feature = "sim")]
+pub use firehose_sim as sim;
 #[cfg(feature = "ws-connector")]
 pub use firehose_ws_connector as ws_connector;

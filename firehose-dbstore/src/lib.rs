@@ -18,7 +18,7 @@
 //! | [`keyed`] | receipts and original transactions through one generic [`KeyedRow`] path |
 //! | [`history`] | the history API's rows, as the original selects them |
 //! | [`checkpoint`] | the original MQ distributor's cursor |
-//! | [`fixture`] | building archiver databases for tests, demos and benchmarks |
+//! | `fixture` | building archiver databases for tests, demos and benchmarks (feature `sim`) |
 //! | `sql` | connections and column helpers |
 //!
 //! ```
@@ -33,10 +33,12 @@
 //! ```
 
 pub mod checkpoint;
+#[cfg(feature = "sim")]
 pub mod fixture;
 pub mod history;
 pub mod keyed;
 mod queries;
+#[cfg(feature = "sim")]
 mod schema;
 mod sql;
 

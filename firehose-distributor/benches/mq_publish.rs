@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use firehose_dbstore::fixture::FixtureSpec;
 use firehose_dbstore::ArchiverDb;
-use firehose_distributor::archiver_sim::ArchiverSim;
 use firehose_distributor::config::Config;
 use firehose_distributor::mq::publisher::Publisher;
 use firehose_distributor::mq::{Exchanges, MqConfig};
+use firehose_sim::ArchiverSim;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -21,7 +21,6 @@
 //! | [`resume`] | `since`: back-fill from SQLite and the retained logs, then live, no gap, no duplicate |
 //! | [`logindex`] | where a resume scans the retained logs from |
 //! | [`metrics`] / [`prometheus`] | `/metrics`: Prometheus text, or the original's JSON |
-//! | [`archiver_sim`] | a simulated archiver (data logs + SQLite) for demos and tests |
 //! | [`mq`] | MQ mode: publish to RabbitMQ with confirms and a durable cursor |
 //!
 //! The collector side (websocket, resuming, history API and MQ clients) is the
@@ -29,7 +28,6 @@
 
 pub mod api;
 pub mod archive_db;
-pub mod archiver_sim;
 pub mod auth;
 pub mod config;
 pub mod config_keys;

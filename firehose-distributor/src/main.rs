@@ -6,9 +6,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use firehose_dbstore::fixture::FixtureSpec;
-use firehose_distributor::archiver_sim::ArchiverSim;
 use firehose_distributor::config::Config;
 use firehose_distributor::Distributor;
+use firehose_sim::ArchiverSim;
 
 /// Streams an archiver's data logs (cycles, original transactions, receipts) to authenticated
 /// collectors over websockets, each entry signed once with the distributor key.

@@ -6,8 +6,8 @@ use std::time::Duration;
 use firehose_client::{Client, ClientConfig, ClientError, Subscription};
 use firehose_core::crypto::KeyPair;
 use firehose_dbstore::fixture::FixtureSpec;
-use firehose_distributor::archiver_sim::ArchiverSim;
 use firehose_distributor::config::DEV_PUBLIC_KEY;
+use firehose_sim::ArchiverSim;
 use serde_json::json;
 
 fn free_port() -> u16 {

@@ -10,10 +10,10 @@ use firehose_core::crypto::KeyPair;
 use firehose_core::records::{DataType, Record};
 use firehose_dbstore::fixture::FixtureSpec;
 use firehose_dbstore::ArchiverDb;
-use firehose_distributor::archiver_sim::ArchiverSim;
 use firehose_distributor::config::Config;
 use firehose_distributor::mq::publisher::Publisher;
 use firehose_distributor::mq::{message_id, MqConfig};
+use firehose_sim::ArchiverSim;
 use tokio::sync::oneshot;
 
 fn spec() -> FixtureSpec {

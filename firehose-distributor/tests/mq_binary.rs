@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use common::{broker, collect, unique};
 use firehose_dbstore::fixture::FixtureSpec;
-use firehose_distributor::archiver_sim::ArchiverSim;
 use firehose_distributor::config::Config;
 use firehose_distributor::mq::message_id;
+use firehose_sim::ArchiverSim;
 
 struct Proc(Child);
 

@@ -11,10 +11,10 @@ use std::time::Duration;
 use common::{broker, collect, declare, mq_config, unique};
 use firehose_dbstore::fixture::FixtureSpec;
 use firehose_dbstore::ArchiverDb;
-use firehose_distributor::archiver_sim::ArchiverSim;
 use firehose_distributor::config::Config;
 use firehose_distributor::mq::message_id;
 use firehose_distributor::mq::publisher::Publisher;
+use firehose_sim::ArchiverSim;
 
 /// `rabbitmqctl` with its node options (`FIREHOSE_TEST_RABBITMQCTL`, default `rabbitmqctl`),
 /// if it can talk to the broker.

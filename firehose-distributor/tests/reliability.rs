@@ -12,9 +12,9 @@ use firehose_client::{ClientConfig, ResumingClient};
 use firehose_core::crypto::KeyPair;
 use firehose_core::records::{DataType, Record};
 use firehose_dbstore::fixture::FixtureSpec;
-use firehose_distributor::archiver_sim::ArchiverSim;
 use firehose_distributor::config::Config;
 use firehose_distributor::Distributor;
+use firehose_sim::ArchiverSim;
 use tokio::sync::{mpsc, oneshot};
 
 /// Entries per log file; the ring has 10 files, so a lap of the cycle ring is 40 cycles.

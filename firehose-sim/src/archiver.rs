@@ -88,7 +88,7 @@ impl ArchiverSim {
     fn next_records(&mut self) -> Vec<Record> {
         // Timestamps of "now", so that collectors can measure their lag.
         let c = self.next_cycle;
-        self.spec.start_ms = crate::auth::now_ms().saturating_sub(c * 60_000);
+        self.spec.start_ms = firehose_core::since::now_ms().saturating_sub(c * 60_000);
         let (cycle, txs, receipts) = fixture::records_of_cycle(&self.spec, c);
         self.next_cycle += 1;
         std::iter::once(cycle).chain(txs).chain(receipts).collect()

@@ -12,6 +12,7 @@
 //! | [`output`] | output formats ([`output::OutputFormat`]) and the one stdout writer |
 //! | [`config`] | the original's `[web_socket]` settings |
 //! | [`connector`] | server and client transport, per-message handling and acks |
+//! | `sim` | an observer node's outport, for demos, tests and benchmarks (feature `sim`) |
 //!
 //! ```
 //! use firehose_ws_connector::codec::decode_block;
@@ -36,6 +37,7 @@ pub mod connector;
 pub mod logging;
 pub mod output;
 pub mod proto;
+#[cfg(feature = "sim")]
 pub mod sim;
 
 pub use codec::{topics, Marshaller};

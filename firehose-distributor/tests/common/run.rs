@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use firehose_dbstore::fixture::FixtureSpec;
-use firehose_distributor::archiver_sim::ArchiverSim;
 use firehose_distributor::config::Config;
 use firehose_distributor::Distributor;
+use firehose_sim::ArchiverSim;
 use tokio::sync::oneshot;
 
 /// A distributor serving a simulated archiver's logs and database on loopback.
