@@ -7,6 +7,7 @@
 //! | module | what it does |
 //! |---|---|
 //! | [`config`] | `distributor-config.json` with the original's keys, env and `--KEY value` overrides |
+//! | [`reload`] | the subscriber list reloaded on a file change or `SIGUSR1`; expired ones swept |
 //! | [`config_keys`] | unknown keys reported with the closest known one; misspelt security settings refused |
 //! | [`server`] | the shared state ([`Distributor`]) and its lifecycle: bind, serve, shut down |
 //! | [`listener`] | accepting connections: descriptor budget, pending cap, header timeout |
@@ -40,6 +41,7 @@ pub mod prometheus;
 pub mod ratelimit;
 pub mod readers;
 pub mod refusals;
+pub mod reload;
 pub mod resume;
 pub mod router;
 pub mod server;

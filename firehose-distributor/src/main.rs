@@ -179,20 +179,27 @@ async fn run(cli: Cli, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
     if demo {
         println!("connect a collector: cargo run --example collector -- ws://{addr}");
     }
-    spawn_reload(d.clone(), cli.config.clone());
+    // SIGUSR1 or a change of the file reloads the subscriber list.
+    let _reload = firehose_distributor::reload::watch(
+        d.clone(),
+        cli.config.clone(),
+        firehose_distributor::reload::POLL,
+        true,
+    );
     d.serve(listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// MQ mode: the publisher, plus the HTTP API and /metrics on the listener.
+/// MQ mode: the publisher, plus the HTTP API and /metrics on the listener (settings from the
+/// environment and the flags).
 async fn run_mq(
     cli: &Cli,
     cfg: &Config,
     d: Arc<Distributor>,
     listener: tokio::net::TcpListener,
 ) -> anyhow::Result<()> {
-    use firehose_distributor::mq::{publisher::Publisher, MqConfig};
+    use firehose_distributor::mq::MqConfig;
     let state_dir = cli
         .config
         .parent()
@@ -205,10 +212,6 @@ async fn run_mq(
     if let Some(f) = &cli.mq_state_file {
         mq.state_file = f.clone();
     }
-    let layout = cfg.layout().context(
-        "MQ mode publishes from the archiver database: set ARCHIVER_DB_DIR or ARCHIVER_DB_PATH",
-    )?;
-    let db = firehose_dbstore::ArchiverDb::open(&layout).context("archiver database")?;
     println!(
         "MQ mode: publishing to {} (exchanges {}, {}, {}); cursor in {}",
         mq.redacted_uri(),
@@ -217,88 +220,9 @@ async fn run_mq(
         mq.exchanges.receipts,
         mq.state_file.display()
     );
-    let publisher = Publisher::new(mq, db, cfg.crypto()?, cfg.keys()?)?;
-    d.attach_mq(publisher.stats());
-    // The data logs only wake the publisher up; without them it polls.
-    let wake = match firehose_logreader::tail_all(
-        &cfg.data_log_dir,
-        |_| firehose_logreader::StartAt::Live,
-        firehose_logreader::TailOptions::default(),
-    )
-    .await
-    {
-        Ok(t) => Some(t),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch the data logs; polling the database only");
-            None
-        }
-    };
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let http = {
-        let d = d.clone();
-        let mut rx = stop_rx.clone();
-        tokio::spawn(async move {
-            d.serve(listener, async move {
-                let _ = rx.wait_for(|s| *s).await;
-            })
-            .await
-        })
-    };
-    let mut rx = stop_rx;
-    let mut publishing = tokio::spawn(publisher.run(wake, async move {
-        let _ = rx.wait_for(|s| *s).await;
-    }));
-    let result = tokio::select! {
-        () = shutdown_signal() => {
-            let _ = stop_tx.send(true);
-            (&mut publishing).await
-        }
-        r = &mut publishing => {
-            let _ = stop_tx.send(true);
-            r
-        }
-    };
-    http.await??;
-    result??;
+    firehose_distributor::mq::service::serve(d, cfg, mq, listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// SIGUSR1 (and a change of the file) reloads the subscriber list.
-fn spawn_reload(d: Arc<Distributor>, path: PathBuf) {
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
-            return;
-        };
-        let mut last = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        let mut tick = tokio::time::interval(Duration::from_secs(2));
-        loop {
-            let forced = tokio::select! {
-                _ = usr1.recv() => true,
-                _ = tick.tick() => false,
-            };
-            let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-            if !forced && modified == last {
-                d.close_disallowed(); // expiry sweep
-                continue;
-            }
-            last = modified;
-            match Config::from_file(&path) {
-                Ok(c) => {
-                    tracing::info!(
-                        subscribers = c.subscribers.len(),
-                        "reloaded {}",
-                        path.display()
-                    );
-                    d.update_subscribers(c.limit_to_subscribers_only, c.subscribers);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "reload failed; keeping the current subscribers")
-                }
-            }
-        }
-    });
 }
 
 async fn shutdown_signal() {

@@ -6,6 +6,8 @@
 //!   still within [`MqConfig::lag_cycles`] of the newest), signs each record once and
 //!   publishes it on a confirm channel. The live data logs only wake it up, so new data goes
 //!   out within milliseconds; a poll is the safety net.
+//! - [`service`]: MQ mode as a whole: the publisher, woken by the data logs, and the HTTP
+//!   API on the same listener, until shutdown.
 //! - [`state`]: the cursor ("every cycle up to N is published and confirmed"), written to a
 //!   small state file of our own only after the broker confirmed; a restart resumes there.
 //! - the collector side (verified typed records, ack after the handler) is
@@ -18,6 +20,7 @@
 //! (after a restart, say) carries the same id, so consumers can de-duplicate.
 
 pub mod publisher;
+pub mod service;
 pub mod state;
 
 use std::path::PathBuf;
