@@ -1,6 +1,8 @@
 //! The distributor end to end on loopback: real files written like the archiver, real
 //! websockets, collectors signed like Shardeum's.
 
+// The distributor's test helpers (a distributor on a simulated archiver, signed HTTP).
+#[path = "../firehose-distributor/tests/common/mod.rs"]
 mod common;
 
 use common::run::{spec, start, wait_sessions};
