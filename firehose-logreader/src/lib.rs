@@ -6,8 +6,10 @@
 //! * [`files`]: names of the files in a data-log directory, file identities;
 //! * [`entry`]: what a line is: a typed [`LogEntry`], an [`UntypedEntry`] (a JSON object the
 //!   original would forward too), or malformed; every entry's bytes canonical;
-//! * [`reader`]: [`DataLogReader`], the synchronous exactly-once reader of one data name, and
+//! * [`events`]: what a read yields ([`LogEvent`]: entries, malformed lines, gaps) and
 //!   [`LogPosition`], a resume point;
+//! * [`reader`]: [`DataLogReader`], the synchronous exactly-once reader of one data name (its
+//!   start positions in `reader/start.rs`);
 //! * [`tail`]: [`LogTail`], which wakes the reader with inotify (plus a safety-net poll) and
 //!   delivers entries on a bounded channel, and [`tail_all`], which merges the three data types;
 //! * [`writer`]: [`DataLogWriter`], a writer that behaves exactly like the archiver's, for
@@ -18,6 +20,7 @@
 
 pub mod entry;
 mod error;
+pub mod events;
 pub mod files;
 pub mod lines;
 pub mod reader;

@@ -30,84 +30,19 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use crate::entry::{classify, Line};
+use crate::error::{IoContext, Result};
+pub use crate::events::{Gap, LogEntry, LogEvent, LogPosition, Malformed, StartAt, UntypedEntry};
+use crate::files::{FileId, LogFiles, END_MARKER};
+use crate::lines::{LineBuffer, Piece, DEFAULT_MAX_LINE_BYTES};
+use crate::successor::Candidate;
 use bytes::Bytes;
 use firehose_core::records::DataType;
-use serde::{Deserialize, Serialize};
 
-use crate::entry::{classify, Line};
-pub use crate::entry::{LogEntry, UntypedEntry};
-use crate::error::{IoContext, Result};
-use crate::files::{FileId, LogFiles, END_MARKER};
-use crate::lines::{LineBuffer, Piece, DEFAULT_MAX_LINE_BYTES, READ_CHUNK};
-use crate::successor::{open_if_exists, Candidate};
-
-/// Where in the ring an entry ends: cheap to persist (serde) and to hand to clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct LogPosition {
-    /// File number N of `<name>-log<N>.txt`.
-    pub file_number: u32,
-    /// Identity of that file (survives the rename to `old-`, detects a recycled number).
-    pub file_id: FileId,
-    /// Byte offset just after the entry's newline.
-    pub offset: u64,
-    /// Lines of the file consumed up to and including the entry (1-based line number).
-    pub line: u64,
-}
-
-/// Where a reader starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartAt {
-    /// At the end of the active file when the reader first reads (or is prepared, see
-    /// [`DataLogReader::prepare`]): only entries written from then on (the original's way).
-    Live,
-    /// At the oldest entry still on disk (including `old-` files).
-    Oldest,
-    /// Just after a saved position. If that file is gone, a [`LogEvent::Gap`] is reported and
-    /// reading starts at the oldest entry still on disk.
-    After(LogPosition),
-}
-
-/// A line that could not be read as an entry; it is skipped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Malformed {
-    /// The data type of the file.
-    pub data_type: DataType,
-    /// The file it was found in (its name when opened).
-    pub path: PathBuf,
-    /// 1-based line number in that file.
-    pub line: u64,
-    /// Why it was rejected.
-    pub reason: String,
-}
-
-/// Entries that can no longer be read (the file holding them is gone).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Gap {
-    /// The data type of the log.
-    pub data_type: DataType,
-    /// What happened.
-    pub reason: String,
-    /// Bytes known to be lost (a file truncated under the reader), 0 when unknown.
-    pub bytes: u64,
-}
-
-/// What a read produces, in order.
-#[derive(Debug, Clone)]
-// Nearly every event is an entry: boxing it would add an allocation per entry for nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum LogEvent {
-    /// The next entry.
-    Entry(LogEntry),
-    /// The next entry, a JSON object the typed records do not accept (forward it as it is).
-    Untyped(UntypedEntry),
-    /// A skipped line.
-    Malformed(Malformed),
-    /// Entries were lost before the reader could read them.
-    Gap(Gap),
-}
+mod start;
 
 /// The file being read.
 #[derive(Debug)]
@@ -123,7 +58,6 @@ pub(crate) struct Current {
     /// The `End:` line was read (or the writer moved on without one).
     ended: bool,
 }
-
 /// Reads one data name's ring of files in write order, exactly once.
 #[derive(Debug)]
 pub struct DataLogReader {
@@ -262,136 +196,6 @@ impl DataLogReader {
         }
         out.append(&mut self.queued);
         Ok(out.len() - before)
-    }
-
-    /// Opens the file the start position names. `Ok(false)` if there is nothing to open yet.
-    fn open_start(&mut self, out: &mut Vec<LogEvent>) -> Result<bool> {
-        let start = self.start.expect("start is kept until a file is opened");
-        if let Some(n) = self.live_wait {
-            let path = self.files.log_path(n);
-            let Some(file) = open_if_exists(&path)? else {
-                return Ok(false);
-            };
-            let id = FileId::of(&file.metadata().at(&path)?);
-            self.switch_to(Candidate {
-                path,
-                number: n,
-                file,
-                id,
-            });
-            self.start = None;
-            return Ok(true);
-        }
-        match start {
-            StartAt::Live => {
-                let Some(n) = self.files.read_pointer()? else {
-                    // No log yet: whatever appears from now on is new.
-                    self.start = Some(StartAt::Oldest);
-                    return Ok(false);
-                };
-                let path = self.files.log_path(n);
-                let Some(file) = open_if_exists(&path)? else {
-                    // The pointer moved before the file was created: it will hold only new data.
-                    self.live_wait = Some(n);
-                    return Ok(false);
-                };
-                let id = FileId::of(&file.metadata().at(&path)?);
-                self.cur = Some(Current {
-                    file,
-                    path,
-                    number: n,
-                    id,
-                    offset: 0,
-                    line: 0,
-                    ended: false,
-                });
-                // Skip what is already there, line by line, without yielding it.
-                self.skip_existing()?;
-            }
-            StartAt::Oldest => {
-                let Some(first) = self.earliest(None)? else {
-                    return Ok(false);
-                };
-                self.switch_to(first);
-            }
-            StartAt::After(pos) => {
-                let found = [
-                    self.files.log_path(pos.file_number),
-                    self.files.old_path(pos.file_number),
-                ]
-                .into_iter()
-                .find_map(|p| match open_if_exists(&p) {
-                    Ok(Some(f)) => f
-                        .metadata()
-                        .ok()
-                        .filter(|m| FileId::of(m) == pos.file_id)
-                        .map(|_| (p, f)),
-                    _ => None,
-                });
-                match found {
-                    Some((path, mut file)) => {
-                        file.seek(SeekFrom::Start(pos.offset)).at(&path)?;
-                        self.cur = Some(Current {
-                            file,
-                            path,
-                            number: pos.file_number,
-                            id: pos.file_id,
-                            offset: pos.offset,
-                            line: pos.line,
-                            ended: false,
-                        });
-                    }
-                    None => {
-                        let Some(first) = self.earliest(None)? else {
-                            return Ok(false);
-                        };
-                        out.push(LogEvent::Gap(Gap {
-                            data_type: self.data_type,
-                            bytes: 0,
-                            reason: format!(
-                                "{}: saved position (file {}, line {}) is gone; resuming at the oldest file on disk, {}",
-                                self.files.name(),
-                                pos.file_number,
-                                pos.line,
-                                first.path.display()
-                            ),
-                        }));
-                        self.switch_to(first);
-                    }
-                }
-            }
-        }
-        self.start = None;
-        Ok(true)
-    }
-
-    /// Live start: consume the complete lines already in the file without yielding them.
-    fn skip_existing(&mut self) -> Result<()> {
-        let cur = self.cur.as_mut().expect("open");
-        let mut buf = vec![0u8; READ_CHUNK];
-        let mut pos = 0u64;
-        // The head of the current line: enough to recognise an `End:` line.
-        let mut head: Vec<u8> = Vec::with_capacity(END_MARKER.len());
-        loop {
-            let n = cur.file.read(&mut buf).at(&cur.path)?;
-            if n == 0 {
-                break;
-            }
-            for &b in &buf[..n] {
-                pos += 1;
-                if b == b'\n' {
-                    cur.line += 1;
-                    cur.offset = pos;
-                    cur.ended = head == END_MARKER;
-                    head.clear();
-                } else if head.len() < END_MARKER.len() {
-                    head.push(b);
-                }
-            }
-        }
-        // Back to the end of the last complete line: a half-written one is read later, whole.
-        cur.file.seek(SeekFrom::Start(cur.offset)).at(&cur.path)?;
-        Ok(())
     }
 
     /// Reads complete lines of the current file, up to `max` entries.
