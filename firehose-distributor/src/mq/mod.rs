@@ -6,6 +6,7 @@
 //!   still within [`MqConfig::lag_cycles`] of the newest), signs each record once and
 //!   publishes it on a confirm channel. The live data logs only wake it up, so new data goes
 //!   out within milliseconds; a poll is the safety net.
+//! - `plan` (inside the publisher): what one round publishes and what is still open.
 //! - [`service`]: MQ mode as a whole: the publisher, woken by the data logs, and the HTTP
 //!   API on the same listener, until shutdown.
 //! - [`state`]: the cursor ("every cycle up to N is published and confirmed"), written to a
@@ -19,6 +20,7 @@
 //! message carries a `message_id` property ([`message_id`]): the same record published twice
 //! (after a restart, say) carries the same id, so consumers can de-duplicate.
 
+mod plan;
 pub mod publisher;
 pub mod service;
 pub mod state;

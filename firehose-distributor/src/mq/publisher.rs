@@ -17,30 +17,24 @@
 //! A lost broker connection is retried with back-off; publishing resumes from what was
 //! confirmed. Database errors (locked, missing) are logged and retried on the next round.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use firehose_core::crypto::{Crypto, KeyPair};
-use firehose_core::message::encode_signed_entry;
-use firehose_core::records::{DataType, Record};
-use firehose_core::records::{OriginalTxData, Receipt};
-use firehose_dbstore::{ArchiverDb, KeyedRow, MAX_PAGE};
+use firehose_dbstore::ArchiverDb;
 use firehose_logreader::LogTail;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
+use super::plan::{Item, Open, Signer};
 use super::state::{Cursor, StateError, StateFile};
-use super::{message_id, MqConfig, MqStats};
+use super::{MqConfig, MqStats};
 
 /// Messages published before waiting for their confirms.
 const CONFIRM_BATCH: usize = 1000;
 /// How long to wait for a connection or a batch's confirms before giving up on the connection.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
-/// Most keys read per data type and round; a window with more rows is logged as an error
-/// (far beyond any real network's cycles).
-const KEY_LIMIT: usize = 5_000_000;
 /// After a wake-up from the logs, look again this soon (the database commit may trail the log).
 const FOLLOW_UP: Duration = Duration::from_millis(25);
 
@@ -82,168 +76,6 @@ enum RoundError {
     Task(&'static str, #[source] tokio::task::JoinError),
     #[error(transparent)]
     State(#[from] StateError),
-}
-
-/// One message ready to publish.
-#[derive(Debug)]
-struct Item {
-    data_type: DataType,
-    message_id: String,
-    body: Vec<u8>,
-    cycle: u64,
-    id: String,
-    timestamp: u64,
-}
-
-/// What was published (and confirmed) in cycles after the cursor.
-#[derive(Debug, Default)]
-struct Open {
-    cycles: BTreeSet<u64>,
-    /// cycle → id → newest timestamp published.
-    rows: [BTreeMap<u64, HashMap<String, u64>>; 2],
-}
-
-fn row_slot(t: DataType) -> usize {
-    match t {
-        DataType::OriginalTx => 0,
-        _ => 1,
-    }
-}
-
-impl Open {
-    fn published(&self, t: DataType, cycle: u64, id: &str) -> Option<u64> {
-        self.rows[row_slot(t)]
-            .get(&cycle)
-            .and_then(|m| m.get(id))
-            .copied()
-    }
-
-    fn record(&mut self, it: &Item) {
-        match it.data_type {
-            DataType::Cycle => {
-                self.cycles.insert(it.cycle);
-            }
-            t => {
-                let ts = self.rows[row_slot(t)]
-                    .entry(it.cycle)
-                    .or_default()
-                    .entry(it.id.clone())
-                    .or_insert(it.timestamp);
-                *ts = (*ts).max(it.timestamp);
-            }
-        }
-    }
-
-    /// Forgets cycles up to `through` (they are behind the cursor now).
-    fn settle(&mut self, through: u64) {
-        self.cycles = self.cycles.split_off(&(through + 1));
-        for m in &mut self.rows {
-            *m = m.split_off(&(through + 1));
-        }
-    }
-}
-
-/// The work of one round.
-#[derive(Debug, Default)]
-struct Plan {
-    items: Vec<Item>,
-    newest: Option<u64>,
-    hi: u64,
-}
-
-struct Signer {
-    db: Mutex<ArchiverDb>,
-    crypto: Crypto,
-    keys: KeyPair,
-}
-
-impl Signer {
-    fn item(&self, r: Record) -> Item {
-        let (cycle, id, timestamp) = match &r {
-            Record::Cycle(c) => (c.counter, c.cycle_marker.clone(), 0),
-            Record::OriginalTx(t) => (t.cycle, t.tx_id.clone(), t.timestamp),
-            Record::Receipt(x) => (x.cycle, x.receipt_id.clone(), x.timestamp),
-        };
-        Item {
-            data_type: r.data_type(),
-            message_id: message_id(&r),
-            body: encode_signed_entry(
-                &self.crypto,
-                &self.keys,
-                r.data_type(),
-                r.to_canonical_json().as_bytes(),
-            ),
-            cycle,
-            id,
-            timestamp,
-        }
-    }
-
-    /// Finds and signs what to publish in the window after `cursor`.
-    fn plan(
-        &self,
-        cursor: Cursor,
-        open: &Open,
-        span: u64,
-    ) -> Result<Plan, firehose_dbstore::Error> {
-        let db = self.db.lock().expect("db lock");
-        let Some(newest) = db.latest_cycle()?.map(|c| c.counter) else {
-            return Ok(Plan::default());
-        };
-        let lo = cursor.through.map_or(0, |t| t + 1);
-        let mut plan = Plan {
-            items: Vec::new(),
-            newest: Some(newest),
-            hi: newest.min(lo.saturating_add(span - 1)),
-        };
-        if lo > newest {
-            return Ok(plan);
-        }
-        let mut from = lo;
-        loop {
-            let page = db.cycles_between(from, plan.hi, MAX_PAGE)?;
-            let Some(last) = page.last().map(|c| c.counter) else {
-                break;
-            };
-            for c in page {
-                if !open.cycles.contains(&c.counter) {
-                    plan.items.push(self.item(Record::Cycle(c)));
-                }
-            }
-            from = last + 1;
-        }
-        self.plan_keyed::<OriginalTxData>(&db, lo, open, &mut plan)?;
-        self.plan_keyed::<Receipt>(&db, lo, open, &mut plan)?;
-        Ok(plan)
-    }
-
-    /// Adds the rows of `T` in cycles `lo ..= plan.hi` that are new, or newer than published.
-    fn plan_keyed<T: KeyedRow>(
-        &self,
-        db: &ArchiverDb,
-        lo: u64,
-        open: &Open,
-        plan: &mut Plan,
-    ) -> firehose_dbstore::Result<()> {
-        let t = T::DATA_TYPE;
-        let keys = db.keys_in_cycles::<T>(lo, plan.hi, KEY_LIMIT)?;
-        if keys.len() == KEY_LIMIT {
-            tracing::error!(data_type = %t, "more than {KEY_LIMIT} rows in cycles {lo}..={}: publishing the first ones this round", plan.hi);
-        }
-        for k in keys {
-            if open
-                .published(t, k.cycle, &k.id)
-                .is_some_and(|ts| ts >= k.timestamp)
-            {
-                continue;
-            }
-            // Gone or replaced since the keys were read: the next round sees the new row.
-            if let Some(row) = db.row_by_key::<T>(&k)? {
-                plan.items.push(self.item(row.into_record()));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The publisher (see the module docs). Build it with [`Publisher::new`], run it with
