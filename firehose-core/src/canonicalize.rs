@@ -6,7 +6,7 @@
 //! signature over the raw bytes would not verify in the collector. [`canonicalize`] scans a
 //! line once without allocating (no whitespace, object keys strictly ascending by UTF-16 code
 //! units, integers JavaScript prints as written, strings with only the escapes
-//! `JSON.stringify` writes) and falls back to parse + [`safe_stringify`](crate::canonical::safe_stringify)
+//! `JSON.stringify` writes) and falls back to parse + [`safe_stringify`]
 //! only when the scan is unsure.
 //!
 //! ```

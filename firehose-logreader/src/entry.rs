@@ -12,7 +12,7 @@ use bytes::Bytes;
 use firehose_core::canonicalize::canonicalize;
 use firehose_core::records::{DataType, Record};
 
-use crate::reader::LogPosition;
+use crate::files::LogPosition;
 
 /// One data-log entry.
 #[derive(Debug, Clone)]

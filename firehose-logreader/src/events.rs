@@ -3,23 +3,9 @@
 use std::path::PathBuf;
 
 use firehose_core::records::DataType;
-use serde::{Deserialize, Serialize};
 
 pub use crate::entry::{LogEntry, UntypedEntry};
-use crate::files::FileId;
-
-/// Where in the ring an entry ends: cheap to persist (serde) and to hand to clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct LogPosition {
-    /// File number N of `<name>-log<N>.txt`.
-    pub file_number: u32,
-    /// Identity of that file (survives the rename to `old-`, detects a recycled number).
-    pub file_id: FileId,
-    /// Byte offset just after the entry's newline.
-    pub offset: u64,
-    /// Lines of the file consumed up to and including the entry (1-based line number).
-    pub line: u64,
-}
+pub use crate::files::LogPosition;
 
 /// Where a reader starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

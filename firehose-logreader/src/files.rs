@@ -4,7 +4,7 @@
 //! renames half of the ring to `old-receipt-log<K>.txt` as it goes round, and keeps the name
 //! of the file it is writing in `active-receipt-log.txt`.
 
-use std::fs::Metadata;
+use std::fs::{File, Metadata};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -167,6 +167,36 @@ impl FileId {
 /// Modification time in ns: files of a ring are written one after another, so this orders them.
 pub(crate) fn mtime_ns(meta: &Metadata) -> i128 {
     meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128
+}
+
+/// Where in the ring an entry ends: cheap to persist (serde) and to hand to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LogPosition {
+    /// File number N of `<name>-log<N>.txt`.
+    pub file_number: u32,
+    /// Identity of that file (survives the rename to `old-`, detects a recycled number).
+    pub file_id: FileId,
+    /// Byte offset just after the entry's newline.
+    pub offset: u64,
+    /// Lines of the file consumed up to and including the entry (1-based line number).
+    pub line: u64,
+}
+
+/// A file to read next.
+#[derive(Debug)]
+pub(crate) struct Candidate {
+    pub(crate) path: PathBuf,
+    pub(crate) number: u32,
+    pub(crate) file: File,
+    pub(crate) id: FileId,
+}
+
+pub(crate) fn open_if_exists(path: &Path) -> Result<Option<File>> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).at(path),
+    }
 }
 
 #[cfg(test)]

@@ -36,9 +36,8 @@ use std::path::{Path, PathBuf};
 use crate::entry::{classify, Line};
 use crate::error::{IoContext, Result};
 pub use crate::events::{Gap, LogEntry, LogEvent, LogPosition, Malformed, StartAt, UntypedEntry};
-use crate::files::{FileId, LogFiles, END_MARKER};
+use crate::files::{Candidate, FileId, LogFiles, END_MARKER};
 use crate::lines::{LineBuffer, Piece, DEFAULT_MAX_LINE_BYTES};
-use crate::successor::Candidate;
 use bytes::Bytes;
 use firehose_core::records::DataType;
 

@@ -1,11 +1,10 @@
 //! Which file comes after the current one: the earliest-written file not read yet, whatever
 //! the ring's size, and whether anything was lost on the way (a gap).
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::error::{IoContext, Result};
-use crate::files::{mtime_ns, FileId};
+use crate::files::{mtime_ns, open_if_exists, Candidate, FileId};
 use crate::reader::DataLogReader;
 
 impl DataLogReader {
@@ -111,22 +110,5 @@ impl DataLogReader {
             }));
         }
         Ok(None)
-    }
-}
-
-/// A file to read next.
-#[derive(Debug)]
-pub(crate) struct Candidate {
-    pub(crate) path: PathBuf,
-    pub(crate) number: u32,
-    pub(crate) file: File,
-    pub(crate) id: FileId,
-}
-
-pub(crate) fn open_if_exists(path: &Path) -> Result<Option<File>> {
-    match File::open(path) {
-        Ok(f) => Ok(Some(f)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).at(path),
     }
 }

@@ -9,6 +9,7 @@
 //! the three "not specified which … to show" replies are unsigned, as in the original.
 //! Every refusal is logged at debug and counted by route and reason ([`Refusals`]).
 
+mod error;
 pub mod request;
 mod routes;
 
@@ -19,82 +20,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use firehose_core::canonical::{safe_parse, safe_stringify};
-use firehose_dbstore::ArchiverDb;
 use serde_json::{json, Value};
 
 use crate::server::Distributor;
 
 pub use crate::refusals::{Reason, Refusals};
+use error::json_response;
+pub use error::ApiError;
+pub use request::{MAX_SPAN, PAGE_SIZE, ROW_PAGE_SIZE};
 pub use routes::Route;
-
-/// Rows per page of `/receipt` and `/originalTx`, and their widest `start`/`end` span.
-pub const PAGE_SIZE: usize = 100;
-/// Largest `count` and cycle span (`endCycle - startCycle`).
-pub const MAX_SPAN: u64 = 100;
-/// Page size and widest span of `/account` and `/transaction`.
-pub const ROW_PAGE_SIZE: usize = 1000;
-
-/// A request that cannot be answered.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    reason: Reason,
-    message: String,
-    /// Sent without a signature (the original's "not specified which … to show").
-    unsigned: bool,
-    /// Busy: the reply says when to try again (`Retry-After`).
-    retry_after: bool,
-}
-
-impl ApiError {
-    /// A malformed or out-of-range request (400).
-    pub fn bad(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            reason: Reason::BadRequest,
-            message: message.into(),
-            unsigned: false,
-            retry_after: false,
-        }
-    }
-
-    /// The same refusal with `suffix` added to its message.
-    fn with_suffix(mut self, suffix: &str) -> Self {
-        self.message.push_str(suffix);
-        self
-    }
-
-    fn unauthorized(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            reason: Reason::Signature,
-            message: message.into(),
-            unsigned: false,
-            retry_after: false,
-        }
-    }
-
-    fn unavailable(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            reason: Reason::Unavailable,
-            message: message.into(),
-            unsigned: false,
-            retry_after: false,
-        }
-    }
-
-    /// The original's unsigned "not specified which `what` to show" (400).
-    fn no_selector(what: &str) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            reason: Reason::NoSelector,
-            message: format!("not specified which {what} to show"),
-            unsigned: true,
-            retry_after: false,
-        }
-    }
-}
 
 impl Distributor {
     /// Signs `v` and turns it into a JSON response.
@@ -104,15 +38,6 @@ impl Distributor {
         }
         json_response(status, safe_stringify(&v))
     }
-}
-
-fn json_response(status: StatusCode, body: String) -> Response {
-    (
-        status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
 }
 
 /// Checks a signed request body like the original's `validateRequestData`: `sender` a
@@ -146,25 +71,6 @@ fn verified(d: &Distributor, body: &[u8]) -> Result<Value, ApiError> {
     d.verify_request(&v, sender)
         .map_err(|e| ApiError::unauthorized(e.to_string()))?;
     Ok(v)
-}
-
-/// Runs `f` on a pooled connection to the archiver database, off the async threads.
-async fn with_db<T: Send + 'static>(
-    d: &Distributor,
-    f: impl FnOnce(&ArchiverDb) -> Result<T, firehose_dbstore::Error> + Send + 'static,
-) -> Result<T, ApiError> {
-    use crate::archive_db::DbError;
-    d.db().run(f).await.map_err(|e| match e {
-        // Not configured, or not there (yet): 503 with the reason; opening is retried on use.
-        e @ (DbError::NotConfigured | DbError::Unavailable(_)) => {
-            ApiError::unavailable(e.to_string())
-        }
-        DbError::Busy => ApiError {
-            retry_after: true,
-            ..ApiError::unavailable(DbError::Busy.to_string())
-        },
-        DbError::Query(_) | DbError::Task(_) => ApiError::unavailable("database query failed"),
-    })
 }
 
 /// Answers `route` for a request `body`.

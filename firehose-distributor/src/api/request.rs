@@ -7,7 +7,14 @@
 
 use serde_json::Value;
 
-use super::ApiError;
+use super::error::ApiError;
+
+/// Rows per page of `/receipt` and `/originalTx`, and their widest `start`/`end` span.
+pub const PAGE_SIZE: usize = 100;
+/// Largest `count` and cycle span (`endCycle - startCycle`).
+pub const MAX_SPAN: u64 = 100;
+/// Page size and widest span of `/account` and `/transaction`.
+pub const ROW_PAGE_SIZE: usize = 1000;
 
 /// The type a field must have when present.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

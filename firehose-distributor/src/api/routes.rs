@@ -10,8 +10,8 @@
 use firehose_dbstore::history::{Selection, Table};
 use serde_json::{json, Value};
 
-use super::request::{count, page_skip, span, Body, Kind};
-use super::{with_db, ApiError, MAX_SPAN, PAGE_SIZE, ROW_PAGE_SIZE};
+use super::error::{with_db, ApiError};
+use super::request::{count, page_skip, span, Body, Kind, MAX_SPAN, PAGE_SIZE, ROW_PAGE_SIZE};
 use crate::server::Distributor;
 
 /// A history route.

@@ -6,9 +6,8 @@ use std::io::{Read, Seek, SeekFrom};
 use super::{Current, DataLogReader};
 use crate::error::{IoContext, Result};
 use crate::events::{Gap, LogEvent, StartAt};
-use crate::files::{FileId, END_MARKER};
+use crate::files::{open_if_exists, Candidate, FileId, END_MARKER};
 use crate::lines::READ_CHUNK;
-use crate::successor::{open_if_exists, Candidate};
 
 impl DataLogReader {
     /// Opens the file the start position names. `Ok(false)` if there is nothing to open yet.
