@@ -13,6 +13,9 @@
 //!   after the current file and is not a file already read (a recycled number is a different
 //!   inode and creation time).
 //!
+//! Malformed lines and gaps are returned as [`LogEvent`]s, not logged here: the consumer
+//! logs and counts them once (a resume's scan of old files need not report them again).
+//!
 //! ```
 //! use firehose_core::records::DataType;
 //! use firehose_logreader::reader::{DataLogReader, LogEvent, StartAt};
@@ -181,7 +184,6 @@ impl DataLogReader {
                             cur.path.display(),
                             next.path.display()
                         );
-                        tracing::error!("data log gap: {reason}");
                         out.push(LogEvent::Gap(Gap {
                             data_type: self.data_type,
                             reason,
@@ -214,7 +216,6 @@ impl DataLogReader {
                         cur.line += 1;
                         let reason =
                             format!("line of {bytes} bytes, longer than the limit: skipped");
-                        tracing::warn!(path = %cur.path.display(), line = cur.line, "data log: {reason}");
                         out.push(LogEvent::Malformed(Malformed {
                             data_type: self.data_type,
                             path: cur.path.clone(),
@@ -264,7 +265,6 @@ impl DataLogReader {
             "{} was truncated to {len} bytes after {read} had been read: whatever the writer wrote before the truncation and after the read is lost; reading it again from its start",
             cur.path.display()
         );
-        tracing::error!("data log gap: {reason}");
         out.push(LogEvent::Gap(Gap {
             data_type: self.data_type,
             reason,
@@ -302,7 +302,6 @@ impl DataLogReader {
                 skipped,
             } => {
                 if skipped > 0 {
-                    tracing::warn!(path = %cur.path.display(), line = cur.line, bytes = skipped, "data log: skipped a half-written line before an entry");
                     out.push(malformed(format!(
                         "{skipped} bytes of a half-written line before a complete entry"
                     )));
@@ -332,7 +331,6 @@ impl DataLogReader {
                 1
             }
             Line::Malformed(reason) => {
-                tracing::warn!(path = %cur.path.display(), line = cur.line, error = %reason, "data log: skipped a malformed line");
                 out.push(malformed(reason));
                 0
             }
@@ -347,7 +345,6 @@ impl DataLogReader {
                 "{} bytes of an unterminated last line (the writer moved on)",
                 self.pending.held()
             );
-            tracing::warn!(path = %cur.path.display(), "data log: {reason}");
             self.queued.push(LogEvent::Malformed(Malformed {
                 data_type: self.data_type,
                 path: cur.path.clone(),
