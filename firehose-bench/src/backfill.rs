@@ -236,13 +236,67 @@ async fn page_keys<T: KeyedRecord>(
     Ok(rows.iter().map(T::page_key).collect())
 }
 
+/// A distributor started on a fixture archiver database (removed when dropped).
+#[derive(Debug)]
+pub(crate) struct FixtureServer {
+    /// The distributor process.
+    pub(crate) server: sys::ServerProcess,
+    /// `ws://127.0.0.1:port`.
+    pub(crate) url: String,
+    /// Its public key.
+    pub(crate) key: PublicKey,
+    /// Seconds it took to build the database.
+    pub(crate) build_secs: f64,
+    _tmp: tempfile::TempDir,
+}
+
+impl FixtureServer {
+    /// Builds `spec` and starts the distributor on it, admitting `clients` collector keys.
+    pub(crate) async fn start(
+        spec: &FixtureSpec,
+        server_bin: Option<&std::path::Path>,
+        key_seed: u64,
+        clients: usize,
+    ) -> anyhow::Result<Self> {
+        let tmp = tempfile::Builder::new()
+            .prefix("firehose-bench-")
+            .tempdir()?;
+        let db_dir = tmp.path().join("db");
+        let build = Instant::now();
+        {
+            let layout = Layout::Directory(db_dir.clone());
+            let spec = spec.clone();
+            tokio::task::spawn_blocking(move || firehose_dbstore::fixture::build(&layout, &spec))
+                .await??;
+        }
+        let build_secs = build.elapsed().as_secs_f64();
+        let log_dir = tmp.path().join("data-logs");
+        std::fs::create_dir_all(&log_dir)?;
+        for name in ["cycle", "originalTx", "receipt"] {
+            DataLogWriter::open(&log_dir, name, WriterOptions::archiver_default(name))?.flush()?;
+        }
+        let cfg = Config {
+            data_log_dir: log_dir,
+            archiver_db_dir: Some(db_dir),
+            limit_to_subscribers_only: true,
+            subscribers: crate::keys::subscribers(key_seed, clients),
+            ..Config::default()
+        };
+        let (server, url) = sys::spawn_distributor(server_bin, tmp.path(), cfg.clone())?;
+        Ok(Self {
+            server,
+            url,
+            key: PublicKey::from_hex(&cfg.public_key)?,
+            build_secs,
+            _tmp: tmp,
+        })
+    }
+}
+
 /// Runs the scenario and reports its figures.
 pub async fn run(opts: BackfillOptions) -> anyhow::Result<Report> {
     anyhow::ensure!(opts.clients > 0, "--clients must be at least 1");
     sys::raise_fd_limit(opts.clients as u64 * 2 + 256);
-    let tmp = tempfile::Builder::new()
-        .prefix("firehose-bench-")
-        .tempdir()?;
     let spec = FixtureSpec {
         cycles: opts.cycles,
         receipts_per_cycle: opts.per_cycle,
@@ -250,31 +304,14 @@ pub async fn run(opts: BackfillOptions) -> anyhow::Result<Report> {
         receipt_bytes: opts.size,
         ..FixtureSpec::default()
     };
-    let db_dir = tmp.path().join("db");
-    let build = Instant::now();
-    {
-        let layout = Layout::Directory(db_dir.clone());
-        let spec = spec.clone();
-        tokio::task::spawn_blocking(move || firehose_dbstore::fixture::build(&layout, &spec))
-            .await??;
-    }
-    let build_secs = build.elapsed().as_secs_f64();
-    let log_dir = tmp.path().join("data-logs");
-    std::fs::create_dir_all(&log_dir)?;
-    for name in ["cycle", "originalTx", "receipt"] {
-        DataLogWriter::open(&log_dir, name, WriterOptions::archiver_default(name))?.flush()?;
-    }
-    let cfg = Config {
-        data_log_dir: log_dir,
-        archiver_db_dir: Some(db_dir),
-        limit_to_subscribers_only: true,
-        subscribers: crate::keys::subscribers(opts.key_seed, opts.clients),
-        ..Config::default()
-    };
-    let (server, url) =
-        sys::spawn_distributor(opts.server_bin.as_deref(), tmp.path(), cfg.clone())?;
-    let key = PublicKey::from_hex(&cfg.public_key)?;
-
+    let fx = FixtureServer::start(
+        &spec,
+        opts.server_bin.as_deref(),
+        opts.key_seed,
+        opts.clients,
+    )
+    .await?;
+    let (server, url, key, build_secs) = (&fx.server, fx.url.clone(), fx.key, fx.build_secs);
     // "I have nothing yet": a resume point before every row of both types.
     let start_key = PageKey {
         cycle: 0,

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`fanout`] | N signed collectors against a distributor while entries are appended to its data logs |
 //! | [`backfill`] | collectors resuming from the start of a fixture database (history throughput) |
+//! | [`history`] | collectors syncing through the history HTTP API like relayer-collector |
 //! | [`connector`] | simulated observer nodes driving the ws-connector; blocks/s, MB/s, ack latency |
 //! | [`keys`] | deterministic collector keys and the allow-list that admits them |
 //! | [`report`] | one result: a human table or JSON |
@@ -27,6 +28,7 @@
 pub mod backfill;
 pub mod connector;
 pub mod fanout;
+pub mod history;
 pub mod keys;
 pub mod report;
 pub mod stats;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use firehose_bench::backfill::{self, BackfillOptions, Via};
 use firehose_bench::connector::{self, ConnectorOptions, ConnectorTarget};
 use firehose_bench::fanout::{self, FanoutOptions, Target};
+use firehose_bench::history::{self, HistoryOptions, HistoryTarget};
 use firehose_bench::report::Report;
 
 /// Load and benchmark tool for firehose-rs: every figure in the README is one of these
@@ -103,6 +104,39 @@ enum Cmd {
         server_bin: Option<PathBuf>,
         /// Seed of the collector keys.
         #[arg(long, default_value_t = 2)]
+        key_seed: u64,
+    },
+    /// Collectors syncing through the history HTTP API like relayer-collector (`/totalData`,
+    /// then `/cycleinfo`, `/receipt`, `/originalTx` with `{start, end: start + 100}`); rows/s,
+    /// request latency, server memory, lost/dup.
+    History {
+        /// Collectors syncing at the same time.
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
+        /// Cycles in the fixture database (when the bench starts the distributor).
+        #[arg(long, default_value_t = 100)]
+        cycles: u64,
+        /// Receipts and original transactions per cycle (each).
+        #[arg(long, default_value_t = 100)]
+        per_cycle: u64,
+        /// Minimum size of each receipt, bytes.
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        /// An already running distributor (`http://host:port`), ours or the original; its
+        /// allow-list must hold the keys of `firehose-bench keys --key-seed 3`, or be off.
+        #[arg(long)]
+        url: Option<String>,
+        /// With --url: its public key (hex) [default: the original's dev key].
+        #[arg(long)]
+        distributor_key: Option<String>,
+        /// With --url: its process id, to report its memory.
+        #[arg(long)]
+        pid: Option<u32>,
+        /// The firehose-distributor binary to start [default: beside this one].
+        #[arg(long)]
+        server_bin: Option<PathBuf>,
+        /// Seed of the collector keys.
+        #[arg(long, default_value_t = 3)]
         key_seed: u64,
     },
     /// Simulated observer nodes driving the ws-connector; blocks/s, MB/s, ack latency.
@@ -224,6 +258,40 @@ fn main() -> anyhow::Result<()> {
             key_seed,
             ..BackfillOptions::default()
         }))?,
+        Cmd::History {
+            clients,
+            cycles,
+            per_cycle,
+            size,
+            url,
+            distributor_key,
+            pid,
+            server_bin,
+            key_seed,
+        } => {
+            let target = match url {
+                Some(url) => HistoryTarget::External {
+                    url,
+                    distributor_key: firehose_core::crypto::PublicKey::from_hex(
+                        distributor_key
+                            .as_deref()
+                            .unwrap_or(firehose_distributor::config::DEV_PUBLIC_KEY),
+                    )?,
+                    pid,
+                },
+                None => HistoryTarget::Spawn {
+                    server_bin,
+                    cycles,
+                    per_cycle,
+                    size,
+                },
+            };
+            rt.block_on(history::run(HistoryOptions {
+                target,
+                clients,
+                key_seed,
+            }))?
+        }
         Cmd::Connector {
             observers,
             blocks,

@@ -68,13 +68,36 @@ pub fn encode_signed_entry(
     out.extend_from_slice(b"\":");
     out.extend_from_slice(entry);
     out.push(b'}');
-    let sign = crypto.sign_canonical(&out, keys);
-    // Keys sort as <key> < "sign" for all three types, so `sign` goes last.
-    out.pop();
-    out.extend_from_slice(b",\"sign\":{\"owner\":\"");
-    out.extend_from_slice(sign.owner.as_bytes());
-    out.extend_from_slice(b"\",\"sig\":\"");
-    out.extend_from_slice(sign.sig.as_bytes());
-    out.extend_from_slice(b"\"}}");
-    out
+    // Keys sort as <key> < "sign" for all three types, so the message stays canonical.
+    sign_canonical_object(crypto, keys, out)
+}
+
+/// Signs a JSON object given in canonical form (`safeStringify` output) and returns it with
+/// `"sign":{"owner","sig"}` appended as its last field: what `signObj` then `JSON.stringify`
+/// would send, with `sign` last. The signature covers the object without `sign`, so a reader
+/// that parses and re-canonicalises (every Shardus verifier) accepts it whatever the key order.
+///
+/// ```
+/// use firehose_core::crypto::{Crypto, KeyPair};
+/// use firehose_core::message::sign_canonical_object;
+///
+/// let (crypto, keys) = (Crypto::default(), KeyPair::from_seed([4; 32]));
+/// let signed = sign_canonical_object(&crypto, &keys, br#"{"a":[1,2],"z":true}"#.to_vec());
+/// let v: serde_json::Value = serde_json::from_slice(&signed).unwrap();
+/// assert_eq!(crypto.verify_obj(&v).unwrap(), keys.public_key());
+/// assert_eq!(sign_canonical_object(&crypto, &keys, b"{}".to_vec())[..9], br#"{"sign":{"#[..]);
+/// ```
+pub fn sign_canonical_object(crypto: &Crypto, keys: &KeyPair, mut object: Vec<u8>) -> Vec<u8> {
+    debug_assert!(object.first() == Some(&b'{') && object.last() == Some(&b'}'));
+    let sign = crypto.sign_canonical(&object, keys);
+    object.pop();
+    if object.len() > 1 {
+        object.push(b',');
+    }
+    object.extend_from_slice(b"\"sign\":{\"owner\":\"");
+    object.extend_from_slice(sign.owner.as_bytes());
+    object.extend_from_slice(b"\",\"sig\":\"");
+    object.extend_from_slice(sign.sig.as_bytes());
+    object.extend_from_slice(b"\"}}");
+    object
 }

@@ -84,7 +84,7 @@ impl Table {
         }
     }
 
-    fn is_json(self, column: &str) -> bool {
+    pub(crate) fn is_json(self, column: &str) -> bool {
         match self {
             Table::Cycles => column == "cycleRecord",
             Table::Receipts => matches!(
@@ -140,44 +140,7 @@ impl ArchiverDb {
         let Some(conn) = self.conn(table.store()) else {
             return Ok(Vec::new());
         };
-        let (name, cycle) = (table.name(), table.cycle_column());
-        let (sql, args): (String, Vec<rusqlite::types::Value>) = match sel {
-            Selection::Latest { count } => (
-                format!(
-                    "SELECT * FROM {name} ORDER BY {} LIMIT ?1",
-                    table.order(true)
-                ),
-                vec![int(count).into()],
-            ),
-            Selection::Offset { skip, limit } => (
-                format!(
-                    "SELECT * FROM {name} ORDER BY {} LIMIT ?1 OFFSET ?2",
-                    table.order(false)
-                ),
-                vec![int(limit).into(), int(skip).into()],
-            ),
-            Selection::InCycles {
-                start,
-                end,
-                skip,
-                limit,
-            } => (
-                format!(
-                    "SELECT * FROM {name} WHERE {cycle} BETWEEN ?1 AND ?2 ORDER BY {} LIMIT ?3 OFFSET ?4",
-                    table.order(false)
-                ),
-                vec![
-                    int(start).into(),
-                    int(end).into(),
-                    int(limit).into(),
-                    int(skip).into(),
-                ],
-            ),
-            Selection::Equals { column, value } => (
-                format!("SELECT * FROM {name} WHERE {column} = ?1 LIMIT 1"),
-                vec![value.to_owned().into()],
-            ),
-        };
+        let (sql, args) = query(table, sel);
         let what = "history rows";
         let mut stmt = conn.prepare_cached(&sql).map_err(q(what))?;
         let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
@@ -241,6 +204,48 @@ impl ArchiverDb {
     }
 }
 
+/// The original's SQL for `sel` on `table`, with bound, clamped arguments.
+pub(crate) fn query(table: Table, sel: Selection<'_>) -> (String, Vec<rusqlite::types::Value>) {
+    let (name, cycle) = (table.name(), table.cycle_column());
+    match sel {
+        Selection::Latest { count } => (
+            format!(
+                "SELECT * FROM {name} ORDER BY {} LIMIT ?1",
+                table.order(true)
+            ),
+            vec![int(count).into()],
+        ),
+        Selection::Offset { skip, limit } => (
+            format!(
+                "SELECT * FROM {name} ORDER BY {} LIMIT ?1 OFFSET ?2",
+                table.order(false)
+            ),
+            vec![int(limit).into(), int(skip).into()],
+        ),
+        Selection::InCycles {
+            start,
+            end,
+            skip,
+            limit,
+        } => (
+            format!(
+                "SELECT * FROM {name} WHERE {cycle} BETWEEN ?1 AND ?2 ORDER BY {} LIMIT ?3 OFFSET ?4",
+                table.order(false)
+            ),
+            vec![
+                int(start).into(),
+                int(end).into(),
+                int(limit).into(),
+                int(skip).into(),
+            ],
+        ),
+        Selection::Equals { column, value } => (
+            format!("SELECT * FROM {name} WHERE {column} = ?1 LIMIT 1"),
+            vec![value.to_owned().into()],
+        ),
+    }
+}
+
 /// A cycle row as `/cycleinfo` returns it: the parsed `cycleRecord`, or `null`.
 fn cycle_record(row: &Row<'_>, names: &[String]) -> Value {
     names
@@ -283,7 +288,7 @@ fn column(table: Table, name: &str, v: ValueRef<'_>) -> Value {
 }
 
 /// A JSON column (safeJsonParse); text that is not JSON is returned as a string.
-fn parse_json(t: &[u8]) -> Value {
+pub(crate) fn parse_json(t: &[u8]) -> Value {
     let text = String::from_utf8_lossy(t);
     safe_parse(&text).unwrap_or_else(|_| Value::String(text.into_owned()))
 }

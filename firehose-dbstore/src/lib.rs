@@ -17,6 +17,7 @@
 //! | `queries` | [`ArchiverDb`]: the read-only connections, cycles |
 //! | [`keyed`] | receipts and original transactions through one generic [`KeyedRow`] path |
 //! | [`history`] | the history API's rows, as the original selects them |
+//! | [`history_json`] | the same rows written straight to canonical JSON, ready to sign |
 //! | [`checkpoint`] | the original MQ distributor's cursor |
 //! | `fixture` | building archiver databases for tests, demos and benchmarks (feature `sim`) |
 //! | `sql` | connections and column helpers |
@@ -36,6 +37,7 @@ pub mod checkpoint;
 #[cfg(feature = "sim")]
 pub mod fixture;
 pub mod history;
+pub mod history_json;
 pub mod keyed;
 mod queries;
 #[cfg(feature = "sim")]
