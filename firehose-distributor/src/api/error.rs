@@ -90,11 +90,11 @@ pub(super) async fn with_db<T: Send + 'static>(
 }
 
 /// A JSON response with `body` as it is.
-pub(super) fn json_response(status: StatusCode, body: String) -> Response {
+pub(super) fn json_response(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
     (
         status,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
+        body.into(),
     )
         .into_response()
 }

@@ -10,6 +10,7 @@
 //! Every refusal is logged at debug and counted by route and reason ([`Refusals`]).
 
 mod error;
+mod reply;
 pub mod request;
 mod routes;
 
@@ -20,6 +21,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use firehose_core::canonical::{safe_parse, safe_stringify};
+use firehose_core::message::sign_canonical_object;
 use serde_json::{json, Value};
 
 use crate::server::Distributor;
@@ -81,7 +83,10 @@ async fn handle(d: Arc<Distributor>, route: Route, body: Bytes) -> Response {
     }
     .await;
     match answer {
-        Ok(v) => d.signed_reply(StatusCode::OK, v),
+        Ok(reply) => {
+            let body = sign_canonical_object(&d.crypto, &d.keys, reply.into_canonical());
+            json_response(StatusCode::OK, body)
+        }
         Err(e) => {
             tracing::debug!(route = route.path(), reason = e.reason.label(), error = %e.message, "history request refused");
             d.refusals.count(route.path(), e.reason);

@@ -8,9 +8,11 @@
 //! | `/transaction` | `count`, `start` (+`end`), `startCycle` (as accounts), `txId`, `appReceiptId` |
 
 use firehose_dbstore::history::{Selection, Table};
+use firehose_dbstore::history_json::JsonRows;
 use serde_json::{json, Value};
 
 use super::error::{with_db, ApiError};
+use super::reply::{Part, Reply};
 use super::request::{count, page_skip, span, Body, Kind, MAX_SPAN, PAGE_SIZE, ROW_PAGE_SIZE};
 use crate::server::Distributor;
 
@@ -48,7 +50,7 @@ impl Route {
 use Kind::{Number as N, String as S};
 
 /// Answers a verified request `v` on `route`.
-pub(super) async fn answer(d: &Distributor, route: Route, v: &Value) -> Result<Value, ApiError> {
+pub(super) async fn answer(d: &Distributor, route: Route, v: &Value) -> Result<Reply, ApiError> {
     match route {
         Route::TotalData => total_data(d).await,
         Route::CycleInfo => cycle_info(d, v).await,
@@ -58,26 +60,37 @@ pub(super) async fn answer(d: &Distributor, route: Route, v: &Value) -> Result<V
     }
 }
 
-async fn total_data(d: &Distributor) -> Result<Value, ApiError> {
-    with_db(d, |db| {
+async fn total_data(d: &Distributor) -> Result<Reply, ApiError> {
+    let [cycles, accounts, transactions, receipts, original_txs] = with_db(d, |db| {
         let total = |t| db.history_count(t, None);
-        Ok(json!({
-            "totalCycles": total(Table::Cycles)?,
-            "totalAccounts": total(Table::Accounts)?,
-            "totalTransactions": total(Table::Transactions)?,
-            "totalReceipts": total(Table::Receipts)?,
-            "totalOriginalTxs": total(Table::OriginalTxs)?,
-            "pid": std::process::id(),
-        }))
+        Ok([
+            total(Table::Cycles)?,
+            total(Table::Accounts)?,
+            total(Table::Transactions)?,
+            total(Table::Receipts)?,
+            total(Table::OriginalTxs)?,
+        ])
+    })
+    .await?;
+    Ok(Reply::one("totalCycles", Value::from(cycles))
+        .with("totalAccounts", Value::from(accounts))
+        .with("totalTransactions", Value::from(transactions))
+        .with("totalReceipts", Value::from(receipts))
+        .with("totalOriginalTxs", Value::from(original_txs))
+        .with("pid", Value::from(std::process::id())))
+}
+
+/// The rows of `sel`, as canonical JSON (never parsed into values on the way).
+async fn select(d: &Distributor, table: Table, sel: Selection<'static>) -> Result<Part, ApiError> {
+    with_db(d, move |db| {
+        let mut rows = JsonRows::new();
+        db.history_json(table, sel, &mut rows)?;
+        Ok(Part::Json(rows.finish()))
     })
     .await
 }
 
-async fn select(d: &Distributor, table: Table, sel: Selection<'static>) -> Result<Value, ApiError> {
-    with_db(d, move |db| db.history_rows(table, sel).map(Value::from)).await
-}
-
-async fn cycle_info(d: &Distributor, v: &Value) -> Result<Value, ApiError> {
+async fn cycle_info(d: &Distributor, v: &Value) -> Result<Reply, ApiError> {
     let b = Body::check(v, &[("start", N), ("end", N), ("count", N)])?;
     let rows = if let Some(c) = b.truthy_num("count")? {
         // The original's message has a full stop on this route only.
@@ -97,11 +110,11 @@ async fn cycle_info(d: &Distributor, v: &Value) -> Result<Value, ApiError> {
     } else {
         return Err(ApiError::no_selector("cycle"));
     };
-    Ok(json!({ "cycleInfo": rows }))
+    Ok(Reply::one("cycleInfo", rows))
 }
 
 /// `/receipt` and `/originalTx`.
-async fn keyed(d: &Distributor, v: &Value, table: Table) -> Result<Value, ApiError> {
+async fn keyed(d: &Distributor, v: &Value, table: Table) -> Result<Reply, ApiError> {
     let b = Body::check(
         v,
         &[
@@ -163,13 +176,11 @@ async fn keyed(d: &Distributor, v: &Value, table: Table) -> Result<Value, ApiErr
                     .into_iter()
                     .map(|c| json!({"cycle": c.cycle, tally_key: c.count}))
                     .collect();
-                Value::from(tally)
+                Value::from(tally).into()
             }
             Some("count") => {
                 let range = Some((s.from, s.to));
-                with_db(d, move |db| db.history_count(table, range))
-                    .await?
-                    .into()
+                Value::from(with_db(d, move |db| db.history_count(table, range)).await?).into()
             }
             _ => {
                 let skip = page_skip(b.num("page")?, PAGE_SIZE as u64)?;
@@ -183,13 +194,13 @@ async fn keyed(d: &Distributor, v: &Value, table: Table) -> Result<Value, ApiErr
             }
         }
     } else {
-        Value::Array(Vec::new())
+        Value::Array(Vec::new()).into()
     };
-    Ok(json!({ key: rows }))
+    Ok(Reply::one(key, rows))
 }
 
 /// `/account` and `/transaction`.
-async fn rows(d: &Distributor, v: &Value, route: Route) -> Result<Value, ApiError> {
+async fn rows(d: &Distributor, v: &Value, route: Route) -> Result<Reply, ApiError> {
     let (table, key, total_key, noun) = if route == Route::Account {
         (Table::Accounts, "accounts", "totalAccounts", "accounts")
     } else {
@@ -219,7 +230,7 @@ async fn rows(d: &Distributor, v: &Value, route: Route) -> Result<Value, ApiErro
     if let Some(c) = b.truthy_num("count")? {
         let count = count(c, max)?;
         let rows = select(d, table, Selection::Latest { count }).await?;
-        return Ok(json!({ key: rows }));
+        return Ok(Reply::one(key, rows));
     }
     if let Some(start) = b.num("start")? {
         let s = span(start, b.num("end")?, max, "start and end", || {
@@ -229,7 +240,7 @@ async fn rows(d: &Distributor, v: &Value, route: Route) -> Result<Value, ApiErro
             skip: s.from,
             limit: s.rows(),
         };
-        return Ok(json!({ key: select(d, table, sel).await? }));
+        return Ok(Reply::one(key, select(d, table, sel).await?));
     }
     if let Some(start) = b.num("startCycle")? {
         let s = span(
@@ -245,29 +256,32 @@ async fn rows(d: &Distributor, v: &Value, route: Route) -> Result<Value, ApiErro
         let (total, rows) = with_db(d, move |db| {
             let total = db.history_count(table, range)?;
             let rows = match skip {
-                Some(skip) => Some(db.history_rows(
-                    table,
-                    Selection::InCycles {
+                Some(skip) => {
+                    let sel = Selection::InCycles {
                         start: s.from,
                         end: s.to,
                         skip,
                         limit: max,
-                    },
-                )?),
+                    };
+                    let mut rows = JsonRows::new();
+                    db.history_json(table, sel, &mut rows)?;
+                    Some(rows.finish())
+                }
                 None => None,
             };
             Ok((total, rows))
         })
         .await?;
+        let reply = Reply::one(total_key, Value::from(total));
         return Ok(match rows {
-            Some(rows) => json!({ key: rows, total_key: total }),
-            None => json!({ total_key: total }),
+            Some(rows) => reply.with(key, Part::Json(rows)),
+            None => reply,
         });
     }
     for id in ids {
         if let Some(value) = b.truthy_str(id) {
             let rows = lookup(d, table, id, vec![value.to_owned()]).await?;
-            return Ok(json!({ key: rows }));
+            return Ok(Reply::one(key, rows));
         }
     }
     // The original says "account" for both routes.
@@ -306,14 +320,14 @@ async fn lookup(
     table: Table,
     column: &'static str,
     ids: Vec<String>,
-) -> Result<Value, ApiError> {
+) -> Result<Part, ApiError> {
     with_db(d, move |db| {
-        let mut out = Vec::with_capacity(ids.len());
+        let mut rows = JsonRows::new();
         for id in &ids {
             let sel = Selection::Equals { column, value: id };
-            out.extend(db.history_rows(table, sel)?);
+            db.history_json(table, sel, &mut rows)?;
         }
-        Ok(Value::from(out))
+        Ok(Part::Json(rows.finish()))
     })
     .await
 }
