@@ -183,6 +183,9 @@ pub async fn run(opts: HistoryOptions) -> anyhow::Result<Report> {
     }
     let secs = t.elapsed().as_secs_f64();
     let after = pid.and_then(ProcMem::read);
+    // Memory a few seconds after the burst: what the server gives back when idle.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let idle = pid.and_then(ProcMem::read);
     drop(fixture);
 
     let rows: u64 = syncs.iter().map(|s| s.rows).sum();
@@ -256,6 +259,14 @@ pub async fn run(opts: HistoryOptions) -> anyhow::Result<Report> {
     }
     if let Some(m) = after {
         r.memory("server", m);
+    }
+    if let Some(m) = idle {
+        r.int(
+            "server_rss_idle_kib",
+            "server RSS 3 s later",
+            m.rss_kib,
+            "KiB",
+        );
     }
     r.losses(lost, dup);
     Ok(r)
