@@ -16,6 +16,8 @@
 use std::collections::HashSet;
 
 use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
+use rayon::prelude::*;
 
 use crate::hub::{Outgoing, Shared};
 use firehose_core::crypto::{Crypto, KeyPair};
@@ -59,9 +61,16 @@ pub struct Backfilled {
     pub lapped: Option<DataType>,
 }
 
-/// Sends every row after `since`, signed like live entries, to `out`: first from SQLite, then
-/// entries of the retained data logs that SQLite did not have yet (see [`crate::logindex`]).
-/// Runs on a blocking thread; stops early if the session went away.
+/// Messages signed and sent together by a back-fill (one wake-up of the session per batch,
+/// signatures computed on every core).
+pub const BATCH: usize = 256;
+
+/// Sends every row after `since`, signed like live entries, to `out` in batches of `batch`
+/// messages (the last of each pass may be shorter): first from SQLite, then entries of the
+/// retained data logs that SQLite did not have yet (see [`crate::logindex`]). Each batch is
+/// signed in parallel on rayon's pool, in order. Runs on a blocking thread; stops early if the
+/// session went away.
+#[allow(clippy::too_many_arguments)]
 pub fn backfill(
     db: &ArchiverDb,
     crypto: &Crypto,
@@ -69,28 +78,34 @@ pub fn backfill(
     since: &Since,
     logs: Option<&LogScan>,
     index: Option<&crate::logindex::LogIndex>,
-    out: &mpsc::Sender<Shared>,
+    out: &mpsc::Sender<Vec<Shared>>,
+    batch: usize,
 ) -> firehose_dbstore::Result<Backfilled> {
     let mut done = Backfilled {
         reached: since.clone(),
         ..Backfilled::default()
     };
-    let send = |done: &mut Backfilled, t: DataType, id: &str, canonical: &[u8]| -> bool {
-        let msg = encode_signed_entry(crypto, keys, t, canonical);
-        let msg = String::from_utf8(msg).expect("canonical JSON is UTF-8");
-        done.ids.insert((t, id.to_owned()));
-        out.blocking_send(Outgoing::new(Utf8Bytes::from(msg), None))
-            .is_ok()
+    let mut signer = Batcher {
+        crypto,
+        keys,
+        out,
+        size: batch.max(1),
+        pending: Vec::with_capacity(batch.clamp(1, BATCH * 4)),
     };
-    let send_record = |done: &mut Backfilled, r: Record| -> bool {
+    let send = |done: &mut Backfilled,
+                signer: &mut Batcher<'_>,
+                t: DataType,
+                id: &str,
+                canonical: Bytes|
+     -> bool {
+        done.ids.insert((t, id.to_owned()));
+        signer.push(t, canonical)
+    };
+    let send_record = |done: &mut Backfilled, signer: &mut Batcher<'_>, r: Record| -> bool {
         done.from_db += 1;
         done.reached.advance(&r);
-        send(
-            done,
-            r.data_type(),
-            r.id(),
-            r.to_canonical_json().as_bytes(),
-        )
+        let canonical = Bytes::from(r.to_canonical_json());
+        send(done, signer, r.data_type(), r.id(), canonical)
     };
     // Cycles after the given counter.
     // `since` comes from the collector: a counter at the end of the range has nothing after it.
@@ -101,7 +116,7 @@ pub fn backfill(
                 break;
             };
             for c in page {
-                if !send_record(&mut done, Record::Cycle(c)) {
+                if !send_record(&mut done, &mut signer, Record::Cycle(c)) {
                     return Ok(done);
                 }
             }
@@ -111,13 +126,20 @@ pub fn backfill(
             from = next;
         }
     }
+    // Each pass ends with a flush: what the session has is a prefix of every type's order.
+    if !signer.flush() {
+        return Ok(done);
+    }
     if let Some(k) = &since.original_tx {
-        if !backfill_keyed::<OriginalTxData>(db, k, |r| send_record(&mut done, r))? {
+        let sent =
+            backfill_keyed::<OriginalTxData>(db, k, |r| send_record(&mut done, &mut signer, r))?;
+        if !sent || !signer.flush() {
             return Ok(done);
         }
     }
     if let Some(k) = &since.receipt {
-        if !backfill_keyed::<Receipt>(db, k, |r| send_record(&mut done, r))? {
+        let sent = backfill_keyed::<Receipt>(db, k, |r| send_record(&mut done, &mut signer, r))?;
+        if !sent || !signer.flush() {
             return Ok(done);
         }
     }
@@ -164,22 +186,62 @@ pub fn backfill(
                 if check {
                     if committed_between(db, &done.reached, &e.record)? {
                         done.lapped = Some(t);
+                        signer.flush();
                         return Ok(done);
                     }
                     check = false;
                 }
                 done.from_logs += 1;
                 done.reached.advance(&e.record);
-                if !send(&mut done, t, &key.1, &e.raw) {
+                if !send(&mut done, &mut signer, t, &key.1, e.raw) {
                     return Ok(done);
                 }
             }
+        }
+        if !signer.flush() {
+            return Ok(done);
         }
         if let (Some(index), Some(pos)) = (index, reader.position()) {
             index.checkpoint(t, pos, std::time::Instant::now());
         }
     }
     Ok(done)
+}
+
+/// Collects a back-fill's entries and sends them signed, a batch at a time.
+struct Batcher<'a> {
+    crypto: &'a Crypto,
+    keys: &'a KeyPair,
+    out: &'a mpsc::Sender<Vec<Shared>>,
+    size: usize,
+    pending: Vec<(DataType, Bytes)>,
+}
+
+impl Batcher<'_> {
+    /// Queues an entry (canonical JSON); sends the batch when full. `false`: session gone.
+    fn push(&mut self, t: DataType, canonical: Bytes) -> bool {
+        self.pending.push((t, canonical));
+        self.pending.len() < self.size || self.flush()
+    }
+
+    /// Signs what is queued on every core, in order, and sends it. `false`: session gone.
+    fn flush(&mut self) -> bool {
+        if self.pending.is_empty() {
+            return true;
+        }
+        let (crypto, keys) = (self.crypto, self.keys);
+        let signed: Vec<Shared> = self
+            .pending
+            .par_iter()
+            .map(|(t, canonical)| {
+                let msg = encode_signed_entry(crypto, keys, *t, canonical);
+                let msg = String::from_utf8(msg).expect("canonical JSON is UTF-8");
+                Outgoing::new(Utf8Bytes::from(msg), None)
+            })
+            .collect();
+        self.pending.clear();
+        self.out.blocking_send(signed).is_ok()
+    }
 }
 
 /// Sends the rows of `T` after `from` (every cycle after it), page by page; `false` if the

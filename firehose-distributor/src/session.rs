@@ -114,7 +114,8 @@ async fn backfill_then_handover(
         );
         return close_backfill_failed(d, sink).await;
     };
-    let (btx, mut brx) = tokio::sync::mpsc::channel(256);
+    // Two batches in flight: the next one is signed while this one is written.
+    let (btx, mut brx) = tokio::sync::mpsc::channel(2);
     let me = d.clone();
     let point = since.clone();
     let job = tokio::task::spawn_blocking(move || {
@@ -128,34 +129,49 @@ async fn backfill_then_handover(
             Some(&logs),
             Some(&me.log_index),
             &btx,
+            crate::resume::BATCH,
         )
         .map_err(|e| crate::archive_db::DbError::Query(Arc::new(e)))
     });
     let deadline = d.config().backfill_send_timeout();
-    while let Some(msg) = brx.recv().await {
-        match tokio::time::timeout(deadline, sink.send(msg.message(encoding)?)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return None,
-            Err(_) => {
-                // Like a slow live session: 4001, and the collector resumes later. Dropping
-                // the channel ends the back-fill's thread.
-                tracing::warn!(
-                    ?deadline,
-                    "back-fill: the collector does not read; closing with 4001"
-                );
-                d.hub.metrics.slow_consumer_drops.fetch_add(1, Relaxed);
-                let frame = CloseFrame {
-                    code: crate::hub::CLOSE_SLOW_CONSUMER,
-                    reason: "too slow during the back-fill; resume later".into(),
-                };
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(1),
-                    sink.send(Message::Close(Some(frame))),
-                )
-                .await;
-                return None;
+    while let Some(batch) = brx.recv().await {
+        // Written without a flush per message; each write and the flush have the deadline.
+        let mut sent = true;
+        for msg in batch {
+            let m = msg.message(encoding)?;
+            match tokio::time::timeout(deadline, sink.feed(m)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return None,
+                Err(_) => {
+                    sent = false;
+                    break;
+                }
             }
         }
+        if sent {
+            match tokio::time::timeout(deadline, sink.flush()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) => return None,
+                Err(_) => {}
+            }
+        }
+        // Like a slow live session: 4001, and the collector resumes later. Dropping the
+        // channel ends the back-fill's thread.
+        tracing::warn!(
+            ?deadline,
+            "back-fill: the collector does not read; closing with 4001"
+        );
+        d.hub.metrics.slow_consumer_drops.fetch_add(1, Relaxed);
+        let frame = CloseFrame {
+            code: crate::hub::CLOSE_SLOW_CONSUMER,
+            reason: "too slow during the back-fill; resume later".into(),
+        };
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            sink.send(Message::Close(Some(frame))),
+        )
+        .await;
+        return None;
     }
     let ids = match job.await {
         Ok(Ok(done)) if done.lapped.is_some() => {

@@ -257,6 +257,8 @@ fn stalled_backfill(cycles_meanwhile: u64) -> (firehose_distributor::resume::Bac
             Some(&logs),
             None,
             &tx,
+            // One message a batch: the back-fill stalls exactly where the collector stops.
+            1,
         )
         .unwrap()
     });
@@ -269,16 +271,20 @@ fn stalled_backfill(cycles_meanwhile: u64) -> (firehose_distributor::resume::Bac
         v.get("receipt").is_some()
     };
     // Read up to the first receipt: the transactions' database pass is over.
-    while let Some(m) = rx.blocking_recv() {
-        if note(m.json().as_str()) {
-            break;
+    'first: while let Some(batch) = rx.blocking_recv() {
+        for m in batch {
+            if note(m.json().as_str()) {
+                break 'first;
+            }
         }
     }
     for _ in 0..cycles_meanwhile {
         sim.write_cycle().unwrap();
     }
-    while let Some(m) = rx.blocking_recv() {
-        note(m.json().as_str());
+    while let Some(batch) = rx.blocking_recv() {
+        for m in batch {
+            note(m.json().as_str());
+        }
     }
     (job.join().unwrap(), sent_txs)
 }
