@@ -24,6 +24,9 @@ use std::cmp::Ordering;
 use crate::canonical::{cmp_utf16, safe_parse_slice, safe_stringify};
 use crate::error::Result;
 
+/// Strings up to this long are scanned byte by byte (faster than a vectorised search to set up).
+const SHORT_STRING: usize = 72;
+
 /// Nesting the fast scan follows before it leaves the line to the full parser.
 const MAX_DEPTH: u32 = 64;
 
@@ -111,16 +114,27 @@ impl<'a> Scan<'a> {
         }
         let start = self.i;
         loop {
-            // Jump to the next quote or backslash; the bytes skipped must not be control
-            // characters (both searches vectorise).
+            // Stop at a quote or backslash; control characters are not canonical. Short
+            // strings (ids, hashes) in one byte loop, long ones with a vectorised search.
             let rest = &self.b[self.i..];
-            let at = memchr::memchr2(b'"', b'\\', rest)?;
-            if rest[..at].iter().any(|&c| c < 0x20) {
-                return None;
-            }
+            let stop = |c: u8| c == b'"' || c == b'\\' || c < 0x20;
+            let head = &rest[..rest.len().min(SHORT_STRING)];
+            let at = match head.iter().position(|&c| stop(c)) {
+                Some(at) => at,
+                None if rest.len() > SHORT_STRING => {
+                    let at = memchr::memchr2(b'"', b'\\', rest)?;
+                    if rest[..at].iter().any(|&c| c < 0x20) {
+                        return None;
+                    }
+                    at
+                }
+                None => return None,
+            };
             self.i += at;
-            if self.b[self.i] == b'"' {
-                break;
+            match rest[at] {
+                b'"' => break,
+                b'\\' => {}
+                _ => return None,
             }
             self.i += 1;
             match self.peek()? {
@@ -161,24 +175,45 @@ impl<'a> Scan<'a> {
             return true;
         }
         let mut prev: Option<&[u8]> = None;
+        let mut keys = 0usize;
+        // `safeStringify` writes a Buffer / Uint8Array tag `{"value":<string>,"dataType":
+        // "bb"|"u8ab"}` value first; every other object (BigInt tags included) sorted.
+        let mut tag: Option<&[u8]> = None;
+        let mut value_is_string = false;
+        let mut value_first = false;
         loop {
             let Some(key) = self.string() else {
                 return false;
             };
-            // Escapes in keys are rare: leave their order to the full parser. So is a
-            // `dataType` key: a Buffer / Uint8Array tag writes `value` first, unsorted.
-            if key.contains(&b'\\')
-                || key == b"dataType"
-                || prev.is_some_and(|p| key_order(p, key) != Ordering::Less)
-            {
+            // Escapes in keys are rare: leave their order to the full parser.
+            if key.contains(&b'\\') {
                 return false;
             }
-            prev = Some(key);
-            if !self.eat(b':') || !self.value(depth) {
+            let sorted = prev.is_none_or(|p| key_order(p, key) == Ordering::Less);
+            let tag_order = keys == 1 && prev == Some(b"value") && key == b"dataType";
+            if !sorted && !tag_order {
                 return false;
+            }
+            value_first |= tag_order;
+            prev = Some(key);
+            keys += 1;
+            if !self.eat(b':') {
+                return false;
+            }
+            let at = self.i;
+            if !self.value(depth) {
+                return false;
+            }
+            let raw = &self.b[at..self.i];
+            let is_string = raw.first() == Some(&b'"');
+            match key {
+                b"dataType" => tag = is_string.then(|| &raw[1..raw.len() - 1]),
+                b"value" => value_is_string = is_string,
+                _ => {}
             }
             if self.eat(b'}') {
-                return true;
+                let byte_tag = keys == 2 && value_is_string && matches!(tag, Some(b"bb" | b"u8ab"));
+                return byte_tag == value_first;
             }
             if !self.eat(b',') {
                 return false;
@@ -212,6 +247,12 @@ mod tests {
             r#"{"a":1,"b":{"c":[1,-2,0,"x\"y\\z\n"],"d":false},"e":null}"#,
             r#"{"A":1,"_":2,"a":3}"#,
             r#"{"é":1,"𝒳":2,"ｚ":3}"#,
+            // Tags: BigInt sorted, Buffer / Uint8Array value first (the archiver's receipts).
+            r#"{"balance":{"dataType":"bi","value":"de0b6b3a7640000"},"n":1}"#,
+            r#"{"code":{"value":"AAE=","dataType":"bb"},"x":[{"value":"","dataType":"u8ab"}]}"#,
+            r#"{"dataType":"bb","value":1}"#,
+            r#"{"dataType":"bb","value":"AAE=","z":1}"#,
+            r#"{"dataType":"x","value":"AAE="}"#,
             "[]",
             "{}",
             r#""plain""#,
@@ -248,6 +289,21 @@ mod tests {
         assert_eq!(fixed(tag), tag);
         // Sorted is not canonical for a Buffer tag.
         assert_eq!(fixed(r#"{"b":{"dataType":"bb","value":"AAE="}}"#), tag);
+        let u8a = r#"{"b":{"value":"AAE=","dataType":"u8ab"}}"#;
+        assert_eq!(fixed(r#"{"b":{"dataType":"u8ab","value":"AAE="}}"#), u8a);
+        // Value-first is only for byte tags with a string value and nothing else.
+        assert_eq!(
+            fixed(r#"{"value":"1","dataType":"bi"}"#),
+            r#"{"dataType":"bi","value":"1"}"#
+        );
+        assert_eq!(
+            fixed(r#"{"value":1,"dataType":"bb"}"#),
+            r#"{"dataType":"bb","value":1}"#
+        );
+        assert_eq!(
+            fixed(r#"{"value":"AAE=","dataType":"bb","z":1}"#),
+            r#"{"dataType":"bb","value":"AAE=","z":1}"#
+        );
         assert!(canonicalize(b"{\"a\":").is_err());
         assert!(canonicalize(b"not json").is_err());
         assert!(!is_canonical(b"{\"a\":1} "));

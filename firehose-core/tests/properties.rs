@@ -16,11 +16,21 @@ fn arb_number() -> impl Strategy<Value = Number> {
 }
 
 fn arb_json() -> impl Strategy<Value = Value> {
+    // Tag objects as safeStringify writes them: `{dataType, value}`, byte tags value first.
+    let tag = (
+        prop::sample::select(vec!["bb", "u8ab", "bi", "x"]),
+        prop_oneof![
+            any::<String>().prop_map(Value::String),
+            Just(Value::from(1))
+        ],
+    )
+        .prop_map(|(t, v)| serde_json::json!({"dataType": t, "value": v}));
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         arb_number().prop_map(Value::Number),
         any::<String>().prop_map(Value::String),
+        tag,
     ];
     leaf.prop_recursive(4, 64, 8, |inner| {
         prop_oneof![
@@ -53,6 +63,9 @@ proptest! {
         prop_assert_eq!(&canonicalize(canonical.as_bytes()).unwrap()[..], canonical.as_bytes());
         let pretty = serde_json::to_string_pretty(&v).unwrap();
         prop_assert_eq!(&canonicalize(pretty.as_bytes()).unwrap()[..], canonical.as_bytes());
+        // Compact with sorted keys: canonical except for byte tags and numbers.
+        let sorted = serde_json::to_string(&v).unwrap();
+        prop_assert_eq!(&canonicalize(sorted.as_bytes()).unwrap()[..], canonical.as_bytes());
     }
 
     #[test]
