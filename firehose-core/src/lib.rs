@@ -12,6 +12,7 @@
 //! | [`keyed`] | receipts and original transactions as one kind of keyed, paged row |
 //! | [`message`] | the distributor's signed messages, built once from canonical bytes |
 //! | [`subscription`] | the collector's signed subscription request, built and parsed by one type |
+//! | [`record_key`] | a record's identity and order, read from a line without building the record |
 //! | [`since`] | resume points and page keys (`since`), and the clock they use |
 //! | [`codec`] | JSON and MessagePack (named) encodings |
 //!
@@ -26,6 +27,7 @@ mod error;
 pub mod fixtures;
 pub mod keyed;
 pub mod message;
+pub mod record_key;
 pub mod records;
 pub mod since;
 pub mod subscription;

@@ -20,6 +20,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::record_key::RecordKey;
 use crate::records::{DataType, OriginalTxData, Receipt, Record};
 
 /// A keyset-paging cursor for receipts and original transactions: the order is
@@ -51,41 +52,6 @@ impl From<&OriginalTxData> for PageKey {
             timestamp: t.timestamp,
             id: t.tx_id.clone(),
         }
-    }
-}
-
-/// What identifies a record and orders it for resumption, computed once when it is read so
-/// that sessions can filter messages without parsing them again.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RecordKey {
-    /// Its type.
-    pub data_type: DataType,
-    /// Its id (cycle marker, tx id, receipt id).
-    pub id: Box<str>,
-    /// Its cycle (a cycle's counter).
-    pub cycle: u64,
-    /// Its timestamp (0 for cycles).
-    pub timestamp: u64,
-}
-
-impl RecordKey {
-    /// The key of `record`.
-    pub fn of(record: &Record) -> Self {
-        let timestamp = match record {
-            Record::Cycle(_) => 0,
-            Record::OriginalTx(t) => t.timestamp,
-            Record::Receipt(r) => r.timestamp,
-        };
-        Self {
-            data_type: record.data_type(),
-            id: record.id().into(),
-            cycle: record.cycle(),
-            timestamp,
-        }
-    }
-
-    fn at_or_before(&self, point: &PageKey) -> bool {
-        (self.cycle, self.timestamp, &*self.id) <= (point.cycle, point.timestamp, &*point.id)
     }
 }
 
@@ -124,6 +90,31 @@ impl Since {
                 .is_some_and(|k| PageKey::from(t) > *k),
             Record::Receipt(r) => self.receipt.as_ref().is_some_and(|k| PageKey::from(r) > *k),
         }
+    }
+
+    /// Moves the resume point past the record of `key`.
+    pub fn advance_key(&mut self, key: &RecordKey) {
+        let page = || PageKey {
+            cycle: key.cycle,
+            timestamp: key.timestamp,
+            id: key.id.to_string(),
+        };
+        match key.data_type {
+            DataType::Cycle => self.cycle = Some(key.cycle),
+            DataType::OriginalTx => self.original_tx = Some(page()),
+            DataType::Receipt => self.receipt = Some(page()),
+        }
+    }
+
+    /// Whether this resume point comes before the record of `key` (types without a point:
+    /// no); [`Since::precedes`] by key.
+    pub fn precedes_key(&self, key: &RecordKey) -> bool {
+        let point = match key.data_type {
+            DataType::Cycle => return self.cycle.is_some_and(|last| key.cycle > last),
+            DataType::OriginalTx => self.original_tx.as_ref(),
+            DataType::Receipt => self.receipt.as_ref(),
+        };
+        point.is_some_and(|k| !key.at_or_before(k))
     }
 
     /// Whether a collector at this resume point already has the record of `key` (its type

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use firehose_core::message::encode_signed_entry;
-use firehose_core::records::{DataType, Record};
+use firehose_core::records::DataType;
 use firehose_core::since::RecordKey;
 use firehose_logreader::{tail_all, LogEvent, StartAt, TailOptions};
 
@@ -41,7 +41,7 @@ impl Distributor {
                         me.log_index.entry_read(e.data_type, e.position);
                         me.note_entry(&e);
                         me.count_read(e.data_type, e.recanonicalized);
-                        me.publish_entry(e.data_type, &e.raw, Some(RecordKey::of(&e.record)));
+                        me.publish_entry(e.data_type, &e.raw, Some(e.key.clone()));
                     }
                     LogEvent::Untyped(u) => {
                         // Forwarded as the original forwards any JSON object; it has no
@@ -96,15 +96,7 @@ impl Distributor {
         r.file_number
             .store(u64::from(e.position.file_number), Relaxed);
         r.offset.store(e.position.offset, Relaxed);
-        let ms = match &e.record {
-            Record::Cycle(c) => c
-                .cycle_record
-                .get("start")
-                .and_then(serde_json::Value::as_u64)
-                .map_or(0, |s| s.saturating_mul(1000)),
-            Record::OriginalTx(t) => t.timestamp,
-            Record::Receipt(r) => r.timestamp,
-        };
+        let ms = e.time_ms;
         r.last_record_ms.store(ms, Relaxed);
     }
 }

@@ -21,7 +21,6 @@ use rayon::prelude::*;
 
 use crate::hub::{Outgoing, Shared};
 use firehose_core::crypto::{Crypto, KeyPair};
-use firehose_core::keyed::KeyedRecord;
 use firehose_core::message::encode_signed_entry;
 use firehose_core::records::{Cycle, DataType, OriginalTxData, Receipt, Record};
 use firehose_core::since::{PageKey, RecordKey, Since};
@@ -179,12 +178,12 @@ pub fn backfill(
                     // No resume keys: an untyped entry is delivered live only.
                     LogEvent::Malformed(_) | LogEvent::Untyped(_) => continue,
                 };
-                let key = (t, e.record.id().to_owned());
-                if !since.precedes(&e.record) || done.ids.contains(&key) {
+                let key = (t, e.key.id.to_string());
+                if !since.precedes_key(&e.key) || done.ids.contains(&key) {
                     continue;
                 }
                 if check {
-                    if committed_between(db, &done.reached, &e.record)? {
+                    if committed_between(db, &done.reached, &e.key)? {
                         done.lapped = Some(t);
                         signer.flush();
                         return Ok(done);
@@ -192,7 +191,7 @@ pub fn backfill(
                     check = false;
                 }
                 done.from_logs += 1;
-                done.reached.advance(&e.record);
+                done.reached.advance_key(&e.key);
                 if !send(&mut done, &mut signer, t, &key.1, e.raw) {
                     return Ok(done);
                 }
@@ -272,19 +271,22 @@ fn backfill_keyed<T: KeyedRow>(
 fn committed_between(
     db: &ArchiverDb,
     reached: &Since,
-    next: &Record,
+    next: &RecordKey,
 ) -> firehose_dbstore::Result<bool> {
-    match next {
-        Record::Cycle(c) => {
+    let page = || PageKey {
+        cycle: next.cycle,
+        timestamp: next.timestamp,
+        id: next.id.to_string(),
+    };
+    match next.data_type {
+        DataType::Cycle => {
             let from = reached.cycle.map_or(0, |l| l.saturating_add(1));
-            Ok(c.counter > from && !db.cycles_between(from, c.counter - 1, 1)?.is_empty())
+            Ok(next.cycle > from && !db.cycles_between(from, next.cycle - 1, 1)?.is_empty())
         }
-        Record::OriginalTx(t) => {
-            first_row_before::<OriginalTxData>(db, reached.original_tx.as_ref(), t.page_key())
+        DataType::OriginalTx => {
+            first_row_before::<OriginalTxData>(db, reached.original_tx.as_ref(), page())
         }
-        Record::Receipt(r) => {
-            first_row_before::<Receipt>(db, reached.receipt.as_ref(), r.page_key())
-        }
+        DataType::Receipt => first_row_before::<Receipt>(db, reached.receipt.as_ref(), page()),
     }
 }
 

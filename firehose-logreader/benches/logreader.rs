@@ -95,10 +95,7 @@ fn live_latency(n: u64) {
         let mut lat = Vec::with_capacity(n as usize);
         while (lat.len() as u64) < n {
             if let Some(LogEvent::Entry(e)) = tail.recv().await {
-                let sent = match &e.record {
-                    firehose_core::records::Record::Receipt(r) => r.timestamp,
-                    _ => unreachable!(),
-                };
+                let sent = e.key.timestamp;
                 lat.push(epoch.elapsed().as_micros() as u64 - sent);
             }
         }

@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 use firehose_core::canonicalize::canonicalize;
+use firehose_core::record_key::RecordKey;
 use firehose_core::records::{DataType, Record};
 
 use crate::files::LogPosition;
@@ -19,8 +20,10 @@ use crate::files::LogPosition;
 pub struct LogEntry {
     /// The entry's type.
     pub data_type: DataType,
-    /// The parsed record.
-    pub record: Record,
+    /// The record's type, id, cycle and timestamp (read without building the record).
+    pub key: RecordKey,
+    /// When the record was made (ms): a transaction's or receipt's timestamp, a cycle's start.
+    pub time_ms: u64,
     /// The entry in canonical JSON (without the newline), ready to forward: the line exactly
     /// as written, unless it was not canonical.
     pub raw: Bytes,
@@ -28,6 +31,13 @@ pub struct LogEntry {
     pub position: LogPosition,
     /// The line was not canonical and `raw` is its re-serialised form.
     pub recanonicalized: bool,
+}
+
+impl LogEntry {
+    /// The whole typed record, parsed from `raw` (the reader checked that it parses).
+    pub fn record(&self) -> firehose_core::Result<Record> {
+        Record::parse_line(self.data_type, &self.raw)
+    }
 }
 
 /// A JSON object in a data log that the typed records do not accept (a required field
@@ -53,7 +63,8 @@ pub struct UntypedEntry {
 pub(crate) enum Line {
     /// A typed entry, after `skipped` bytes of a half-written line (0 normally).
     Typed {
-        record: Record,
+        key: RecordKey,
+        time_ms: u64,
         raw: Bytes,
         recanonicalized: bool,
         skipped: usize,
@@ -90,12 +101,14 @@ pub(crate) fn classify(data_type: DataType, body: Bytes) -> Line {
         .filter(|(_, w)| w == b"{\"")
         .find_map(|(i, _)| match typed(data_type, &body.slice(i..)) {
             Ok(Line::Typed {
-                record,
+                key,
+                time_ms,
                 raw,
                 recanonicalized,
                 ..
             }) => Some(Line::Typed {
-                record,
+                key,
+                time_ms,
                 raw,
                 recanonicalized,
                 skipped: i,
@@ -120,9 +133,11 @@ fn typed(data_type: DataType, body: &Bytes) -> Result<Line, NotTyped> {
         Ok(std::borrow::Cow::Owned(v)) => (Bytes::from(v), true),
         Err(_) => return Err(None),
     };
-    match Record::parse_line(data_type, &raw) {
-        Ok(record) => Ok(Line::Typed {
-            record,
+    // The key, and that the line is a typed record, without building its JSON values.
+    match RecordKey::from_line(data_type, &raw) {
+        Ok((key, time_ms)) => Ok(Line::Typed {
+            key,
+            time_ms,
             raw,
             recanonicalized,
             skipped: 0,

@@ -28,7 +28,7 @@
 //! w.flush().unwrap();
 //! let mut events = Vec::new();
 //! r.read_available(100, &mut events).unwrap();
-//! assert!(matches!(&events[0], LogEvent::Entry(e) if e.record.cycle() == 1));
+//! assert!(matches!(&events[0], LogEvent::Entry(e) if e.key.cycle == 1));
 //! ```
 
 use std::collections::VecDeque;
@@ -296,7 +296,8 @@ impl DataLogReader {
         };
         match classify(self.data_type, body) {
             Line::Typed {
-                record,
+                key,
+                time_ms,
                 raw,
                 recanonicalized,
                 skipped,
@@ -308,7 +309,8 @@ impl DataLogReader {
                 }
                 out.push(LogEvent::Entry(LogEntry {
                     data_type: self.data_type,
-                    record,
+                    key,
+                    time_ms,
                     raw,
                     position,
                     recanonicalized,

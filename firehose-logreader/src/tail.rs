@@ -15,7 +15,7 @@
 //! let mut tail = tail_all("data-logs/127.0.0.1_4000".as_ref(), |_| StartAt::Live, TailOptions::default()).await?;
 //! while let Some(event) = tail.recv().await {
 //!     if let LogEvent::Entry(e) = event {
-//!         println!("{} {}", e.data_type, e.record.id());
+//!         println!("{} {}", e.data_type, e.key.id);
 //!     }
 //! }
 //! # Ok(()) }

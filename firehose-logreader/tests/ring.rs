@@ -55,8 +55,11 @@ fn drain(
         for ev in events.drain(..) {
             match ev {
                 LogEvent::Entry(e) => {
-                    assert_eq!(&e.raw[..], e.record.to_canonical_json().as_bytes());
-                    got.push(ids[e.record.id()]);
+                    assert_eq!(
+                        &e.raw[..],
+                        e.record().unwrap().to_canonical_json().as_bytes()
+                    );
+                    got.push(ids[&*e.key.id]);
                     last = Some(e.position);
                 }
                 LogEvent::Malformed(_) => *malformed += 1,
@@ -181,7 +184,7 @@ fn corrupted_lines_reported_and_skipped() {
     let mut untyped = Vec::new();
     for ev in events {
         match ev {
-            LogEvent::Entry(e) => got.push(ids[e.record.id()]),
+            LogEvent::Entry(e) => got.push(ids[&*e.key.id]),
             LogEvent::Malformed(m) => bad.push(m),
             LogEvent::Untyped(u) => untyped.push(u),
             LogEvent::Gap(g) => panic!("{}", g.reason),
@@ -296,7 +299,7 @@ fn lagging_reader_reads_through_old_files() {
         }
         for ev in events {
             if let LogEvent::Entry(e) = ev {
-                got.push(ids[e.record.id()]);
+                got.push(ids[&*e.key.id]);
                 let now = r.current_path().unwrap().to_owned();
                 let name = now.file_name().unwrap().to_str().unwrap();
                 if name.starts_with("old-") || !now.exists() {

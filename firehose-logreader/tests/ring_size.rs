@@ -17,7 +17,7 @@ fn drain(r: &mut DataLogReader) -> Vec<u64> {
     while r.read_available(1000, &mut events).unwrap() > 0 {}
     for ev in events {
         match ev {
-            LogEvent::Entry(e) => out.push(e.record.cycle() * 100 + index(&e.raw)),
+            LogEvent::Entry(e) => out.push(e.key.cycle * 100 + index(&e.raw)),
             LogEvent::Gap(g) => panic!("false gap: {}", g.reason),
             LogEvent::Malformed(m) => panic!("malformed: {}", m.reason),
             LogEvent::Untyped(u) => panic!("untyped: {}", u.reason),
@@ -122,7 +122,7 @@ fn an_overlong_line_is_reported_and_skipped() {
     let mut bad = Vec::new();
     for ev in events {
         match ev {
-            LogEvent::Entry(e) => ids.push(e.record.cycle() * 100 + index(&e.raw)),
+            LogEvent::Entry(e) => ids.push(e.key.cycle * 100 + index(&e.raw)),
             LogEvent::Malformed(m) => bad.push(m),
             other => panic!("{other:?}"),
         }
@@ -178,7 +178,7 @@ fn a_truncated_active_file_is_a_gap_and_reading_goes_on() {
     let ids: Vec<u64> = events
         .iter()
         .filter_map(|e| match e {
-            LogEvent::Entry(e) => Some(e.record.cycle() * 100 + index(&e.raw)),
+            LogEvent::Entry(e) => Some(e.key.cycle * 100 + index(&e.raw)),
             _ => None,
         })
         .collect();

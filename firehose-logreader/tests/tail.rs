@@ -54,7 +54,7 @@ async fn collect(tail: &mut LogTail, n: usize) -> Vec<(DataType, String)> {
     let mut got = Vec::new();
     while got.len() < n {
         match tokio::time::timeout(Duration::from_secs(20), tail.recv()).await {
-            Ok(Some(LogEvent::Entry(e))) => got.push((e.data_type, e.record.id().to_owned())),
+            Ok(Some(LogEvent::Entry(e))) => got.push((e.data_type, e.key.id.to_string())),
             Ok(Some(other)) => panic!("unexpected event {other:?}"),
             Ok(None) => panic!("tail ended"),
             Err(_) => panic!("timed out after {} of {n} entries", got.len()),
@@ -168,7 +168,7 @@ async fn a_recreated_directory_is_watched_again() {
     let reader = DataLogReader::new(&dir, DataType::Receipt, StartAt::Oldest);
     let mut tail = LogTail::spawn(reader, opts).await.unwrap();
     match tokio::time::timeout(Duration::from_secs(5), tail.recv()).await {
-        Ok(Some(LogEvent::Entry(e))) => assert_eq!(e.record.id(), fixtures::id64("tx", 0)),
+        Ok(Some(LogEvent::Entry(e))) => assert_eq!(&*e.key.id, fixtures::id64("tx", 0)),
         other => panic!("no first entry within 5 s: {other:?}"),
     }
     drop(w);
@@ -184,7 +184,7 @@ async fn a_recreated_directory_is_watched_again() {
         loop {
             match tokio::time::timeout(Duration::from_secs(5), tail.recv()).await {
                 Ok(Some(LogEvent::Entry(e))) => {
-                    assert_eq!(e.record.id(), fixtures::id64("tx", i));
+                    assert_eq!(&*e.key.id, fixtures::id64("tx", i));
                     break;
                 }
                 Ok(Some(LogEvent::Gap(_) | LogEvent::Malformed(_))) => continue,
