@@ -81,8 +81,9 @@ impl Marshaller {
         }
     }
 
-    /// Decodes one envelope.
-    pub fn decode(self, bytes: &[u8]) -> Result<WsMessage, DecodeError> {
+    /// Decodes one envelope. With protobuf the payload is a slice of `bytes`, not a copy (a
+    /// block of megabytes is never copied on its way to the output).
+    pub fn decode(self, bytes: Bytes) -> Result<WsMessage, DecodeError> {
         if bytes.is_empty() {
             return Err(DecodeError::Envelope("empty message".into()));
         }
@@ -91,7 +92,7 @@ impl Marshaller {
                 WsMessage::decode(bytes).map_err(|e| DecodeError::Envelope(e.to_string()))
             }
             Marshaller::Json => {
-                serde_json::from_slice(bytes).map_err(|e| DecodeError::Envelope(e.to_string()))
+                serde_json::from_slice(&bytes).map_err(|e| DecodeError::Envelope(e.to_string()))
             }
         }
     }

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use prost::Message as _;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -245,7 +246,7 @@ impl Connector {
                 Message::Close(_) => break,
                 _ => continue, // ping/pong handled by tungstenite
             };
-            let work = self.handle_message(&bytes, peer);
+            let work = self.handle_message(bytes, peer);
             tokio::pin!(work);
             let ack = loop {
                 tokio::select! {
@@ -280,13 +281,14 @@ impl Connector {
     }
 
     /// Handles one envelope; returns the ack to send, if any.
-    pub async fn handle_message(&self, bytes: &[u8], peer: &str) -> Option<Vec<u8>> {
+    pub async fn handle_message(&self, bytes: Bytes, peer: &str) -> Option<Vec<u8>> {
         let m = self.cfg.marshaller;
+        let len = bytes.len();
         let msg = match m.decode(bytes) {
             Ok(msg) => msg,
             Err(e) => {
                 self.stats.bad_messages.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(peer, error = %e, len = bytes.len(), "dropped an undecodable message");
+                tracing::error!(peer, error = %e, len, "dropped an undecodable message");
                 return None;
             }
         };

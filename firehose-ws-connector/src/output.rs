@@ -7,7 +7,6 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::BlockInfo;
@@ -59,11 +58,11 @@ impl OutputFormat for FirehoseFormat {
         );
         // Encode straight into the output buffer: no intermediate string for large blocks.
         let start = out.len();
-        let len = base64::encoded_len(payload.len(), true).expect("payload length fits");
-        out.resize(start + len, 0);
-        let written = base64::engine::general_purpose::STANDARD
-            .encode_slice(payload, &mut out[start..])
-            .expect("buffer sized by encoded_len");
+        let b64 = base64_simd::STANDARD;
+        out.resize(start + b64.encoded_length(payload.len()), 0);
+        let written = b64
+            .encode(payload, base64_simd::Out::from_slice(&mut out[start..]))
+            .len();
         out.truncate(start + written);
         out.push(b'\n');
     }

@@ -198,7 +198,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Observer<S> {
                 Message::Close(_) => return Err(SimError::Closed),
                 _ => continue,
             };
-            if let Ok(m) = self.marshaller.decode(&bytes) {
+            if let Ok(m) = self.marshaller.decode(bytes) {
                 if m.r#type == TYPE_ACK && m.counter == counter {
                     return Ok(true);
                 }
