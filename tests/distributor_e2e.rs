@@ -467,6 +467,66 @@ async fn resume_with_since_gets_exactly_what_was_missed_then_live() {
     assert_same_per_type(&got, &written, "the collector");
 }
 
+/// A counter of `/metrics` (Prometheus text).
+async fn metric(url: &str, name: &str) -> u64 {
+    let text = get(url, "/metrics").await;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+/// Collectors that resume over the same rows share the back-fill's signatures: the second
+/// gets byte-identical messages and none of them is signed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumes_over_the_same_rows_share_signatures() {
+    use firehose_core::since::{PageKey, Since};
+    let mut run = start(spec(300), 25, |_| {}).await;
+    let mut rows = 0;
+    for _ in 0..4 {
+        let cycle = run.sim.write_cycle().unwrap();
+        rows += cycle
+            .iter()
+            .filter(|r| r.data_type() != DataType::Cycle)
+            .count();
+    }
+    let nothing_yet = PageKey {
+        cycle: 0,
+        timestamp: 0,
+        id: String::new(),
+    };
+    let since = Since {
+        cycle: None,
+        original_tx: Some(nothing_yet.clone()),
+        receipt: Some(nothing_yet),
+    };
+    let mut texts = Vec::new();
+    for seed in [31, 32] {
+        let mut cfg = collector(seed, &run.d, &run.url);
+        cfg.since = Some(since.clone());
+        let mut sub = Client::connect(&cfg).await.unwrap();
+        let mut got = Vec::new();
+        while got.len() < rows {
+            let m = tokio::time::timeout(Duration::from_secs(20), sub.next_raw())
+                .await
+                .expect("the back-fill within 20 s")
+                .expect("open")
+                .expect("a message");
+            if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+                got.push(t.to_string());
+            }
+        }
+        texts.push(got);
+    }
+    assert_eq!(texts[0], texts[1], "the same bytes for both collectors");
+    let shared = metric(
+        &run.url,
+        "firehose_distributor_backfill_signatures_shared_total",
+    )
+    .await;
+    let signed = metric(&run.url, "firehose_distributor_backfill_signatures_total").await;
+    assert_eq!((signed, shared), (rows as u64, rows as u64));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_covers_entries_logged_before_the_archiver_committed_them() {
     let mut run = start(spec(200), 12, |_| {}).await;

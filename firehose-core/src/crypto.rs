@@ -249,10 +249,14 @@ impl Crypto {
     /// Signs already-canonical JSON bytes (the fast path when the bytes exist anyway):
     /// returns the `sign` field that [`Crypto::sign_obj`] would set on the same object.
     pub fn sign_canonical(&self, canonical_json: &[u8], keys: &KeyPair) -> Sign {
-        let hash = self.hash(canonical_json);
+        self.sign_of_hash(&self.hash(canonical_json), keys)
+    }
+
+    /// The `sign` field for an object whose [`Crypto::hash`] is `hash`.
+    pub fn sign_of_hash(&self, hash: &[u8; 32], keys: &KeyPair) -> Sign {
         Sign {
             owner: keys.public.to_hex(),
-            sig: hex::encode(self.sign_hash(&hash, keys)),
+            sig: hex::encode(self.sign_hash(hash, keys)),
         }
     }
 

@@ -60,16 +60,22 @@ pub fn encode_signed_entry(
     data_type: DataType,
     entry: &[u8],
 ) -> Vec<u8> {
+    // Keys sort as <key> < "sign" for all three types, so the message stays canonical.
+    sign_canonical_object(crypto, keys, entry_object(data_type, entry))
+}
+
+/// `{"<key>":<entry>}`: the object a message for `entry` signs (see [`encode_signed_entry`];
+/// hash it with [`Crypto::hash`], sign with [`Crypto::sign_canonical`], finish with
+/// [`append_sign`], when the signature may come from elsewhere, e.g. a cache).
+pub fn entry_object(data_type: DataType, entry: &[u8]) -> Vec<u8> {
     let key = data_type.log_name();
-    // `{"<key>":` + entry + `}`; the same prefix starts the final message.
     let mut out = Vec::with_capacity(entry.len() + key.len() + 240);
     out.extend_from_slice(b"{\"");
     out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(b"\":");
     out.extend_from_slice(entry);
     out.push(b'}');
-    // Keys sort as <key> < "sign" for all three types, so the message stays canonical.
-    sign_canonical_object(crypto, keys, out)
+    out
 }
 
 /// Signs a JSON object given in canonical form (`safeStringify` output) and returns it with
@@ -87,9 +93,14 @@ pub fn encode_signed_entry(
 /// assert_eq!(crypto.verify_obj(&v).unwrap(), keys.public_key());
 /// assert_eq!(sign_canonical_object(&crypto, &keys, b"{}".to_vec())[..9], br#"{"sign":{"#[..]);
 /// ```
-pub fn sign_canonical_object(crypto: &Crypto, keys: &KeyPair, mut object: Vec<u8>) -> Vec<u8> {
+pub fn sign_canonical_object(crypto: &Crypto, keys: &KeyPair, object: Vec<u8>) -> Vec<u8> {
     debug_assert!(object.first() == Some(&b'{') && object.last() == Some(&b'}'));
     let sign = crypto.sign_canonical(&object, keys);
+    append_sign(object, &sign)
+}
+
+/// Appends `"sign":{"owner","sig"}` as the last field of a JSON `object` (signed elsewhere).
+pub fn append_sign(mut object: Vec<u8>, sign: &Sign) -> Vec<u8> {
     object.pop();
     if object.len() > 1 {
         object.push(b',');

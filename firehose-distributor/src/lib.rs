@@ -19,6 +19,7 @@
 //! | [`archive_db`] | the archiver database: a pool for history, a connection per back-fill |
 //! | [`api`] | the history HTTP API, answering as the original (signed requests and replies) |
 //! | [`refusals`] | refused HTTP requests counted by route and reason |
+//! | [`signatures`] | signatures shared between back-fills that resume over the same rows |
 //! | [`resume`] | `since`: back-fill from SQLite and the retained logs, then live, no gap, no duplicate |
 //! | [`logindex`] | where a resume scans the retained logs from |
 //! | [`metrics`] / [`prometheus`] | `/metrics`: Prometheus text, or the original's JSON |
@@ -46,6 +47,7 @@ pub mod resume;
 pub mod router;
 pub mod server;
 pub mod session;
+pub mod signatures;
 
 pub use config::Config;
 pub use server::Distributor;

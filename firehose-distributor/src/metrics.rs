@@ -135,6 +135,18 @@ fn prometheus_text(d: &Distributor) -> String {
             "Resuming sessions closed with 1011 (history unavailable, or lapped by the log ring); the collector resumes again.",
             d.resumes_refused.load(Relaxed),
         ),
+        (
+            "firehose_distributor_backfill_signatures_total",
+            "counter",
+            "Back-fill messages signed afresh.",
+            d.signatures.misses(),
+        ),
+        (
+            "firehose_distributor_backfill_signatures_shared_total",
+            "counter",
+            "Back-fill messages whose signature another back-fill had just made (collectors resuming over the same rows).",
+            d.signatures.hits(),
+        ),
     ];
     let mut out = String::new();
     for (name, kind, help, value) in rows {

@@ -17,11 +17,10 @@ use std::collections::HashSet;
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
-use rayon::prelude::*;
 
 use crate::hub::{Outgoing, Shared};
+use crate::signatures::SignatureCache;
 use firehose_core::crypto::{Crypto, KeyPair};
-use firehose_core::message::encode_signed_entry;
 use firehose_core::records::{Cycle, DataType, OriginalTxData, Receipt, Record};
 use firehose_core::since::{PageKey, RecordKey, Since};
 use firehose_dbstore::{ArchiverDb, KeyedRow};
@@ -69,11 +68,9 @@ pub const BATCH: usize = 256;
 /// retained data logs that SQLite did not have yet (see [`crate::logindex`]). Each batch is
 /// signed in parallel on rayon's pool, in order. Runs on a blocking thread; stops early if the
 /// session went away.
-#[allow(clippy::too_many_arguments)]
 pub fn backfill(
     db: &ArchiverDb,
-    crypto: &Crypto,
-    keys: &KeyPair,
+    signer: &Signer<'_>,
     since: &Since,
     logs: Option<&LogScan>,
     index: Option<&crate::logindex::LogIndex>,
@@ -85,8 +82,7 @@ pub fn backfill(
         ..Backfilled::default()
     };
     let mut signer = Batcher {
-        crypto,
-        keys,
+        signer,
         out,
         size: batch.max(1),
         pending: Vec::with_capacity(batch.clamp(1, BATCH * 4)),
@@ -207,10 +203,20 @@ pub fn backfill(
     Ok(done)
 }
 
+/// How a back-fill signs: the distributor's keys, and the signatures other back-fills made.
+#[derive(Debug, Clone, Copy)]
+pub struct Signer<'a> {
+    /// Hash key and stringifier.
+    pub crypto: &'a Crypto,
+    /// The distributor's keys.
+    pub keys: &'a KeyPair,
+    /// Signatures shared between back-fills.
+    pub cache: &'a SignatureCache,
+}
+
 /// Collects a back-fill's entries and sends them signed, a batch at a time.
 struct Batcher<'a> {
-    crypto: &'a Crypto,
-    keys: &'a KeyPair,
+    signer: &'a Signer<'a>,
     out: &'a mpsc::Sender<Vec<Shared>>,
     size: usize,
     pending: Vec<(DataType, Bytes)>,
@@ -228,12 +234,12 @@ impl Batcher<'_> {
         if self.pending.is_empty() {
             return true;
         }
-        let (crypto, keys) = (self.crypto, self.keys);
-        let signed: Vec<Shared> = self
-            .pending
-            .par_iter()
-            .map(|(t, canonical)| {
-                let msg = encode_signed_entry(crypto, keys, *t, canonical);
+        let s = self.signer;
+        let signed: Vec<Shared> = s
+            .cache
+            .signed_entries(s.crypto, s.keys, &self.pending)
+            .into_iter()
+            .map(|msg| {
                 let msg = String::from_utf8(msg).expect("canonical JSON is UTF-8");
                 Outgoing::new(Utf8Bytes::from(msg), None)
             })

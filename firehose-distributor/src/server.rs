@@ -75,6 +75,8 @@ pub struct Distributor {
     pub(crate) mq: std::sync::OnceLock<Arc<crate::mq::MqStats>>,
     /// What the listener refused.
     pub(crate) listener_stats: Arc<crate::listener::ListenerStats>,
+    /// Signatures shared between back-fills.
+    pub(crate) signatures: crate::signatures::SignatureCache,
     /// The fan-out hub.
     pub hub: Hub,
 }
@@ -138,6 +140,7 @@ impl Distributor {
             readers: Default::default(),
             mq: Default::default(),
             listener_stats: Default::default(),
+            signatures: Default::default(),
             hub: Hub::default(),
         }))
     }

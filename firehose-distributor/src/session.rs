@@ -121,10 +121,14 @@ async fn backfill_then_handover(
     let job = tokio::task::spawn_blocking(move || {
         let _slot = slot;
         let db = db.open_own()?;
+        let signer = crate::resume::Signer {
+            crypto: &me.crypto,
+            keys: &me.keys,
+            cache: &me.signatures,
+        };
         crate::resume::backfill(
             &db,
-            &me.crypto,
-            &me.keys,
+            &signer,
             &point,
             Some(&logs),
             Some(&me.log_index),

@@ -218,7 +218,8 @@ fn stalled_backfill(cycles_meanwhile: u64) -> (firehose_distributor::resume::Bac
     use firehose_core::crypto::Crypto;
     use firehose_core::since::Since;
     use firehose_dbstore::{ArchiverDb, PageKey};
-    use firehose_distributor::resume::{backfill, LogScan};
+    use firehose_distributor::resume::{backfill, LogScan, Signer};
+    use firehose_distributor::signatures::SignatureCache;
     use firehose_logreader::StartAt;
 
     let dir = tempfile::tempdir().unwrap();
@@ -249,10 +250,14 @@ fn stalled_backfill(cycles_meanwhile: u64) -> (firehose_distributor::resume::Bac
     let (tx, mut rx) = mpsc::channel(1);
     let job = std::thread::spawn(move || {
         let keys = KeyPair::from_seed([5; 32]);
+        let signer = Signer {
+            crypto: &Crypto::default(),
+            keys: &keys,
+            cache: &SignatureCache::new(0),
+        };
         backfill(
             &db,
-            &Crypto::default(),
-            &keys,
+            &signer,
             &since,
             Some(&logs),
             None,

@@ -1,0 +1,173 @@
+//! Signatures shared between back-fills. Collectors that resume at about the same time (after
+//! a distributor restart, or a network blip that dropped many of them) ask for the same rows:
+//! the message for a row is the same bytes for all of them, so its Ed25519 signature (the
+//! costly part, ~20 µs) is computed once and reused. Entries are keyed by the keyed BLAKE2b
+//! hash of the signed object itself, so a row whose bytes changed is signed afresh.
+//!
+//! ```
+//! use firehose_core::crypto::{Crypto, KeyPair};
+//! use firehose_core::message::encode_signed_entry;
+//! use firehose_core::records::DataType;
+//! use firehose_distributor::signatures::SignatureCache;
+//!
+//! let (crypto, keys) = (Crypto::default(), KeyPair::from_seed([8; 32]));
+//! let cache = SignatureCache::new(16);
+//! let entry = br#"{"counter":1,"cycleMarker":"a","cycleRecord":{}}"#;
+//! let first = cache.signed_entry(&crypto, &keys, DataType::Cycle, entry);
+//! let again = cache.signed_entry(&crypto, &keys, DataType::Cycle, entry);
+//! assert_eq!(first, encode_signed_entry(&crypto, &keys, DataType::Cycle, entry));
+//! assert_eq!(again, first);
+//! assert_eq!((cache.hits(), cache.misses()), (1, 1));
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use firehose_core::crypto::{Crypto, KeyPair, Sign};
+use firehose_core::message::{append_sign, entry_object};
+use firehose_core::records::DataType;
+use rayon::prelude::*;
+
+/// Signatures kept (about 300 bytes each: 5 MB), oldest dropped first: enough for resumes
+/// that start within a few seconds of each other to share every row.
+pub const CAPACITY: usize = 16_384;
+
+/// Recently made signatures by the hash of what they sign.
+#[derive(Debug)]
+pub struct SignatureCache {
+    kept: Mutex<Kept>,
+    capacity: usize,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    by_hash: HashMap<[u8; 32], Arc<str>>,
+    order: VecDeque<[u8; 32]>,
+}
+
+impl Kept {
+    /// Keeps `sig` for `hash`, dropping the oldest beyond `capacity`.
+    fn keep(&mut self, hash: [u8; 32], sig: &str, capacity: usize) {
+        if self.by_hash.insert(hash, sig.into()).is_none() {
+            self.order.push_back(hash);
+        }
+        while self.order.len() > capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.by_hash.remove(&old);
+            }
+        }
+    }
+}
+
+impl Default for SignatureCache {
+    fn default() -> Self {
+        Self::new(CAPACITY)
+    }
+}
+
+impl SignatureCache {
+    /// A cache of at most `capacity` signatures (0: nothing is kept).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            kept: Mutex::default(),
+            capacity,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The signed message for `entry` (canonical JSON), the same bytes as
+    /// [`firehose_core::message::encode_signed_entry`]; signed only if these bytes were not
+    /// signed recently.
+    pub fn signed_entry(
+        &self,
+        crypto: &Crypto,
+        keys: &KeyPair,
+        data_type: DataType,
+        entry: &[u8],
+    ) -> Vec<u8> {
+        let batch = [(data_type, Bytes::copy_from_slice(entry))];
+        self.signed_entries(crypto, keys, &batch).remove(0)
+    }
+
+    /// [`SignatureCache::signed_entry`] for a batch, in order, on rayon's pool. Each entry is
+    /// looked up just before it would be signed, so back-fills running side by side over the
+    /// same rows share as much as they can.
+    pub fn signed_entries(
+        &self,
+        crypto: &Crypto,
+        keys: &KeyPair,
+        entries: &[(DataType, Bytes)],
+    ) -> Vec<Vec<u8>> {
+        let owner = keys.public_key().to_hex();
+        entries
+            .par_iter()
+            .map(|(t, entry)| {
+                let object = entry_object(*t, entry);
+                let hash = crypto.hash(&object);
+                let known = self.lock().by_hash.get(&hash).cloned();
+                let sign = match known {
+                    Some(sig) => {
+                        self.hits.fetch_add(1, Relaxed);
+                        Sign {
+                            owner: owner.clone(),
+                            sig: sig.to_string(),
+                        }
+                    }
+                    None => {
+                        self.misses.fetch_add(1, Relaxed);
+                        let sign = crypto.sign_of_hash(&hash, keys);
+                        if self.capacity > 0 {
+                            self.lock().keep(hash, &sign.sig, self.capacity);
+                        }
+                        sign
+                    }
+                };
+                append_sign(object, &sign)
+            })
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.kept.lock().expect("signature cache lock")
+    }
+
+    /// Messages whose signature came from the cache.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Relaxed)
+    }
+
+    /// Messages signed afresh.
+    pub fn misses(&self) -> u64 {
+        self.misses.load(Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_and_keyed_by_the_bytes() {
+        let (crypto, keys) = (Crypto::default(), KeyPair::from_seed([9; 32]));
+        let cache = SignatureCache::new(2);
+        let entry = |n: u32| format!(r#"{{"counter":{n},"cycleMarker":"a","cycleRecord":{{}}}}"#);
+        for n in 0..5 {
+            cache.signed_entry(&crypto, &keys, DataType::Cycle, entry(n).as_bytes());
+        }
+        assert_eq!(cache.kept.lock().unwrap().by_hash.len(), 2);
+        // The newest two are shared; the oldest were dropped and are signed again.
+        cache.signed_entry(&crypto, &keys, DataType::Cycle, entry(4).as_bytes());
+        cache.signed_entry(&crypto, &keys, DataType::Cycle, entry(0).as_bytes());
+        assert_eq!((cache.hits(), cache.misses()), (1, 6));
+        // Another data type wraps the same bytes differently: a different object.
+        let off = SignatureCache::new(0);
+        let a = off.signed_entry(&crypto, &keys, DataType::Receipt, entry(1).as_bytes());
+        assert!(a.starts_with(br#"{"receipt":"#));
+        assert_eq!(off.kept.lock().unwrap().by_hash.len(), 0);
+    }
+}
