@@ -320,10 +320,9 @@ fn main() -> anyhow::Result<()> {
     } else {
         print!("{}", report.table());
     }
-    // Exit status tells scripts whether the run was lossless.
-    let lossless =
-        report.get("lost").is_none_or(|v| v == 0) && report.get("dup").is_none_or(|v| v == 0);
-    if !lossless {
+    // Exit status tells scripts whether the run was lossless and error-free.
+    let zero = |key: &str| report.get(key).is_none_or(|v| v == 0);
+    if !(zero("lost") && zero("dup") && zero("client_errors")) {
         std::process::exit(2);
     }
     Ok(())

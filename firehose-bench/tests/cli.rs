@@ -206,6 +206,37 @@ fn backfill_reads_the_whole_history_once() {
 }
 
 #[test]
+fn history_syncs_like_the_collector_and_reports_errors() {
+    let bin = sibling("firehose-distributor", "firehose-distributor");
+    let v = json_run(&[
+        "history",
+        "--json",
+        "--clients",
+        "3",
+        "--cycles",
+        "5",
+        "--per-cycle",
+        "30",
+        "--size",
+        "200",
+        "--server-bin",
+        bin.to_str().unwrap(),
+    ]);
+    // Per collector: 5 cycles, 150 receipts, 150 original txs, every one once, in order.
+    assert_eq!(v["rows"], 3 * (5 + 150 + 150), "{v}");
+    assert_eq!(v["verdict"], "lost=0 dup=0", "{v}");
+    assert_eq!(v["client_errors"], 0, "{v}");
+    // totalData, one cycle page, two pages of each keyed type: at least 6 requests each.
+    assert!(v["requests"].as_u64().unwrap() >= 3 * 6, "{v}");
+    assert!(v["server_peak_rss_mib"].as_f64().unwrap() > 0.0, "{v}");
+    // Nobody listening: the run says so and exits non-zero, it does not hang.
+    let out = bench(&["history", "--json", "--url", "http://127.0.0.1:1"]);
+    assert!(!out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["client_errors"], 1, "{v}");
+}
+
+#[test]
 fn connector_prints_every_block_once_and_table_output() {
     let bin = sibling("firehose-ws-connector", "firehose-ws-connector");
     let out = bench(&[
@@ -247,7 +278,7 @@ fn clear_errors() {
     assert!(!out.status.success(), "--url needs --data-log-dir");
     let help = bench(&["--help"]);
     let help = String::from_utf8_lossy(&help.stdout);
-    for sub in ["fanout", "backfill", "connector", "keys"] {
+    for sub in ["fanout", "backfill", "history", "connector", "keys"] {
         assert!(help.contains(sub), "{help}");
     }
 }
