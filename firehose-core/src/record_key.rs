@@ -21,7 +21,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
 use crate::error::Result;
-use crate::records::{DataType, Record};
+use crate::records::{present, DataType, Record};
 use crate::since::PageKey;
 
 /// What identifies a record and orders it for resumption, computed once when it is read so
@@ -51,6 +51,16 @@ impl RecordKey {
             id: record.id().into(),
             cycle: record.cycle(),
             timestamp,
+        }
+    }
+
+    /// The paging key of a receipt or original transaction (for a cycle: its counter, 0, its
+    /// marker).
+    pub fn page_key(&self) -> PageKey {
+        PageKey {
+            cycle: self.cycle,
+            timestamp: self.timestamp,
+            id: self.id.to_string(),
         }
     }
 
@@ -146,15 +156,6 @@ struct ReceiptShape<'a> {
     execution_shard_key: Option<AnyStr>,
     #[serde(default, deserialize_with = "present")]
     global_modification: Option<bool>,
-}
-
-/// A present field (even `null`) as `Some`, as the record types read it.
-fn present<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(d).map(Some)
 }
 
 /// Any string, not kept.

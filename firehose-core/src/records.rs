@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 
 /// Deserializes a present field (even `null`) as `Some`; absent fields get `None` via
 /// `#[serde(default)]`.
-fn present<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
+pub(crate) fn present<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

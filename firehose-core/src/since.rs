@@ -82,39 +82,27 @@ impl Since {
 
     /// Whether this resume point comes before `record` (types without a point: no).
     pub fn precedes(&self, record: &Record) -> bool {
-        match record {
-            Record::Cycle(c) => self.cycle.is_some_and(|last| c.counter > last),
-            Record::OriginalTx(t) => self
-                .original_tx
-                .as_ref()
-                .is_some_and(|k| PageKey::from(t) > *k),
-            Record::Receipt(r) => self.receipt.as_ref().is_some_and(|k| PageKey::from(r) > *k),
-        }
+        self.precedes_key(&RecordKey::of(record))
     }
 
     /// Moves the resume point past the record of `key`.
     pub fn advance_key(&mut self, key: &RecordKey) {
-        let page = || PageKey {
-            cycle: key.cycle,
-            timestamp: key.timestamp,
-            id: key.id.to_string(),
-        };
         match key.data_type {
             DataType::Cycle => self.cycle = Some(key.cycle),
-            DataType::OriginalTx => self.original_tx = Some(page()),
-            DataType::Receipt => self.receipt = Some(page()),
+            DataType::OriginalTx => self.original_tx = Some(key.page_key()),
+            DataType::Receipt => self.receipt = Some(key.page_key()),
         }
     }
 
-    /// Whether this resume point comes before the record of `key` (types without a point:
-    /// no); [`Since::precedes`] by key.
+    /// Whether this resume point comes before the record of `key`: its type has a point,
+    /// and the collector does not have the record yet ([`Since::precedes`] by key).
     pub fn precedes_key(&self, key: &RecordKey) -> bool {
-        let point = match key.data_type {
-            DataType::Cycle => return self.cycle.is_some_and(|last| key.cycle > last),
-            DataType::OriginalTx => self.original_tx.as_ref(),
-            DataType::Receipt => self.receipt.as_ref(),
+        let has_point = match key.data_type {
+            DataType::Cycle => self.cycle.is_some(),
+            DataType::OriginalTx => self.original_tx.is_some(),
+            DataType::Receipt => self.receipt.is_some(),
         };
-        point.is_some_and(|k| !key.at_or_before(k))
+        has_point && !self.has(key)
     }
 
     /// Whether a collector at this resume point already has the record of `key` (its type

@@ -279,20 +279,17 @@ fn committed_between(
     reached: &Since,
     next: &RecordKey,
 ) -> firehose_dbstore::Result<bool> {
-    let page = || PageKey {
-        cycle: next.cycle,
-        timestamp: next.timestamp,
-        id: next.id.to_string(),
-    };
     match next.data_type {
         DataType::Cycle => {
             let from = reached.cycle.map_or(0, |l| l.saturating_add(1));
             Ok(next.cycle > from && !db.cycles_between(from, next.cycle - 1, 1)?.is_empty())
         }
         DataType::OriginalTx => {
-            first_row_before::<OriginalTxData>(db, reached.original_tx.as_ref(), page())
+            first_row_before::<OriginalTxData>(db, reached.original_tx.as_ref(), next.page_key())
         }
-        DataType::Receipt => first_row_before::<Receipt>(db, reached.receipt.as_ref(), page()),
+        DataType::Receipt => {
+            first_row_before::<Receipt>(db, reached.receipt.as_ref(), next.page_key())
+        }
     }
 }
 
