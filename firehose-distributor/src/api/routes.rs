@@ -7,8 +7,10 @@
 //! | `/account` | `count`, `start` (+`end`), `startCycle` (+`endCycle`: total; +`page`: rows and total), `accountId` |
 //! | `/transaction` | `count`, `start` (+`end`), `startCycle` (as accounts), `txId`, `appReceiptId` |
 
+use firehose_core::records::{OriginalTxData, Receipt};
 use firehose_dbstore::history::{Selection, Table};
 use firehose_dbstore::history_json::JsonRows;
+use firehose_dbstore::KeyedRow;
 use serde_json::{json, Value};
 
 use super::error::{with_db, ApiError};
@@ -129,14 +131,13 @@ async fn keyed(d: &Distributor, v: &Value, table: Table) -> Result<Reply, ApiErr
             ("txIdList", S),
         ],
     )?;
-    let (key, noun, id_column, tally_key) = match table {
-        Table::Receipts => ("receipts", "receipts", "receiptId", "receipts"),
-        _ => (
-            "originalTxs",
-            "original transactions",
-            "txId",
-            "originalTxsData",
-        ),
+    // The reply's list key, the id column and the tally's count key, from the keyed types.
+    fn names<T: KeyedRow>() -> (&'static str, &'static str, &'static str) {
+        (T::LIST, T::ID, T::TALLY)
+    }
+    let ((key, id_column, tally_key), noun) = match table {
+        Table::Receipts => (names::<Receipt>(), "receipts"),
+        _ => (names::<OriginalTxData>(), "original transactions"),
     };
     let too_many = || format!("Exceed maximum limit of {PAGE_SIZE} {noun}");
     let rows = if let Some(c) = b.truthy_num("count")? {
