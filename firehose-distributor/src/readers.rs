@@ -41,7 +41,8 @@ impl Distributor {
                         me.log_index.entry_read(e.data_type, e.position);
                         me.note_entry(&e);
                         me.count_read(e.data_type, e.recanonicalized);
-                        me.publish_entry(e.data_type, &e.raw, Some(e.key.clone()));
+                        // The key moves into the message: nothing is copied per entry.
+                        me.publish_entry(e.data_type, &e.raw, Some(e.key));
                     }
                     LogEvent::Untyped(u) => {
                         // Forwarded as the original forwards any JSON object; it has no
