@@ -30,7 +30,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::report::Report;
 use crate::stats::Summary;
-use crate::sys::{self, ProcMem, ServerProcess};
+use crate::sys::{self, ProcCpu, ProcMem, ServerProcess};
 
 /// Which distributor to measure.
 #[derive(Debug, Clone)]
@@ -457,6 +457,7 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
         })
         .collect();
     let (entries, rate, size) = (opts.entries, opts.rate, opts.size);
+    let cpu_start = pid.and_then(ProcCpu::read);
     let writer =
         tokio::task::spawn_blocking(move || write_entries(sink, entries, rate, size, epoch));
     let line_bytes = writer.await??;
@@ -482,6 +483,9 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
         }
     }
     let secs = epoch.elapsed().as_secs_f64();
+    let server_cpu = cpu_start
+        .zip(pid.and_then(ProcCpu::read))
+        .map(|(a, b)| b.secs - a.secs);
     stopper.abort();
     let lat = Summary::of(&mut all);
     let ms = |us: u64| us as f64 / 1000.0;
@@ -515,6 +519,16 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
         .float("latency_p99_ms", "append→receive p99", ms(lat.p99), 2, "ms")
         .float("latency_max_ms", "append→receive max", ms(lat.max), 2, "ms")
         .int("client_errors", "client errors", errors.len() as u64, "");
+    if let Some(cpu) = server_cpu {
+        // Work per delivery: steadier than deliveries/s when the bench shares the cores.
+        r.float("server_cpu_s", "server CPU", cpu, 2, "s").float(
+            "server_cpu_ns_per_delivery",
+            "server CPU per delivery",
+            cpu * 1e9 / received.max(1) as f64,
+            0,
+            "ns",
+        );
+    }
     if let Some(e) = errors.first() {
         r.text("first_error", "first error", e.clone());
     }

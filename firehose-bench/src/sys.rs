@@ -45,6 +45,29 @@ impl ProcMem {
     }
 }
 
+/// CPU time a process has used (user + system), from `/proc/<pid>/stat`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProcCpu {
+    /// Seconds of CPU, at the kernel's tick resolution (10 ms).
+    pub secs: f64,
+}
+
+impl ProcCpu {
+    /// Reads `pid`'s CPU time; `None` if the process is gone or not readable.
+    pub fn read(pid: u32) -> Option<Self> {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name (field 2) may hold spaces: count fields after its `)`.
+        let rest = &s[s.rfind(')')? + 1..];
+        let mut f = rest.split_whitespace().skip(11);
+        let utime: u64 = f.next()?.parse().ok()?;
+        let stime: u64 = f.next()?.parse().ok()?;
+        // USER_HZ is 100 on Linux, whatever the kernel's own tick rate.
+        Some(Self {
+            secs: (utime + stime) as f64 / 100.0,
+        })
+    }
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
