@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use axum::extract::ws::{Message, Utf8Bytes};
 use bytes::Bytes;
 use firehose_core::codec::Encoding;
 use firehose_core::crypto::PublicKey;
@@ -23,11 +22,15 @@ pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code: the session's queue overflowed (slow consumer).
 pub const CLOSE_SLOW_CONSUMER: u16 = 4001;
 
-/// One published message, encoded once per wire format and shared by every session: JSON text
-/// always; MessagePack (named) the first time a session that asked for it needs it.
+/// One published message, encoded once per wire format and shared by every session as a
+/// finished websocket frame ([`crate::frames`]): the JSON text frame always; the MessagePack
+/// (named) frame the first time a session that asked for it needs it.
 #[derive(Debug)]
 pub struct Outgoing {
-    json: Utf8Bytes,
+    /// The text frame: header, then the JSON.
+    json_frame: Bytes,
+    /// Where the JSON starts in `json_frame`.
+    header_len: usize,
     key: Option<RecordKey>,
     msgpack: OnceLock<Option<Bytes>>,
 }
@@ -38,9 +41,11 @@ pub type Shared = Arc<Outgoing>;
 impl Outgoing {
     /// Wraps the signed JSON message of the record with `key` (`None`: an entry without
     /// typed fields, which resumes pass over).
-    pub fn new(json: Utf8Bytes, key: Option<RecordKey>) -> Shared {
+    pub fn new(json: String, key: Option<RecordKey>) -> Shared {
+        let json_frame = crate::frames::text(&json);
         Arc::new(Self {
-            json,
+            header_len: json_frame.len() - json.len(),
+            json_frame,
             key,
             msgpack: OnceLock::new(),
         })
@@ -52,24 +57,28 @@ impl Outgoing {
     }
 
     /// The JSON text (the original's wire form).
-    pub fn json(&self) -> &Utf8Bytes {
-        &self.json
+    pub fn json(&self) -> &str {
+        // Built from a `String`: always UTF-8.
+        std::str::from_utf8(self.json_bytes()).unwrap_or_default()
     }
 
-    /// The websocket message in `encoding` (`None` if it cannot be encoded so).
-    pub fn message(&self, encoding: Encoding) -> Option<Message> {
+    fn json_bytes(&self) -> &[u8] {
+        &self.json_frame[self.header_len..]
+    }
+
+    /// The websocket frame in `encoding` (`None` if the message cannot be encoded so).
+    pub fn frame(&self, encoding: Encoding) -> Option<Bytes> {
         match encoding {
-            Encoding::Json => Some(Message::Text(self.json.clone())),
+            Encoding::Json => Some(self.json_frame.clone()),
             Encoding::MessagePack => self
                 .msgpack
                 .get_or_init(|| {
                     Encoding::MessagePack
-                        .from_json(self.json.as_bytes())
+                        .from_json(self.json_bytes())
                         .ok()
-                        .map(Bytes::from)
+                        .map(|m| crate::frames::binary(&m))
                 })
-                .clone()
-                .map(Message::Binary),
+                .clone(),
         }
     }
 }

@@ -15,6 +15,9 @@
 //! | [`readers`] | the live log readers: each entry counted, signed once, published |
 //! | [`hub`] | sessions, one per collector key; fan-out with a slow-consumer policy |
 //! | [`session`] | a collector's websocket: the check at the upgrade, back-fill, hand-over, live |
+//! | [`upgrade`] | the websocket handshake, taken from hyper so that sessions own the socket |
+//! | [`socket`] | a session's socket: tungstenite reads; shared frames written, many per call |
+//! | [`frames`] | server frames as finished bytes, built once per message for every session |
 //! | [`auth`] | the subscription check and replay cache (401 otherwise) |
 //! | [`archive_db`] | the archiver database: a pool for history, a connection per back-fill |
 //! | [`api`] | the history HTTP API, answering as the original (signed requests and replies) |
@@ -33,6 +36,7 @@ pub mod archive_db;
 pub mod auth;
 pub mod config;
 pub mod config_keys;
+pub mod frames;
 pub mod hub;
 pub mod listener;
 pub mod logindex;
@@ -48,6 +52,8 @@ pub mod router;
 pub mod server;
 pub mod session;
 pub mod signatures;
+pub mod socket;
+pub mod upgrade;
 
 pub use config::Config;
 pub use server::Distributor;

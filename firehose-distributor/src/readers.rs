@@ -5,7 +5,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
 use firehose_core::message::encode_signed_entry;
 use firehose_core::records::DataType;
 use firehose_core::since::RecordKey;
@@ -85,9 +84,7 @@ impl Distributor {
         let msg = encode_signed_entry(&self.crypto, &self.keys, t, raw);
         // Entries are canonical JSON, written from parsed values or checked: UTF-8.
         match String::from_utf8(msg) {
-            Ok(s) => self
-                .hub
-                .publish(&crate::hub::Outgoing::new(Utf8Bytes::from(s), key)),
+            Ok(s) => self.hub.publish(&crate::hub::Outgoing::new(s, key)),
             Err(_) => tracing::error!("entry is not UTF-8; skipped"),
         }
     }

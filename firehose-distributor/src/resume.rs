@@ -15,7 +15,6 @@
 
 use std::collections::HashSet;
 
-use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 
 use crate::hub::{Outgoing, Shared};
@@ -241,7 +240,7 @@ impl Batcher<'_> {
             .into_iter()
             .map(|msg| {
                 let msg = String::from_utf8(msg).expect("canonical JSON is UTF-8");
-                Outgoing::new(Utf8Bytes::from(msg), None)
+                Outgoing::new(msg, None)
             })
             .collect();
         self.pending.clear();

@@ -1,24 +1,38 @@
 //! A collector's websocket: the subscription check at the upgrade, the back-fill of a
 //! resuming collector (on a database connection of its own, each send with a deadline), the
-//! hand-over to live, and the live loop that sends the hub's shared messages.
+//! hand-over to live, and the live loop that writes the hub's shared frames.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use firehose_core::crypto::PublicKey;
 use firehose_core::records::DataType;
 use firehose_logreader::TailOptions;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::auth;
-use crate::hub::CloseReason;
+use crate::frames;
 use crate::server::{Distributor, SESSION_MAX_INCOMING, SESSION_READ_BUFFER};
+use crate::socket::FrameWriter;
+use crate::upgrade::{Connection, NotWebsocket, Upgrade};
+
+/// The server's half of a session's socket.
+type Writer = FrameWriter<tokio::io::WriteHalf<Connection>>;
+
+/// How long a close frame may take to go out before the socket is dropped anyway.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// Queues a close frame and writes what is queued, for at most [`CLOSE_WAIT`].
+async fn close_with(out: &mut Writer, code: u16, reason: &str) {
+    let _ = tokio::time::timeout(CLOSE_WAIT, out.send(frames::close(code, reason))).await;
+}
 
 fn unauthorized() -> Response {
     (StatusCode::UNAUTHORIZED, "Unauthorized").into_response()
@@ -27,7 +41,7 @@ fn unauthorized() -> Response {
 pub(crate) async fn upgrade(
     State(d): State<Arc<Distributor>>,
     Query(q): Query<HashMap<String, String>>,
-    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    ws: Result<Upgrade, NotWebsocket>,
 ) -> Response {
     let Ok(ws) = ws else {
         return (
@@ -81,10 +95,7 @@ pub(crate) async fn upgrade(
         )
             .into_response();
     }
-    ws.read_buffer_size(SESSION_READ_BUFFER)
-        .max_message_size(SESSION_MAX_INCOMING)
-        .max_frame_size(SESSION_MAX_INCOMING)
-        .on_upgrade(move |socket| session(d, socket, accepted.sender, capacity, since, encoding))
+    ws.on_upgrade(move |conn| session(d, conn, accepted.sender, capacity, since, encoding))
 }
 
 /// Back-fills a resuming session, then sends the live entries queued meanwhile that the
@@ -94,7 +105,7 @@ async fn backfill_then_handover(
     since: firehose_core::since::Since,
     registered: std::time::Instant,
     rx: &mut crate::hub::SessionRx,
-    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+    out: &mut Writer,
     encoding: firehose_core::codec::Encoding,
 ) -> Option<crate::resume::Handover> {
     let db = d.db();
@@ -112,7 +123,7 @@ async fn backfill_then_handover(
         tracing::warn!(
             "too many back-fills at once; closing with 1011 so that the collector resumes later"
         );
-        return close_backfill_failed(d, sink).await;
+        return close_backfill_failed(d, out).await;
     };
     // Two batches in flight: the next one is signed while this one is written.
     let (btx, mut brx) = tokio::sync::mpsc::channel(2);
@@ -139,25 +150,14 @@ async fn backfill_then_handover(
     });
     let deadline = d.config().backfill_send_timeout();
     while let Some(batch) = brx.recv().await {
-        // Written without a flush per message; each write and the flush have the deadline.
-        let mut sent = true;
-        for msg in batch {
-            let m = msg.message(encoding)?;
-            match tokio::time::timeout(deadline, sink.feed(m)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return None,
-                Err(_) => {
-                    sent = false;
-                    break;
-                }
-            }
+        // The batch goes out in as few writes as the socket takes, within the deadline.
+        for frame in batch.iter().filter_map(|m| m.frame(encoding)) {
+            out.push(frame);
         }
-        if sent {
-            match tokio::time::timeout(deadline, sink.flush()).await {
-                Ok(Ok(())) => continue,
-                Ok(Err(_)) => return None,
-                Err(_) => {}
-            }
+        match tokio::time::timeout(deadline, out.flush()).await {
+            Ok(Ok(())) => continue,
+            Ok(Err(_)) => return None,
+            Err(_) => {}
         }
         // Like a slow live session: 4001, and the collector resumes later. Dropping the
         // channel ends the back-fill's thread.
@@ -166,13 +166,10 @@ async fn backfill_then_handover(
             "back-fill: the collector does not read; closing with 4001"
         );
         d.hub.metrics.slow_consumer_drops.fetch_add(1, Relaxed);
-        let frame = CloseFrame {
-            code: crate::hub::CLOSE_SLOW_CONSUMER,
-            reason: "too slow during the back-fill; resume later".into(),
-        };
-        let _ = tokio::time::timeout(
-            Duration::from_secs(1),
-            sink.send(Message::Close(Some(frame))),
+        close_with(
+            out,
+            crate::hub::CLOSE_SLOW_CONSUMER,
+            "too slow during the back-fill; resume later",
         )
         .await;
         return None;
@@ -183,7 +180,7 @@ async fn backfill_then_handover(
                 data_type = ?done.lapped,
                 "back-fill lapped by the data-log ring; closing with 1011 so that the collector resumes again"
             );
-            return close_backfill_failed(d, sink).await;
+            return close_backfill_failed(d, out).await;
         }
         Ok(Ok(done)) => {
             tracing::info!(
@@ -197,11 +194,11 @@ async fn backfill_then_handover(
         // it resumes from the same point when it reconnects.
         Ok(Err(e)) => {
             tracing::error!(error = %e, "back-fill failed; closing the session with 1011");
-            return close_backfill_failed(d, sink).await;
+            return close_backfill_failed(d, out).await;
         }
         Err(e) => {
             tracing::error!(error = %e, "back-fill task failed; closing the session with 1011");
-            return close_backfill_failed(d, sink).await;
+            return close_backfill_failed(d, out).await;
         }
     };
     // Live entries queued during the back-fill: skip what the collector has or was sent.
@@ -212,29 +209,21 @@ async fn backfill_then_handover(
         if handover.skip(m.key()) {
             continue;
         }
-        if let Some(msg) = m.message(encoding) {
-            sink.feed(msg).await.ok()?;
+        if let Some(frame) = m.frame(encoding) {
+            out.push(frame);
         }
     }
-    sink.flush().await.ok()?;
+    out.flush().await.ok()?;
     Some(handover)
 }
 
 /// Tells a resuming collector that its back-fill failed (1011: try again later).
 async fn close_backfill_failed(
     d: &Distributor,
-    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+    out: &mut Writer,
 ) -> Option<crate::resume::Handover> {
     d.resumes_refused.fetch_add(1, Relaxed);
-    let frame = CloseFrame {
-        code: 1011,
-        reason: "history not available; resume again later".into(),
-    };
-    let _ = tokio::time::timeout(
-        Duration::from_secs(1),
-        sink.send(Message::Close(Some(frame))),
-    )
-    .await;
+    close_with(out, 1011, "history not available; resume again later").await;
     None
 }
 
@@ -257,7 +246,7 @@ fn already_sent(
 
 async fn session(
     d: Arc<Distributor>,
-    socket: WebSocket,
+    conn: Connection,
     key: PublicKey,
     capacity: usize,
     since: Option<firehose_core::since::Since>,
@@ -265,14 +254,20 @@ async fn session(
 ) {
     d.live_sessions
         .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    run_session(&d, socket, key, capacity, since, encoding).await;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(SESSION_READ_BUFFER)
+        .max_message_size(Some(SESSION_MAX_INCOMING))
+        .max_frame_size(Some(SESSION_MAX_INCOMING));
+    let (incoming, out) = crate::socket::split(conn, config).await;
+    run_session(&d, incoming, out, key, capacity, since, encoding).await;
     d.live_sessions
         .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
 }
 
 async fn run_session(
     d: &Arc<Distributor>,
-    socket: WebSocket,
+    mut incoming: crate::socket::Incoming<tokio::io::ReadHalf<Connection>>,
+    mut out: Writer,
     key: PublicKey,
     capacity: usize,
     since: Option<firehose_core::since::Since>,
@@ -281,10 +276,9 @@ async fn run_session(
     let registered = std::time::Instant::now();
     let mut rx = d.hub.register(key, capacity);
     tracing::info!(collector = %key, id = rx.id, sessions = d.hub.len(), resume = since.is_some(), "collector connected");
-    let (mut sink, mut stream) = socket.split();
     let mut handover = None;
     if let Some(since) = since {
-        match backfill_then_handover(d, since, registered, &mut rx, &mut sink, encoding).await {
+        match backfill_then_handover(d, since, registered, &mut rx, &mut out, encoding).await {
             Some(h) => handover = Some(h),
             None => {
                 d.hub.unregister(&key, rx.id);
@@ -292,12 +286,6 @@ async fn run_session(
             }
         }
     }
-    let close = |r: CloseReason| {
-        Message::Close(Some(CloseFrame {
-            code: r.code,
-            reason: r.reason.into(),
-        }))
-    };
     loop {
         tokio::select! {
             biased;
@@ -306,64 +294,62 @@ async fn run_session(
                     tracing::info!(collector = %key, code = r.code, reason = r.reason, "closing session");
                     if r == crate::hub::SHUTDOWN {
                         // Send what is already queued, for a bounded time.
-                        let flush = async {
-                            while let Ok(m) = rx.messages.try_recv() {
-                                if let Some(msg) = m.message(encoding) {
-                                    sink.feed(msg).await?;
-                                }
+                        while let Ok(m) = rx.messages.try_recv() {
+                            if let Some(frame) = m.frame(encoding) {
+                                out.push(frame);
                             }
-                            sink.flush().await
-                        };
-                        let _ = tokio::time::timeout(crate::hub::SHUTDOWN_FLUSH, flush).await;
+                        }
+                        let _ = tokio::time::timeout(crate::hub::SHUTDOWN_FLUSH, out.flush()).await;
                     }
-                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close(r))).await;
+                    close_with(&mut out, r.code, r.reason).await;
                 }
                 break;
             }
             m = rx.messages.recv() => {
                 let Some(first) = m else { break };
-                // Send what is queued in one flush; stay closable while the socket is blocked.
-                let batch = async {
-                    let mut next = Some(first);
-                    while let Some(msg) = next.take().or_else(|| rx.messages.try_recv().ok()) {
-                        if already_sent(&mut handover, &msg) {
-                            continue;
-                        }
-                        if let Some(m) = msg.message(encoding) {
-                            sink.feed(m).await?;
-                        }
+                // What is queued goes out together, in as few writes as the socket takes.
+                let mut next = Some(first);
+                while let Some(msg) = next.take().or_else(|| rx.messages.try_recv().ok()) {
+                    if already_sent(&mut handover, &msg) {
+                        continue;
                     }
-                    sink.flush().await
-                };
-                let done = tokio::select! {
-                    r = batch => r.is_ok(),
-                    reason = &mut rx.close => {
-                        if let Ok(r) = reason {
-                            tracing::info!(collector = %key, code = r.code, reason = r.reason, "closing blocked session");
-                        }
-                        false
+                    if let Some(frame) = msg.frame(encoding) {
+                        out.push(frame);
                     }
-                };
-                if !done {
+                }
+            }
+            m = incoming.next() => match m {
+                None => break,
+                Some(Ok(Message::Close(frame))) => {
+                    let _ = tokio::time::timeout(CLOSE_WAIT, out.send(frames::close_reply(frame.as_ref()))).await;
+                    break;
+                }
+                Some(Ok(Message::Ping(data))) => out.push(frames::pong(&data)),
+                Some(Ok(_)) => {} // collectors send nothing else; ignore
+                Some(Err(e)) => {
+                    tracing::info!(collector = %key, error = %e, "bad frame from a collector");
+                    // A message over SESSION_MAX_INCOMING is a capacity error: say so with 1009.
+                    if matches!(e, WsError::Capacity(_)) {
+                        close_with(&mut out, 1009, "message too big").await;
+                    }
                     break;
                 }
             }
-            incoming = stream.next() => match incoming {
-                None | Some(Ok(Message::Close(_))) => break,
-                Some(Err(e)) => {
-                    // A message over SESSION_MAX_INCOMING is a capacity error: say so with 1009.
-                    use tokio_tungstenite::tungstenite::Error as WsError;
-                    let too_big = std::error::Error::source(&e)
-                        .and_then(|s| s.downcast_ref::<WsError>())
-                        .is_some_and(|w| matches!(w, WsError::Capacity(_)));
-                    tracing::info!(collector = %key, error = %e, "bad frame from a collector");
-                    if too_big {
-                        let r = CloseReason { code: 1009, reason: "message too big" };
-                        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close(r))).await;
+        }
+        if out.queued() > 0 {
+            // Stay closable while the socket is blocked (the hub closes a session whose
+            // queue overflows).
+            let written = tokio::select! {
+                r = out.flush() => r.is_ok(),
+                reason = &mut rx.close => {
+                    if let Ok(r) = reason {
+                        tracing::info!(collector = %key, code = r.code, reason = r.reason, "closing blocked session");
                     }
-                    break;
+                    false
                 }
-                Some(Ok(_)) => {} // collectors send nothing; ignore
+            };
+            if !written {
+                break;
             }
         }
     }

@@ -278,7 +278,7 @@ fn stalled_backfill(cycles_meanwhile: u64) -> (firehose_distributor::resume::Bac
     // Read up to the first receipt: the transactions' database pass is over.
     'first: while let Some(batch) = rx.blocking_recv() {
         for m in batch {
-            if note(m.json().as_str()) {
+            if note(m.json()) {
                 break 'first;
             }
         }
@@ -288,7 +288,7 @@ fn stalled_backfill(cycles_meanwhile: u64) -> (firehose_distributor::resume::Bac
     }
     while let Some(batch) = rx.blocking_recv() {
         for m in batch {
-            note(m.json().as_str());
+            note(m.json());
         }
     }
     (job.join().unwrap(), sent_txs)
