@@ -20,6 +20,9 @@ use tokio_tungstenite::WebSocketStream;
 /// Frames handed to one vectored write at most.
 const MAX_IOV: usize = 128;
 
+/// Queue slots a writer keeps once it has written everything.
+const IDLE_QUEUE: usize = 16;
+
 /// What the collector sends, as tungstenite messages (a `futures::Stream`).
 pub type Incoming<R> = WebSocketStream<ReadOnly<R>>;
 
@@ -108,17 +111,27 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// Writes everything queued, then flushes the socket.
     pub async fn flush(&mut self) -> std::io::Result<()> {
         while !self.queue.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let mut n = 0;
-            for (slot, frame) in slices.iter_mut().zip(&self.queue) {
-                *slot = IoSlice::new(frame);
-                n += 1;
-            }
-            let written = self.io.write_vectored(&slices[..n]).await?;
+            // The slices live only while polled: kept across the await, they would make
+            // every session's future 2 KiB larger.
+            let written = std::future::poll_fn(|cx| {
+                let mut slices = [IoSlice::new(&[]); MAX_IOV];
+                let mut n = 0;
+                for (slot, frame) in slices.iter_mut().zip(&self.queue) {
+                    *slot = IoSlice::new(frame);
+                    n += 1;
+                }
+                Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..n])
+            })
+            .await?;
             if written == 0 {
                 return Err(std::io::ErrorKind::WriteZero.into());
             }
             self.consume(written);
+        }
+        // A burst grew the queue: give the memory back (10,000 sessions would keep ~4 KiB
+        // each otherwise).
+        if self.queue.capacity() > IDLE_QUEUE {
+            self.queue = VecDeque::new();
         }
         self.io.flush().await
     }
