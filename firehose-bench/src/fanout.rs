@@ -239,6 +239,8 @@ struct Prepared {
     pid: Option<u32>,
     /// Kept alive for the run (killed when dropped).
     _server: Option<ServerProcess>,
+    /// The raw broadcaster's own runtime (stopped when dropped).
+    _raw: Option<raw::Runtime>,
 }
 
 /// Starts (or checks) the target and opens the writer's side of it.
@@ -270,10 +272,11 @@ async fn prepare(opts: &FanoutOptions, tmp: &std::path::Path) -> anyhow::Result<
                 key_hex: cfg.public_key,
                 pid: Some(server.pid()),
                 _server: Some(server),
+                _raw: None,
             }
         }
         Target::Raw => {
-            let (url, tx) = raw::start().await?;
+            let (rt, url, tx) = raw::start().await?;
             let cfg = Config::default();
             Prepared {
                 url,
@@ -281,6 +284,7 @@ async fn prepare(opts: &FanoutOptions, tmp: &std::path::Path) -> anyhow::Result<
                 key_hex: cfg.public_key,
                 pid: None,
                 _server: None,
+                _raw: Some(rt),
             }
         }
         Target::External {
@@ -300,6 +304,7 @@ async fn prepare(opts: &FanoutOptions, tmp: &std::path::Path) -> anyhow::Result<
                 key_hex: distributor_key.clone(),
                 pid: *pid,
                 _server: None,
+                _raw: None,
             }
         }
     })
@@ -418,7 +423,14 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
         key_hex,
         pid,
         _server,
+        _raw: raw_runtime,
     } = prepare(&opts, tmp.path()).await?;
+    // CPU the server has used so far: the distributor's process, or the raw broadcaster's
+    // worker threads.
+    let server_cpu = || match raw_runtime {
+        Some(_) => ProcCpu::threads(raw::THREAD_NAME),
+        None => pid.and_then(ProcCpu::read),
+    };
     let distributor_key = PublicKey::from_hex(&key_hex).context("distributor public key")?;
     let host = url
         .trim_start_matches("ws://")
@@ -457,7 +469,7 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
         })
         .collect();
     let (entries, rate, size) = (opts.entries, opts.rate, opts.size);
-    let cpu_start = pid.and_then(ProcCpu::read);
+    let cpu_start = server_cpu();
     let writer =
         tokio::task::spawn_blocking(move || write_entries(sink, entries, rate, size, epoch));
     let line_bytes = writer.await??;
@@ -483,9 +495,7 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
         }
     }
     let secs = epoch.elapsed().as_secs_f64();
-    let server_cpu = cpu_start
-        .zip(pid.and_then(ProcCpu::read))
-        .map(|(a, b)| b.secs - a.secs);
+    let server_cpu = cpu_start.zip(server_cpu()).map(|(a, b)| b.secs - a.secs);
     stopper.abort();
     let lat = Summary::of(&mut all);
     let ms = |us: u64| us as f64 / 1000.0;
@@ -579,13 +589,41 @@ mod raw {
     use tokio::sync::broadcast;
     use tokio_tungstenite::tungstenite::Message;
 
-    /// Starts it on loopback; returns its URL and the sender every connection listens to.
-    pub async fn start() -> anyhow::Result<(String, broadcast::Sender<Message>)> {
-        let listener = firehose_distributor::server::bind("127.0.0.1:0").await?;
-        let url = format!("ws://{}", listener.local_addr()?);
+    /// The raw broadcaster's worker threads (their CPU time is the server's).
+    pub const THREAD_NAME: &str = "raw-server";
+
+    /// The broadcaster's own runtime: two workers, like the distributor's, so that its CPU
+    /// can be told from the collectors'. Stopped when dropped.
+    pub struct Runtime(Option<tokio::runtime::Runtime>);
+
+    impl Drop for Runtime {
+        fn drop(&mut self) {
+            if let Some(rt) = self.0.take() {
+                rt.shutdown_background();
+            }
+        }
+    }
+
+    /// Starts it on loopback; returns its runtime, its URL and the sender every connection
+    /// listens to.
+    pub async fn start() -> anyhow::Result<(Runtime, String, broadcast::Sender<Message>)> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(THREAD_NAME)
+            .enable_all()
+            .build()?;
         let (tx, _) = broadcast::channel::<Message>(1 << 16);
         let sender = tx.clone();
-        tokio::spawn(async move {
+        let (bound_tx, bound) = tokio::sync::oneshot::channel();
+        rt.spawn(async move {
+            let listener = match firehose_distributor::server::bind("127.0.0.1:0").await {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = bound_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = bound_tx.send(listener.local_addr());
             while let Ok((sock, _)) = listener.accept().await {
                 let mut rx = sender.subscribe();
                 tokio::spawn(async move {
@@ -619,7 +657,8 @@ mod raw {
                 });
             }
         });
-        Ok((url, tx))
+        let url = format!("ws://{}", bound.await??);
+        Ok((Runtime(Some(rt)), url, tx))
     }
 }
 

@@ -56,15 +56,42 @@ impl ProcCpu {
     /// Reads `pid`'s CPU time; `None` if the process is gone or not readable.
     pub fn read(pid: u32) -> Option<Self> {
         let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        Some(Self {
+            secs: Self::parse(&s)?,
+        })
+    }
+
+    /// utime + stime of a `stat` line, in seconds.
+    fn parse(stat: &str) -> Option<f64> {
         // The command name (field 2) may hold spaces: count fields after its `)`.
-        let rest = &s[s.rfind(')')? + 1..];
+        let rest = &stat[stat.rfind(')')? + 1..];
         let mut f = rest.split_whitespace().skip(11);
         let utime: u64 = f.next()?.parse().ok()?;
         let stime: u64 = f.next()?.parse().ok()?;
         // USER_HZ is 100 on Linux, whatever the kernel's own tick rate.
-        Some(Self {
-            secs: (utime + stime) as f64 / 100.0,
-        })
+        Some((utime + stime) as f64 / 100.0)
+    }
+
+    /// CPU time of this process's threads named `name` (a runtime's workers), from
+    /// `/proc/self/task/<tid>/stat`; `None` if there are none.
+    pub fn threads(name: &str) -> Option<Self> {
+        let mut secs = None;
+        for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let path = task.path();
+            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            if comm.trim_end() != name {
+                continue;
+            }
+            // A thread that ended meanwhile no longer counts.
+            let Some(used) = std::fs::read_to_string(path.join("stat"))
+                .ok()
+                .and_then(|stat| Self::parse(&stat))
+            else {
+                continue;
+            };
+            *secs.get_or_insert(0.0) += used;
+        }
+        secs.map(|secs| Self { secs })
     }
 }
 
