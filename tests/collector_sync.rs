@@ -119,6 +119,22 @@ async fn the_collectors_sync_sequence_gets_every_row_once_in_order() {
         assert_eq!(got, want, "{path}: every row once, in order");
         assert_eq!(requests, want_requests, "{path}");
     }
+    // Each page after the first started where the previous one ended: read from there, not
+    // by walking the offset again.
+    let metrics = common::get(&format!("ws://{}", api.addr), "/metrics").await;
+    let counter = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} ")));
+        line.and_then(|l| l.split(' ').nth(1)?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    };
+    assert_eq!(
+        (
+            counter("firehose_distributor_history_offset_walks_total"),
+            counter("firehose_distributor_history_offset_seeks_total")
+        ),
+        (2, 6),
+        "receipts 1 + 4, original txs 1 + 2"
+    );
 
     // 4. Restart on a synced database: the tallies of the last cycles and the last 20 cycles.
     for (path, key, tally_key, per) in [

@@ -29,7 +29,7 @@ use crate::sql::{q, sql_int as int};
 use crate::{ArchiverDb, CycleCount, Result, Store};
 
 /// A table the history API reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Table {
     /// `cycles` (the API returns the parsed `cycleRecord` column only).
     Cycles,

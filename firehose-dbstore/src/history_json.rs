@@ -27,8 +27,8 @@ use std::borrow::Cow;
 
 use firehose_core::canonical::{cmp_utf16, write_number, write_str, write_value, Flavour};
 use firehose_core::canonicalize::canonicalize;
-use rusqlite::types::ValueRef;
-use rusqlite::{params_from_iter, Row};
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{params_from_iter, Connection, Row};
 
 use crate::history::{parse_json, query, Selection, Table};
 use crate::sql::q;
@@ -94,29 +94,45 @@ impl ArchiverDb {
             return Ok(0);
         };
         let (sql, args) = query(table, sel);
-        let what = "history rows";
-        let mut stmt = conn.prepare_cached(&sql).map_err(q(what))?;
-        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
-        // Column indices in the canonical key order (UTF-16 code units, as JavaScript sorts).
-        let mut order: Vec<usize> = (0..names.len()).collect();
-        order.sort_by(|&a, &b| cmp_utf16(&names[a], &names[b]));
-        let record = names.iter().position(|n| n == "cycleRecord");
-        let mut rows = stmt.query(params_from_iter(args)).map_err(q(what))?;
-        let mut n = 0;
-        while let Some(row) = rows.next().map_err(q(what))? {
-            let buf = out.next_row();
-            if table == Table::Cycles {
-                match record.map(|i| row.get_ref(i)) {
-                    Some(Ok(ValueRef::Text(t))) if !t.is_empty() => write_json_text(buf, t),
-                    _ => buf.extend_from_slice(b"null"),
-                }
-            } else {
-                write_row(buf, table, row, &names, &order);
-            }
-            n += 1;
-        }
-        Ok(n)
+        write_query(conn, table, &sql, args, 0, out, |_, _| Ok(()))
     }
+}
+
+/// Runs `sql` and appends its rows to `out`, leaving out the last `hidden` columns (keys the
+/// caller selected for itself); `seen` gets every row and the column names.
+pub(crate) fn write_query(
+    conn: &Connection,
+    table: Table,
+    sql: &str,
+    args: Vec<SqlValue>,
+    hidden: usize,
+    out: &mut JsonRows,
+    mut seen: impl FnMut(&Row<'_>, &[String]) -> rusqlite::Result<()>,
+) -> Result<usize> {
+    let what = "history rows";
+    let mut stmt = conn.prepare_cached(sql).map_err(q(what))?;
+    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let shown = names.len().saturating_sub(hidden);
+    // Column indices in the canonical key order (UTF-16 code units, as JavaScript sorts).
+    let mut order: Vec<usize> = (0..shown).collect();
+    order.sort_by(|&a, &b| cmp_utf16(&names[a], &names[b]));
+    let record = names.iter().position(|n| n == "cycleRecord");
+    let mut rows = stmt.query(params_from_iter(args)).map_err(q(what))?;
+    let mut n = 0;
+    while let Some(row) = rows.next().map_err(q(what))? {
+        let buf = out.next_row();
+        if table == Table::Cycles {
+            match record.map(|i| row.get_ref(i)) {
+                Some(Ok(ValueRef::Text(t))) if !t.is_empty() => write_json_text(buf, t),
+                _ => buf.extend_from_slice(b"null"),
+            }
+        } else {
+            write_row(buf, table, row, &names, &order);
+        }
+        seen(row, &names).map_err(q(what))?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// A row as an object with its columns in canonical order.

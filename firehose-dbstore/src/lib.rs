@@ -18,6 +18,7 @@
 //! | [`keyed`] | receipts and original transactions through one generic [`KeyedRow`] path |
 //! | [`history`] | the history API's rows, as the original selects them |
 //! | [`history_json`] | the same rows written straight to canonical JSON, ready to sign |
+//! | [`seek`] | row-offset pages that seek where the previous page ended instead of walking |
 //! | [`checkpoint`] | the original MQ distributor's cursor |
 //! | `fixture` | building archiver databases for tests, demos and benchmarks (feature `sim`) |
 //! | `sql` | connections and column helpers |
@@ -42,6 +43,7 @@ pub mod keyed;
 mod queries;
 #[cfg(feature = "sim")]
 mod schema;
+pub mod seek;
 mod sql;
 
 use std::path::{Path, PathBuf};

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use firehose_dbstore::seek::SeekPoints;
 use firehose_dbstore::{ArchiverDb, Layout};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -63,6 +64,8 @@ pub struct LazyDb {
     backfills: Arc<Semaphore>,
     /// When the last attempt to open failed, and why.
     failed: Mutex<Option<(Instant, Arc<firehose_dbstore::Error>)>>,
+    /// Where row-offset pages start, shared by the pooled connections.
+    seeks: Arc<SeekPoints>,
 }
 
 impl LazyDb {
@@ -75,6 +78,7 @@ impl LazyDb {
             waiting: AtomicUsize::new(0),
             backfills: Arc::new(Semaphore::new(MAX_BACKFILLS)),
             failed: Mutex::new(None),
+            seeks: Arc::new(SeekPoints::default()),
         };
         if me.layout.is_some() {
             match me.connect() {
@@ -85,6 +89,11 @@ impl LazyDb {
             }
         }
         me
+    }
+
+    /// The seek points of row-offset history pages (see [`firehose_dbstore::seek`]).
+    pub fn seek_points(&self) -> Arc<SeekPoints> {
+        self.seeks.clone()
     }
 
     /// Whether a database is configured at all.

@@ -147,6 +147,18 @@ fn prometheus_text(d: &Distributor) -> String {
             "Back-fill messages whose signature another back-fill had just made (collectors resuming over the same rows).",
             d.signatures.hits(),
         ),
+        (
+            "firehose_distributor_history_offset_seeks_total",
+            "counter",
+            "History pages by row offset (`start`/`end`) read from where an earlier page ended.",
+            d.db().seek_points().hits(),
+        ),
+        (
+            "firehose_distributor_history_offset_walks_total",
+            "counter",
+            "History pages by row offset read by walking the offset (the first page of a sync, or rows added before it).",
+            d.db().seek_points().misses(),
+        ),
     ];
     let mut out = String::new();
     for (name, kind, help, value) in rows {
