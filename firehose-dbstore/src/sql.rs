@@ -9,6 +9,12 @@ use serde_json::Value;
 
 use crate::{Error, Layout, Result, Store, MAX_PAGE};
 
+/// SQLite's own page cache per connection, KiB (its default is 2000). Reads are served by the
+/// kernel's page cache anyway; a large cache per pooled connection and per back-fill only
+/// stayed resident after a burst (300 collectors syncing at once: 10-18 MiB more 3 s later,
+/// the same rows/s).
+const PAGE_CACHE_KIB: i64 = 256;
+
 /// How long a query waits on a lock held by the writer before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -29,6 +35,11 @@ pub(crate) fn open_ro(layout: &Layout, store: Store) -> Result<Connection> {
         source,
     })?;
     conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|source| Error::Open {
+            path: path.clone(),
+            source,
+        })?;
+    conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)
         .map_err(|source| Error::Open { path, source })?;
     Ok(conn)
 }
