@@ -1,6 +1,8 @@
-//! Connector throughput: blocks/s and MB/s from a simulated observer through the connector
-//! into /dev/null, beside the raw websocket receive rate (receive + ack, no decoding, no
-//! output) on the same machine: the physical limit.
+//! Connector throughput: blocks/s and MB/s from a simulated observer through the connector,
+//! beside the raw websocket receive rate (receive + ack, no decoding, no output) on the same
+//! machine: the physical limit. The connector's output is /dev/null through the writer
+//! thread, and a pipe drained by a reader thread (as a Firehose reader drains it) written by
+//! the thread or from the runtime ([`Writer::pipe`], what the binary does on a pipe).
 //!
 //! `cargo bench -p firehose-ws-connector --bench connector`; under `cargo test` (no `--bench`
 //! flag) it runs a few blocks of each size as a smoke test.
@@ -26,8 +28,8 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "{:>8} {:>8} | {:>12} {:>10} | {:>12} {:>10}",
-        "block", "count", "raw blk/s", "raw MB/s", "conn blk/s", "conn MB/s"
+        "{:>8} {:>8} | {:>10} {:>9} | {:>14} {:>14} {:>14}",
+        "block", "count", "raw blk/s", "raw MB/s", "null (thread)", "pipe (thread)", "pipe (async)"
     );
     for (size, count) in [(1024usize, 20_000u64), (64 * 1024, 5_000), (4 << 20, 100)] {
         let count = if full { count } else { 5 };
@@ -35,16 +37,20 @@ fn main() {
             .map(|n| block_payload(HeaderKind::HeaderV2, 0, n, size))
             .collect();
         let raw = rt.block_on(raw_rate(&blocks, count));
-        let conn = rt.block_on(connector_rate(&blocks, count));
         let mb = |secs: f64| (size as f64 * count as f64) / secs / 1e6;
+        let rate = |out: Out| {
+            let secs = rt.block_on(connector_rate(&blocks, count, out));
+            format!("{:.0} ({:.0}%)", count as f64 / secs, raw / secs * 100.0)
+        };
         println!(
-            "{:>8} {:>8} | {:>12.0} {:>10.1} | {:>12.0} {:>10.1}",
+            "{:>8} {:>8} | {:>10.0} {:>9.1} | {:>14} {:>14} {:>14}",
             human(size),
             count,
             count as f64 / raw,
             mb(raw),
-            count as f64 / conn,
-            mb(conn)
+            rate(Out::NullThread),
+            rate(Out::PipeThread),
+            rate(Out::PipeAsync),
         );
     }
 }
@@ -111,12 +117,42 @@ async fn raw_rate(blocks: &[bytes::Bytes], count: u64) -> f64 {
     secs
 }
 
-/// The connector in server mode, printing to /dev/null.
-async fn connector_rate(blocks: &[bytes::Bytes], count: u64) -> f64 {
+/// Where the connector prints.
+#[derive(Clone, Copy)]
+enum Out {
+    /// /dev/null, through the writer thread.
+    NullThread,
+    /// A pipe drained by a reader thread, through the writer thread.
+    PipeThread,
+    /// The same pipe written from the runtime.
+    PipeAsync,
+}
+
+/// A pipe whose reader thread reads and drops everything, as fast as it comes.
+fn drained_pipe() -> std::io::PipeWriter {
+    use std::io::Read;
+    let (mut r, w) = std::io::pipe().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        while matches!(r.read(&mut buf), Ok(n) if n > 0) {}
+    });
+    w
+}
+
+/// The connector in server mode, printing to `out`.
+async fn connector_rate(blocks: &[bytes::Bytes], count: u64, out: Out) -> f64 {
     let format: Arc<dyn OutputFormat> = Arc::new(FirehoseFormat::default());
     let mut init = Vec::new();
     format.init(&mut init);
-    let (writer, _t) = Writer::spawn(std::fs::File::create("/dev/null").unwrap(), init).unwrap();
+    let writer = match out {
+        Out::NullThread => {
+            Writer::spawn(std::fs::File::create("/dev/null").unwrap(), init)
+                .unwrap()
+                .0
+        }
+        Out::PipeThread => Writer::spawn(drained_pipe(), init).unwrap().0,
+        Out::PipeAsync => Writer::pipe(drained_pipe().into(), init).unwrap(),
+    };
     let cfg = Config {
         mode: Mode::Server,
         ..Config::default()

@@ -166,23 +166,33 @@ fn main() -> anyhow::Result<()> {
     };
     let mut init = Vec::new();
     format.init(&mut init);
-    let (writer, writer_thread) = match Writer::spawn(std::io::stdout(), init) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    // A pipe (a Firehose reader) is written from the runtime; anything else by a thread.
+    let stdout = {
+        let _in_runtime = rt.enter();
+        Writer::stdout(init)
+    };
+    let (writer, writer_thread) = match stdout {
         Ok(x) => x,
         // Nobody reads our output: nothing to do.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
         Err(e) => return Err(e).context("writing to stdout"),
     };
-
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let output = writer.clone();
     let result = rt.block_on(async move {
         let connector = Connector::new(cfg, format, writer);
-        connector.run(shutdown_signal()).await
+        let result = connector.run(shutdown_signal()).await;
+        // Lines handed to the pipe go out whole before the runtime stops.
+        let _ = tokio::time::timeout(Duration::from_secs(2), output.finish()).await;
+        result
     });
     rt.shutdown_timeout(Duration::from_secs(2));
     // Every writer handle is gone: the thread finishes the block in hand and ends.
-    let _ = writer_thread.join();
+    if let Some(thread) = writer_thread {
+        let _ = thread.join();
+    }
     result.context("connector")?;
     tracing::info!("stopped");
     Ok(())

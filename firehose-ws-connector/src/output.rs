@@ -1,12 +1,19 @@
 //! Output formats and the stdout writer.
 //!
 //! A format turns a block into whole lines ([`OutputFormat`]); the [`Writer`] is the only
-//! owner of the output stream: it writes each block's lines in one write and flushes, on its
-//! own thread, and tells the sender when the block is safely out (only then is it acked).
+//! owner of the output stream: it writes each block's lines whole and tells the sender when
+//! they are safely out (only then is the block acked). On a pipe (how a Firehose reader runs
+//! the connector) the lines are written by the runtime, non-blocking, with no hand-off to
+//! another thread ([`Writer::pipe`]); any other output (a file, a terminal) is written by a
+//! thread of its own ([`Writer::spawn`]).
 
 use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use tokio::io::AsyncWriteExt;
+use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::BlockInfo;
@@ -101,13 +108,30 @@ struct Job {
     _room: tokio::sync::OwnedSemaphorePermit,
 }
 
-/// Handle on the writer thread; cheap to clone, one per connection.
+/// Handle on the output; cheap to clone, one per connection.
 #[derive(Clone, Debug)]
 pub struct Writer {
-    tx: mpsc::Sender<Job>,
-    /// Bytes queued for the output at once ([`QUEUE_BYTES`]): blocks waiting on a slow
-    /// output hold at most this much between them.
-    budget: Arc<tokio::sync::Semaphore>,
+    inner: Inner,
+}
+
+#[derive(Clone, Debug)]
+enum Inner {
+    /// A thread owns the output.
+    Thread {
+        tx: mpsc::Sender<Job>,
+        /// Bytes queued for the output at once ([`QUEUE_BYTES`]): blocks waiting on a slow
+        /// output hold at most this much between them.
+        budget: Arc<tokio::sync::Semaphore>,
+    },
+    /// A non-blocking pipe, one block's lines at a time.
+    Pipe(Arc<PipeOut>),
+}
+
+#[derive(Debug)]
+struct PipeOut {
+    pipe: tokio::sync::Mutex<pipe::Sender>,
+    /// Set once the reader has gone (broken pipe).
+    closed: AtomicBool,
 }
 
 /// Bytes of lines queued for the output at once (a larger block waits until the queue is
@@ -158,34 +182,127 @@ impl Writer {
                 }
             })?;
         let budget = Arc::new(tokio::sync::Semaphore::new(QUEUE_BYTES));
-        Ok((Writer { tx, budget }, handle))
+        let inner = Inner::Thread { tx, budget };
+        Ok((Writer { inner }, handle))
+    }
+
+    /// Writes to the pipe `fd` (the write end of a FIFO) from the runtime: `init` first, then
+    /// each block's lines whole, in non-blocking writes that wait for the reader without
+    /// holding a thread. Call it inside a tokio runtime. Fails if `fd` is not a pipe.
+    pub fn pipe(fd: OwnedFd, init: Vec<u8>) -> std::io::Result<Writer> {
+        let mut file = std::fs::File::from(fd);
+        enlarge_pipe(&file);
+        if !init.is_empty() {
+            file.write_all(&init)?;
+        }
+        // From here on the descriptor is non-blocking (tokio sets it).
+        let pipe = pipe::Sender::from_file(file)?;
+        Ok(Writer {
+            inner: Inner::Pipe(Arc::new(PipeOut {
+                pipe: tokio::sync::Mutex::new(pipe),
+                closed: AtomicBool::new(false),
+            })),
+        })
+    }
+
+    /// The writer for this process's stdout: [`Writer::pipe`] when stdout is a pipe, else a
+    /// writer thread ([`Writer::spawn`], whose handle is returned). Call it inside a tokio
+    /// runtime.
+    pub fn stdout(init: Vec<u8>) -> std::io::Result<(Writer, Option<std::thread::JoinHandle<()>>)> {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::FileTypeExt;
+        let fd = std::io::stdout().as_fd().try_clone_to_owned()?;
+        let is_pipe = std::fs::File::from(fd.try_clone()?)
+            .metadata()
+            .is_ok_and(|m| m.file_type().is_fifo());
+        if is_pipe {
+            return Ok((Writer::pipe(fd, init)?, None));
+        }
+        let (w, thread) = Writer::spawn(std::io::stdout(), init)?;
+        Ok((w, Some(thread)))
     }
 
     /// Writes one block's lines and waits until they are written and flushed.
     pub async fn write(&self, bytes: Vec<u8>) -> Result<(), WriteError> {
+        let (tx, budget) = match &self.inner {
+            Inner::Thread { tx, budget } => (tx, budget),
+            Inner::Pipe(out) => return write_pipe(out, bytes).await,
+        };
         let (done, wait) = oneshot::channel();
         let need = u32::try_from(bytes.len().clamp(1, QUEUE_BYTES)).unwrap_or(u32::MAX);
-        let room = self
-            .budget
+        let room = budget
             .clone()
             .acquire_many_owned(need)
             .await
             .map_err(|_| WriteError::Stopped)?;
-        self.tx
-            .send(Job {
-                bytes,
-                done,
-                _room: room,
-            })
-            .await
-            .map_err(|_| WriteError::Stopped)?;
+        tx.send(Job {
+            bytes,
+            done,
+            _room: room,
+        })
+        .await
+        .map_err(|_| WriteError::Stopped)?;
         wait.await
             .map_err(|_| WriteError::Stopped)?
             .map_err(WriteError::Io)
     }
 
-    /// True once the writer thread has stopped.
+    /// Waits until the lines already handed over are written (a pipe's writes run as tasks,
+    /// which a runtime shutting down would cut short), then refuses more. A thread writer
+    /// finishes on its own once every handle is dropped: join its thread.
+    pub async fn finish(&self) {
+        if let Inner::Pipe(out) = &self.inner {
+            // The lock is fair: every write queued before this one goes first.
+            let _pipe = out.pipe.lock().await;
+            out.closed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// True once the writer has stopped (its thread ended, or the pipe's reader went away).
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        match &self.inner {
+            Inner::Thread { tx, .. } => tx.is_closed(),
+            Inner::Pipe(out) => out.closed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Raises a pipe's buffer from Linux's 64 KiB towards the system's `pipe-max-size` (1 MiB by
+/// default): a 64 KiB block's line (87 KB of base64) then goes in one write, and a large one
+/// in a few, instead of a wake-up of the reader and of the writer per 64 KiB. Best effort.
+fn enlarge_pipe(file: &std::fs::File) {
+    let max = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .unwrap_or(1 << 20);
+    let want = max.min(PIPE_BYTES);
+    match rustix::pipe::fcntl_setpipe_size(file, want) {
+        Ok(size) => tracing::debug!(size, "stdout pipe buffer"),
+        Err(e) => tracing::debug!(error = %e, "could not enlarge the stdout pipe"),
+    }
+}
+
+/// The pipe buffer asked for (at most the system's limit).
+pub const PIPE_BYTES: usize = 1 << 20;
+
+/// Writes one block's lines to the pipe. The write runs as a task of its own: if the caller
+/// stops waiting (its observer went away), the lines are still written whole, never cut.
+async fn write_pipe(out: &Arc<PipeOut>, bytes: Vec<u8>) -> Result<(), WriteError> {
+    if out.closed.load(Ordering::Relaxed) {
+        return Err(WriteError::Stopped);
+    }
+    let out = out.clone();
+    let task = tokio::spawn(async move {
+        let mut pipe = out.pipe.lock().await;
+        let res = pipe.write_all(&bytes).await;
+        let broken = matches!(&res, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe);
+        if broken && !out.closed.swap(true, Ordering::Relaxed) {
+            tracing::info!("stdout closed (broken pipe); stopping");
+        }
+        res
+    });
+    match task.await {
+        Ok(res) => res.map_err(WriteError::Io),
+        Err(_) => Err(WriteError::Stopped),
     }
 }
