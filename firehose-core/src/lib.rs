@@ -15,10 +15,12 @@
 //! | [`record_key`] | a record's identity and order, read from a line without building the record |
 //! | [`since`] | resume points and page keys (`since`), and the clock they use |
 //! | [`codec`] | JSON and MessagePack (named) encodings |
+//! | [`bounded`] | a map that keeps a bounded number of entries, oldest forgotten first |
 //!
 //! Every byte these modules produce is checked against vectors made by the JavaScript
 //! libraries the originals use (`tests/data/shardus-crypto.json`).
 
+pub mod bounded;
 pub mod canonical;
 pub mod canonicalize;
 pub mod codec;

@@ -38,10 +38,10 @@
 //! assert_eq!(second, plain.finish());
 //! ```
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
+use firehose_core::bounded::BoundedMap;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::OptionalExtension;
 
@@ -57,17 +57,9 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 /// connection to the same database. Bounded: the oldest points are forgotten first.
 #[derive(Debug)]
 pub struct SeekPoints {
-    kept: Mutex<Kept>,
-    capacity: usize,
+    kept: Mutex<BoundedMap<(Table, u64), Point>>,
     hits: AtomicU64,
     misses: AtomicU64,
-}
-
-#[derive(Debug, Default)]
-struct Kept {
-    points: HashMap<(Table, u64), Point>,
-    /// Insertion order, for forgetting the oldest.
-    order: VecDeque<(Table, u64)>,
 }
 
 /// The row just before a page: its sort key and rowid, and the table's largest rowid when it
@@ -90,8 +82,7 @@ impl SeekPoints {
     /// Keeps at most `capacity` points (0 keeps none: every page is read by offset).
     pub fn new(capacity: usize) -> Self {
         Self {
-            kept: Mutex::new(Kept::default()),
-            capacity,
+            kept: Mutex::new(BoundedMap::new(capacity)),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -107,38 +98,21 @@ impl SeekPoints {
         self.misses.load(Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BoundedMap<(Table, u64), Point>> {
         // A panic elsewhere cannot leave the map inconsistent: use it as it is.
         self.kept.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn get(&self, table: Table, offset: u64) -> Option<Point> {
-        self.lock().points.get(&(table, offset)).cloned()
+        self.lock().get(&(table, offset)).cloned()
     }
 
     fn forget(&self, table: Table, offset: u64) {
-        self.lock().points.remove(&(table, offset));
+        self.lock().remove(&(table, offset));
     }
 
     fn keep(&self, table: Table, offset: u64, point: Point) {
-        if self.capacity == 0 {
-            return;
-        }
-        let mut k = self.lock();
-        if k.points.insert((table, offset), point).is_none() {
-            k.order.push_back((table, offset));
-        }
-        while k.points.len() > self.capacity {
-            let Some(old) = k.order.pop_front() else {
-                break;
-            };
-            k.points.remove(&old);
-        }
-        // Forgotten points may leave stale entries in `order`; keep it bounded too.
-        if k.order.len() > 2 * self.capacity.max(1) {
-            let Kept { points, order } = &mut *k;
-            order.retain(|key| points.contains_key(key));
-        }
+        self.lock().insert((table, offset), point);
     }
 }
 

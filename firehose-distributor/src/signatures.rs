@@ -20,11 +20,11 @@
 //! assert_eq!((cache.hits(), cache.misses()), (1, 1));
 //! ```
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use firehose_core::bounded::BoundedMap;
 use firehose_core::crypto::{Crypto, KeyPair, Sign};
 use firehose_core::message::{append_sign, entry_object};
 use firehose_core::records::DataType;
@@ -37,30 +37,9 @@ pub const CAPACITY: usize = 16_384;
 /// Recently made signatures by the hash of what they sign.
 #[derive(Debug)]
 pub struct SignatureCache {
-    kept: Mutex<Kept>,
-    capacity: usize,
+    by_hash: Mutex<BoundedMap<[u8; 32], Arc<str>>>,
     hits: AtomicU64,
     misses: AtomicU64,
-}
-
-#[derive(Debug, Default)]
-struct Kept {
-    by_hash: HashMap<[u8; 32], Arc<str>>,
-    order: VecDeque<[u8; 32]>,
-}
-
-impl Kept {
-    /// Keeps `sig` for `hash`, dropping the oldest beyond `capacity`.
-    fn keep(&mut self, hash: [u8; 32], sig: &str, capacity: usize) {
-        if self.by_hash.insert(hash, sig.into()).is_none() {
-            self.order.push_back(hash);
-        }
-        while self.order.len() > capacity {
-            if let Some(old) = self.order.pop_front() {
-                self.by_hash.remove(&old);
-            }
-        }
-    }
 }
 
 impl Default for SignatureCache {
@@ -73,8 +52,7 @@ impl SignatureCache {
     /// A cache of at most `capacity` signatures (0: nothing is kept).
     pub fn new(capacity: usize) -> Self {
         Self {
-            kept: Mutex::default(),
-            capacity,
+            by_hash: Mutex::new(BoundedMap::new(capacity)),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -109,7 +87,7 @@ impl SignatureCache {
             .map(|(t, entry)| {
                 let object = entry_object(*t, entry);
                 let hash = crypto.hash(&object);
-                let known = self.lock().by_hash.get(&hash).cloned();
+                let known = self.lock().get(&hash).cloned();
                 let sign = match known {
                     Some(sig) => {
                         self.hits.fetch_add(1, Relaxed);
@@ -121,9 +99,7 @@ impl SignatureCache {
                     None => {
                         self.misses.fetch_add(1, Relaxed);
                         let sign = crypto.sign_of_hash(&hash, keys);
-                        if self.capacity > 0 {
-                            self.lock().keep(hash, &sign.sig, self.capacity);
-                        }
+                        self.lock().insert(hash, sign.sig.as_str().into());
                         sign
                     }
                 };
@@ -132,8 +108,9 @@ impl SignatureCache {
             .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
-        self.kept.lock().expect("signature cache lock")
+    fn lock(&self) -> std::sync::MutexGuard<'_, BoundedMap<[u8; 32], Arc<str>>> {
+        // A panic elsewhere cannot leave the map inconsistent: use it as it is.
+        self.by_hash.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Messages whose signature came from the cache.
@@ -159,7 +136,7 @@ mod tests {
         for n in 0..5 {
             cache.signed_entry(&crypto, &keys, DataType::Cycle, entry(n).as_bytes());
         }
-        assert_eq!(cache.kept.lock().unwrap().by_hash.len(), 2);
+        assert_eq!(cache.lock().len(), 2);
         // The newest two are shared; the oldest were dropped and are signed again.
         cache.signed_entry(&crypto, &keys, DataType::Cycle, entry(4).as_bytes());
         cache.signed_entry(&crypto, &keys, DataType::Cycle, entry(0).as_bytes());
@@ -168,6 +145,6 @@ mod tests {
         let off = SignatureCache::new(0);
         let a = off.signed_entry(&crypto, &keys, DataType::Receipt, entry(1).as_bytes());
         assert!(a.starts_with(br#"{"receipt":"#));
-        assert_eq!(off.kept.lock().unwrap().by_hash.len(), 0);
+        assert_eq!(off.lock().len(), 0);
     }
 }
