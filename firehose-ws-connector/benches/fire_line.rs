@@ -1,5 +1,5 @@
 //! Micro benchmark of the connector's per-block hot path: decode the OutportBlock header and
-//! format its `FIRE BLOCK` line (base64 of the whole payload), for 4 KiB and 1 MiB blocks.
+//! format its `FIRE BLOCK` line (base64 of the whole payload), for 4 KiB, 1 MiB and 4 MiB blocks.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -9,7 +9,11 @@ use firehose_ws_connector::sim::{block_payload, HeaderKind};
 
 fn benches(c: &mut Criterion) {
     let format = FirehoseFormat::default();
-    for (name, size) in [("block_4k", 4096usize), ("block_1m", 1 << 20)] {
+    for (name, size) in [
+        ("block_4k", 4096usize),
+        ("block_1m", 1 << 20),
+        ("block_4m", 4 << 20),
+    ] {
         let payload = block_payload(HeaderKind::HeaderV2, 0, 42, size);
         let mut g = c.benchmark_group(name);
         g.throughput(Throughput::Bytes(payload.len() as u64));

