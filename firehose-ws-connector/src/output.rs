@@ -209,6 +209,10 @@ impl Writer {
     /// Writes to the pipe `fd` (the write end of a FIFO) from the runtime: `init` first, then
     /// each block's lines whole, in non-blocking writes that wait for the reader without
     /// holding a thread. Call it inside a tokio runtime. Fails if `fd` is not a pipe.
+    ///
+    /// The pipe's write end becomes non-blocking for every process that shares it (the flag
+    /// belongs to the open pipe, not to this descriptor); a Firehose reader holds only the
+    /// read end.
     pub fn pipe(fd: OwnedFd, init: Vec<u8>) -> std::io::Result<Writer> {
         let mut file = std::fs::File::from(fd);
         enlarge_pipe(&file);
