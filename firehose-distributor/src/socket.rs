@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
 /// Frames handed to one vectored write at most.
-const MAX_IOV: usize = 128;
+pub const MAX_IOV: usize = 128;
 
 /// Queue slots a writer keeps once it has written everything.
 const IDLE_QUEUE: usize = 16;
