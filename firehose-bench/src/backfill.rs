@@ -26,7 +26,7 @@ use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::report::Report;
-use crate::sys::{self, ProcMem};
+use crate::sys::{self, ProcCpu, ProcMem};
 
 /// How the collectors ask for the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -319,6 +319,7 @@ pub async fn run(opts: BackfillOptions) -> anyhow::Result<Report> {
         id: String::new(),
     };
     let expected = opts.cycles * opts.per_cycle * 2;
+    let cpu_start = ProcCpu::read(server.pid());
     let t = Instant::now();
     let tasks: Vec<_> = (0..opts.clients)
         .map(|i| {
@@ -342,6 +343,9 @@ pub async fn run(opts: BackfillOptions) -> anyhow::Result<Report> {
         seen.push(task.await?);
     }
     let secs = t.elapsed().as_secs_f64();
+    let server_cpu = cpu_start
+        .zip(ProcCpu::read(server.pid()))
+        .map(|(a, b)| b.secs - a.secs);
     let mem = ProcMem::read(server.pid());
     let received: u64 = seen.iter().map(|s| s.received).sum();
     let lost: u64 = seen
@@ -381,6 +385,15 @@ pub async fn run(opts: BackfillOptions) -> anyhow::Result<Report> {
         )
         .int("out_of_order", "out of order", out_of_order, "")
         .int("client_errors", "client errors", errors.len() as u64, "");
+    if let Some(cpu) = server_cpu {
+        r.float("server_cpu_s", "server CPU", cpu, 2, "s").float(
+            "server_cpu_us_per_entry",
+            "server CPU per entry",
+            cpu * 1e6 / received.max(1) as f64,
+            1,
+            "µs",
+        );
+    }
     if opts.via == Via::Websocket {
         // The HTTP client hands out typed rows: bytes are counted on the websocket only.
         r.float("mb_per_s", "received", bytes as f64 / secs / 1e6, 1, "MB/s");
