@@ -9,8 +9,8 @@
 //! Same rows as the original: the order is the index's, `(cycle, timestamp, rowid)` (ties in
 //! rowid order, as SQLite walks the index for the original's query; the tests hold both
 //! queries to it). A point is used only while no row has been inserted before it since it was
-//! taken (checked on the rowids added since, a short range scan); otherwise the page is read
-//! by offset again. One case is not detected: a row *deleted* before the point, then the page
+//! taken (checked on the rowids added since, a short range scan, and only while fewer than
+//! [`MAX_ROWS_ADDED`] were added); otherwise the page is read by offset again. One case is not detected: a row *deleted* before the point, then the page
 //! goes on after the row the collector last received, where the original would repeat it.
 //!
 //! ```
@@ -49,6 +49,10 @@ use crate::history::{Selection, Table};
 use crate::history_json::{write_query, JsonRows};
 use crate::sql::{q, sql_int as int};
 use crate::{ArchiverDb, Result};
+
+/// Rows added since a point was taken beyond which it is not checked but dropped (the check
+/// scans them; a collector paging along takes milliseconds between pages).
+pub const MAX_ROWS_ADDED: i64 = 10_000;
 
 /// Seek points kept by default (two per page answered).
 pub const DEFAULT_CAPACITY: usize = 4096;
@@ -141,8 +145,12 @@ impl ArchiverDb {
             .prepare_cached(&format!("SELECT max(rowid) FROM {name}"))
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(q("largest rowid"))?;
+        let max_rowid = max_rowid.unwrap_or(0);
         let point = seeks
             .get(table, skip)
+            // Checking a point scans the rows added since it was taken: past a bound, walking
+            // the offset costs less.
+            .filter(|p| max_rowid.saturating_sub(p.max_rowid) <= MAX_ROWS_ADDED)
             .map(|p| {
                 // Any row added since the point was taken that sorts at or before it?
                 let moved = conn
@@ -192,7 +200,7 @@ impl ArchiverDb {
                 cycle: row.get(c)?,
                 timestamp: row.get(t)?,
                 rowid: row.get(r)?,
-                max_rowid: max_rowid.unwrap_or(0),
+                max_rowid,
             });
             Ok(())
         })?;

@@ -123,10 +123,19 @@ fn rows_added_before_a_point_send_the_page_back_to_the_offset() {
     let got = page(&db, table, 202, 101, Some(&seeks));
     assert_eq!(got, page(&db, table, 202, 101, None));
     assert_eq!((seeks.hits(), seeks.misses()), (1, 2));
-    // In the point's own tie group, after it by rowid: the point holds.
+    // Rows added after the point: the point holds.
     let next = page(&db, table, 303, 101, Some(&seeks));
     assert_eq!(next, page(&db, table, 303, 101, None));
     assert_eq!(seeks.hits(), 2);
+    // Too many rows added since the point to check them all (all after it): walked again.
+    c.execute_batch("BEGIN").unwrap();
+    for n in 0..=firehose_dbstore::seek::MAX_ROWS_ADDED as u64 {
+        insert_receipt(&c, 20_000 + n, 60, 5);
+    }
+    c.execute_batch("COMMIT").unwrap();
+    let got = page(&db, table, 404, 101, Some(&seeks));
+    assert_eq!(got, page(&db, table, 404, 101, None));
+    assert_eq!((seeks.hits(), seeks.misses()), (2, 3));
 }
 
 #[test]
