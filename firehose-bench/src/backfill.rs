@@ -386,13 +386,7 @@ pub async fn run(opts: BackfillOptions) -> anyhow::Result<Report> {
         .int("out_of_order", "out of order", out_of_order, "")
         .int("client_errors", "client errors", errors.len() as u64, "");
     if let Some(cpu) = server_cpu {
-        r.float("server_cpu_s", "server CPU", cpu, 2, "s").float(
-            "server_cpu_us_per_entry",
-            "server CPU per entry",
-            cpu * 1e6 / received.max(1) as f64,
-            1,
-            "µs",
-        );
+        r.server_cpu(cpu, received, "entry");
     }
     if opts.via == Via::Websocket {
         // The HTTP client hands out typed rows: bytes are counted on the websocket only.

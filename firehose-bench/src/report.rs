@@ -96,6 +96,20 @@ impl Report {
         )
     }
 
+    /// Adds the server's CPU time over the run (`server_cpu_s`) and per item handled
+    /// (`server_cpu_us_per_<item>`): work per item, steadier than items/s when the bench
+    /// shares the cores with the server.
+    pub fn server_cpu(&mut self, cpu_secs: f64, items: u64, item: &str) -> &mut Self {
+        self.float("server_cpu_s", "server CPU", cpu_secs, 2, "s")
+            .float(
+                &format!("server_cpu_us_per_{item}"),
+                &format!("server CPU per {item}"),
+                cpu_secs * 1e6 / items.max(1) as f64,
+                2,
+                "µs",
+            )
+    }
+
     /// Adds `lost`, `dup` and the one-line `verdict` (`lost=0 dup=0`) that scripts look for.
     pub fn losses(&mut self, lost: u64, dup: u64) -> &mut Self {
         self.int("lost", "lost", lost, "")

@@ -248,14 +248,7 @@ pub async fn run(opts: FanoutOptions) -> anyhow::Result<Report> {
         .float("latency_max_ms", "append→receive max", ms(lat.max), 2, "ms")
         .int("client_errors", "client errors", errors.len() as u64, "");
     if let Some(cpu) = server_cpu {
-        // Work per delivery: steadier than deliveries/s when the bench shares the cores.
-        r.float("server_cpu_s", "server CPU", cpu, 2, "s").float(
-            "server_cpu_ns_per_delivery",
-            "server CPU per delivery",
-            cpu * 1e9 / received.max(1) as f64,
-            0,
-            "ns",
-        );
+        r.server_cpu(cpu, received, "delivery");
     }
     if let Some(e) = errors.first() {
         r.text("first_error", "first error", e.clone());
