@@ -235,12 +235,9 @@ impl Writer {
     pub fn stdout(init: Vec<u8>) -> std::io::Result<(Writer, Option<std::thread::JoinHandle<()>>)> {
         use std::os::fd::AsFd;
         use std::os::unix::fs::FileTypeExt;
-        let fd = std::io::stdout().as_fd().try_clone_to_owned()?;
-        let is_pipe = std::fs::File::from(fd.try_clone()?)
-            .metadata()
-            .is_ok_and(|m| m.file_type().is_fifo());
-        if is_pipe {
-            return Ok((Writer::pipe(fd, init)?, None));
+        let out = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
+        if out.metadata().is_ok_and(|m| m.file_type().is_fifo()) {
+            return Ok((Writer::pipe(out.into(), init)?, None));
         }
         let (w, thread) = Writer::spawn(std::io::stdout(), init)?;
         Ok((w, Some(thread)))
