@@ -146,27 +146,15 @@ impl ArchiverDb {
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(q("largest rowid"))?;
         let max_rowid = max_rowid.unwrap_or(0);
-        let point = seeks
-            .get(table, skip)
-            // Checking a point scans the rows added since it was taken: past a bound, walking
-            // the offset costs less.
-            .filter(|p| max_rowid.saturating_sub(p.max_rowid) <= MAX_ROWS_ADDED)
-            .map(|p| {
-                // Any row added since the point was taken that sorts at or before it?
-                let moved = conn
-                    .prepare_cached(&added_before_sql(table))
-                    .and_then(|mut s| {
-                        s.query_row(
-                            rusqlite::params![p.max_rowid, p.cycle, p.timestamp, p.rowid],
-                            |_| Ok(()),
-                        )
-                        .optional()
-                    })
-                    .map_err(q("rows added before a seek point"))?;
-                Ok::<_, crate::Error>(moved.is_none().then_some(p))
-            })
-            .transpose()?
-            .flatten();
+        let point = match seeks.get(table, skip) {
+            Some(p) if still_holds(conn, table, &p, max_rowid)? => Some(p),
+            // Rows moved it, or too many to check were added: read by offset from now on.
+            Some(_) => {
+                seeks.forget(table, skip);
+                None
+            }
+            None => None,
+        };
         let (sql, args) = match &point {
             Some(p) => {
                 seeks.hits.fetch_add(1, Relaxed);
@@ -182,7 +170,6 @@ impl ArchiverDb {
             }
             None => {
                 seeks.misses.fetch_add(1, Relaxed);
-                seeks.forget(table, skip);
                 (offset_sql(table), vec![int(limit).into(), int(skip).into()])
             }
         };
@@ -215,6 +202,31 @@ impl ArchiverDb {
         }
         Ok(n)
     }
+}
+
+/// Whether `p` still marks the same offset: no row added since it was taken sorts at or before
+/// it. Checking scans the rows added since, so past [`MAX_ROWS_ADDED`] of them the answer is
+/// no (walking the offset costs less).
+fn still_holds(
+    conn: &rusqlite::Connection,
+    table: Table,
+    p: &Point,
+    max_rowid: i64,
+) -> Result<bool> {
+    if max_rowid.saturating_sub(p.max_rowid) > MAX_ROWS_ADDED {
+        return Ok(false);
+    }
+    let moved = conn
+        .prepare_cached(&added_before_sql(table))
+        .and_then(|mut s| {
+            s.query_row(
+                rusqlite::params![p.max_rowid, p.cycle, p.timestamp, p.rowid],
+                |_| Ok(()),
+            )
+            .optional()
+        })
+        .map_err(q("rows added before a seek point"))?;
+    Ok(moved.is_none())
 }
 
 /// The page after a point: `?1, ?2, ?3` the point's cycle, timestamp and rowid, `?4` rows.
