@@ -96,6 +96,10 @@ pub struct Config {
     /// closed at once.
     #[serde(rename = "MAX_PENDING_CONNECTIONS")]
     pub max_pending_connections: usize,
+    /// Of those, from one source address (an IPv4 address or an IPv6 /64), so that one peer
+    /// cannot fill the table.
+    #[serde(rename = "MAX_PENDING_PER_ADDRESS")]
+    pub max_pending_per_address: usize,
     /// Longest data-log line (bytes); a longer one is reported with its position and skipped.
     #[serde(rename = "MAX_LOG_LINE_BYTES")]
     pub max_log_line_bytes: usize,
@@ -127,6 +131,7 @@ impl Default for Config {
             backfill_send_timeout_ms: 30_000,
             header_read_timeout_ms: 10_000,
             max_pending_connections: 1024,
+            max_pending_per_address: 256,
             max_log_line_bytes: firehose_logreader::lines::DEFAULT_MAX_LINE_BYTES,
         }
     }

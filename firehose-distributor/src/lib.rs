@@ -42,6 +42,7 @@ pub mod listener;
 pub mod logindex;
 pub mod metrics;
 pub mod mq;
+pub mod peers;
 pub mod prometheus;
 pub mod ratelimit;
 pub mod readers;

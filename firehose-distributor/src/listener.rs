@@ -6,10 +6,12 @@
 //!   kernel's backlog holds the rest) instead of failing `accept`, or a log reader failing to
 //!   open its next file.
 //! * Connections that have not become a websocket session yet (HTTP requests, upgrades in
-//!   progress) are capped; one over the cap is closed at once.
-//! * hyper runs with a timer, so the header-read timeout really fires: a socket that sends a
-//!   request's head slowly (slowloris), or nothing at all, is closed after it; request bodies
-//!   are bounded in time by a timeout layer on the routes.
+//!   progress) are capped, in all and per source address ([`PeerKey`]: an IPv4 address or an
+//!   IPv6 /64), so that no single peer can fill the table; one over a cap is closed at once.
+//! * A connection must send its first byte within the header-read timeout of `accept`
+//!   (hyper's own header timer starts only at the first byte), and hyper runs with a timer, so
+//!   a socket that sends a request's head slowly (slowloris), or nothing at all, is closed
+//!   after it; request bodies are bounded in time by a timeout layer on the routes.
 //! * `accept` errors (EMFILE and the like) back off instead of spinning, logged once a second.
 
 use std::pin::Pin;
@@ -25,6 +27,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+pub use crate::peers::PeerKey;
+use crate::peers::PeerSlots;
+
 /// How the listener protects the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -33,6 +38,8 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Connections not yet upgraded to a websocket session, at once.
     pub max_pending: usize,
+    /// Of those, from one source address ([`PeerKey`]).
+    pub max_pending_per_peer: usize,
     /// File descriptors never handed to sockets.
     pub fd_reserve: u64,
 }
@@ -42,6 +49,7 @@ impl Default for Limits {
         Self {
             header_read_timeout: Duration::from_secs(10),
             max_pending: 1024,
+            max_pending_per_peer: 256,
             fd_reserve: 256,
         }
     }
@@ -52,6 +60,10 @@ impl Default for Limits {
 pub struct ListenerStats {
     /// Connections closed at once because too many were pending.
     pub refused_pending: AtomicU64,
+    /// Connections closed at once because too many were pending from their address.
+    pub refused_peer: AtomicU64,
+    /// Connections closed because they sent nothing within the header-read timeout.
+    pub idle_closed: AtomicU64,
     /// `accept` failures (each followed by a back-off).
     pub accept_errors: AtomicU64,
 }
@@ -124,6 +136,16 @@ impl AsyncWrite for Counted {
     }
 }
 
+/// Waits until the socket has a byte to read (or its end) within `limit`; `false` when it
+/// sends nothing in time or fails.
+async fn first_byte_within(socket: &Counted, limit: Duration) -> bool {
+    let mut one = [0u8; 1];
+    matches!(
+        tokio::time::timeout(limit, socket.inner.peek(&mut one)).await,
+        Ok(Ok(1))
+    )
+}
+
 /// Serves `router` on `listener` until `shutdown` completes; then stops accepting and lets
 /// HTTP connections finish (bounded by their timeouts). Websocket sessions are the caller's.
 pub async fn serve(
@@ -135,6 +157,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let fds = Arc::new(Semaphore::new(connection_budget(&limits)));
     let pending = Arc::new(Semaphore::new(limits.max_pending.max(1)));
+    let peers = PeerSlots::new(limits.max_pending_per_peer.max(1));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
@@ -164,6 +187,11 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(peer_slot) = peers.try_acquire(PeerKey::of(peer.ip())) else {
+            stats.refused_peer.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%peer, "too many connections pending from this address; closed");
+            continue;
+        };
         let Ok(pending_slot) = pending.clone().try_acquire_owned() else {
             stats.refused_pending.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%peer, "too many connections pending; closed");
@@ -182,13 +210,20 @@ pub async fn serve(
             async move { tower_service::Service::call(&mut router, req).await }
         });
         let builder = builder.clone();
-        let conn = builder.serve_connection_with_upgrades(io, svc).into_owned();
-        let conn = graceful.watch(conn);
+        let watcher = graceful.watcher();
+        let first_byte = limits.header_read_timeout;
+        let stats = stats.clone();
         tokio::spawn(async move {
-            // The slot is held until the connection ends or is upgraded (hyper then hands the
+            // The slots are held until the connection ends or is upgraded (hyper then hands the
             // socket to the websocket session and this future completes).
-            let _pending = pending_slot;
-            if let Err(e) = conn.await {
+            let _pending = (pending_slot, peer_slot);
+            if !first_byte_within(io.inner(), first_byte).await {
+                stats.idle_closed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%peer, "nothing received within the header timeout; closed");
+                return;
+            }
+            let conn = builder.serve_connection_with_upgrades(io, svc).into_owned();
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, error = %e, "connection ended");
             }
         });

@@ -124,6 +124,18 @@ fn prometheus_text(d: &Distributor) -> String {
             d.listener_stats.refused_pending.load(Relaxed),
         ),
         (
+            "firehose_distributor_connections_refused_per_address_total",
+            "counter",
+            "Connections closed at once because too many from their address were not yet websocket sessions.",
+            d.listener_stats.refused_peer.load(Relaxed),
+        ),
+        (
+            "firehose_distributor_connections_idle_closed_total",
+            "counter",
+            "Connections closed because they sent nothing within the header-read timeout of being accepted.",
+            d.listener_stats.idle_closed.load(Relaxed),
+        ),
+        (
             "firehose_distributor_accept_errors_total",
             "counter",
             "Failed accepts (each followed by a back-off), e.g. out of file descriptors.",

@@ -266,6 +266,7 @@ impl Distributor {
             crate::listener::Limits {
                 header_read_timeout: Duration::from_millis(c.header_read_timeout_ms.max(1)),
                 max_pending: c.max_pending_connections,
+                max_pending_per_peer: c.max_pending_per_address,
                 ..crate::listener::Limits::default()
             }
         };

@@ -104,3 +104,69 @@ async fn slow_sockets_are_closed_and_cost_a_collector_nothing() {
     let again = ClientConfig::new(&run.url, KeyPair::from_seed([3; 32]), run.d.public_key());
     assert!(Client::connect(&again).await.is_ok());
 }
+
+/// Opens `n` sockets from `from` (another loopback address) that never send a byte.
+async fn idle_sockets(from: &str, to: &str, n: usize) -> Vec<tokio::net::TcpStream> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        out.push(s.connect(to.parse().unwrap()).await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_from_one_address_lock_nobody_out_and_are_closed() {
+    firehose_distributor::listener::raise_fd_limit();
+    let run = start(common::run::spec(256), 100, |c| {
+        c.header_read_timeout_ms = 1_500;
+        c.max_pending_connections = 1024;
+        c.max_pending_per_address = 64;
+    })
+    .await;
+    let addr = run.url.trim_start_matches("ws://").to_owned();
+    // 1030 sockets from 127.0.0.2 that never send a byte: more than the whole pending table.
+    let mut idle = idle_sockets("127.0.0.2", &addr, 1030).await;
+    // Everyone else (127.0.0.1) is served at once: health checks, history, subscriptions.
+    for _ in 0..20 {
+        let alive =
+            tokio::time::timeout(Duration::from_secs(1), common::get(&run.url, "/is-alive")).await;
+        assert!(
+            alive.is_ok(),
+            "/is-alive answers while idle sockets are open"
+        );
+    }
+    for seed in 10..20u8 {
+        let c = ClientConfig::new(&run.url, KeyPair::from_seed([seed; 32]), run.d.public_key());
+        let sub = tokio::time::timeout(Duration::from_secs(2), Client::connect(&c)).await;
+        assert!(
+            matches!(sub, Ok(Ok(_))),
+            "a subscription succeeds while idle sockets are open"
+        );
+    }
+    // The idle sockets are all closed: those over the address's cap at once, the rest when
+    // the header-read timeout runs out from their accept.
+    let mut open = 0;
+    for s in idle.iter_mut() {
+        if !closed_by_server(s, Duration::from_secs(5)).await {
+            open += 1;
+        }
+    }
+    assert_eq!(open, 0, "idle sockets still open after the header timeout");
+    let metrics = common::get(&run.url, "/metrics").await;
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /metrics"))
+    };
+    assert_eq!(
+        value("firehose_distributor_connections_idle_closed_total "),
+        64
+    );
+    assert_eq!(
+        value("firehose_distributor_connections_refused_per_address_total "),
+        1030 - 64
+    );
+}
