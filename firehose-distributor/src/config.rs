@@ -305,7 +305,7 @@ impl Config {
             let bad =
                 |e: &dyn std::fmt::Display| ConfigError(format!("{source} {key}={text}: {e}"));
             let value = match kind {
-                Kind::Bool => Value::Bool(text.trim().eq_ignore_ascii_case("true")),
+                Kind::Bool => Value::Bool(parse_bool(key, text).map_err(|e| bad(&e))?),
                 Kind::Number => Value::Number(
                     serde_json::from_str::<serde_json::Number>(text.trim()).map_err(|e| bad(&e))?,
                 ),
@@ -384,6 +384,7 @@ impl Config {
 
     /// Checks what can be checked before starting.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        crate::config_ranges::check(self)?;
         self.crypto()?;
         self.keys()?;
         if let Some(mode) = &self.distributor_mode {
@@ -406,5 +407,19 @@ impl Config {
                 .map_err(|e| ConfigError(format!("subscriber {}: {e}", s.public_key)))?;
         }
         Ok(())
+    }
+}
+
+/// A boolean as the original reads it: `true` in any case, anything else false. A security
+/// switch (`limitToSubscribersOnly`) must be `true` or `false` (any case) instead: the
+/// original reads `1` or `yes` silently as false, which turns the allow-list off.
+fn parse_bool(key: &str, text: &str) -> Result<bool, &'static str> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if t.eq_ignore_ascii_case("false") || !crate::config_keys::SECURITY.contains(&key) {
+        Ok(false)
+    } else {
+        Err("a security switch takes true or false (in any case); refused rather than read as false")
     }
 }

@@ -18,7 +18,7 @@ const ORIGINAL_ONLY: [&str; 5] = [
 ];
 
 /// Settings whose misspelling weakens security.
-const SECURITY: [&str; 8] = [
+pub(crate) const SECURITY: [&str; 8] = [
     "limitToSubscribersOnly",
     "subscribers",
     "DISTRIBUTOR_SECRET_KEY",

@@ -36,6 +36,8 @@ pub mod archive_db;
 pub mod auth;
 pub mod config;
 pub mod config_keys;
+mod config_ranges;
+pub mod config_source;
 pub mod frames;
 pub mod hub;
 pub mod listener;

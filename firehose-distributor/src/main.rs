@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use firehose_dbstore::fixture::FixtureSpec;
 use firehose_distributor::config::Config;
+use firehose_distributor::config_source::ConfigSource;
 use firehose_distributor::Distributor;
 use firehose_sim::ArchiverSim;
 
@@ -105,9 +106,7 @@ fn main() -> anyhow::Result<()> {
 async fn run(cli: Cli, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
     let demo = matches!(cli.command, Some(Command::Demo { .. }));
     let default_path = cli.config.as_os_str() == "distributor-config.json";
-    let mut cfg = if cli.config.exists() {
-        Config::from_file_with(&cli.config, cli.allow_unknown_keys)?
-    } else {
+    if !cli.config.exists() {
         anyhow::ensure!(
             demo || default_path,
             "{}: no such file",
@@ -118,10 +117,13 @@ async fn run(cli: Cli, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
                 "no distributor-config.json here: using defaults, environment and flags"
             );
         }
-        Config::default()
-    };
-    cfg.apply_env(|k| std::env::var(k).ok())?;
-    cfg.apply_overrides(&overrides, "command line")?;
+    }
+    // A reload (SIGUSR1, a changed file) builds the configuration from the same source.
+    let source = ConfigSource::new(&cli.config)
+        .optional(demo || default_path)
+        .allow_unknown_keys(cli.allow_unknown_keys)
+        .with_overrides(overrides);
+    let mut cfg = source.load()?;
     // `--mode` / DISTRIBUTOR_MODE, else the file's `distributorMode`.
     let mq = cli.mode.map_or(cfg.is_mq(), |m| m == Mode::Mq);
     cfg.distributor_mode = Some(if mq { "MQ" } else { "WS" }.into());
@@ -182,7 +184,7 @@ async fn run(cli: Cli, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
     // SIGUSR1 or a change of the file reloads the subscriber list.
     let _reload = firehose_distributor::reload::watch(
         d.clone(),
-        cli.config.clone(),
+        source,
         firehose_distributor::reload::POLL,
         true,
     );

@@ -166,6 +166,27 @@ fn refuses_to_start_with_clear_errors() {
             && err.contains("--allow-unknown-keys"),
         "{err}"
     );
+    // Hostile numbers and unreadable security switches refuse the start, named.
+    std::fs::write(&cfg, format!(r#"{{"DATA_LOG_DIR": "{logs}"}}"#)).unwrap();
+    let run = |args: &[&str], env: Option<(&str, &str)>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_firehose-distributor"));
+        cmd.args(["--config", cfg.to_str().unwrap()]).args(args);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run(&["--CLIENT_QUEUE_CAPACITY", "18446744073709551615"], None);
+    assert!(
+        err.contains("CLIENT_QUEUE_CAPACITY") && err.contains("out of range"),
+        "{err}"
+    );
+    let err = run(&[], Some(("limitToSubscribersOnly", "1")));
+    assert!(err.contains("limitToSubscribersOnly=1"), "{err}");
+    let err = run(&["--limitToSubscribersOnly", "yes"], None);
+    assert!(err.contains("limitToSubscribersOnly=yes"), "{err}");
     let out = Command::new(env!("CARGO_BIN_EXE_firehose-distributor"))
         .args(["--config", "/nonexistent/c.json"])
         .output()
@@ -247,4 +268,95 @@ async fn original_settings_archiver_data_and_key_arguments() {
     );
     signal(&child, "-TERM");
     assert!(child.wait().unwrap().success());
+}
+
+/// Whether the distributor lets `cfg` subscribe now (401 if not).
+async fn admitted(cfg: &ClientConfig) -> bool {
+    match Client::connect(cfg).await {
+        Ok(_) => true,
+        Err(ClientError::Ws(tokio_tungstenite::tungstenite::Error::Http(r))) => {
+            assert_eq!(r.status(), 401);
+            false
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+/// `limitToSubscribersOnly=true` from the environment, or as `--limitToSubscribersOnly
+/// true`, over a file that says false: a reload (SIGUSR1, or a changed file) keeps it on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_environment_and_argument_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = ArchiverSim::create(dir.path(), FixtureSpec::default(), 100).unwrap();
+    let dev = firehose_core::crypto::PublicKey::from_hex(DEV_PUBLIC_KEY).unwrap();
+    let (a, b) = (KeyPair::from_seed([31; 32]), KeyPair::from_seed([32; 32]));
+    let sub = |k: &KeyPair| json!({"publicKey": k.public_key().to_hex(), "expirationTimestamp": 0, "subscriptionType": "FIREHOSE"});
+    for via_env in [true, false] {
+        let port = free_port();
+        let cfg_path = dir.path().join("distributor-config.json");
+        let write = |subs: serde_json::Value| {
+            let cfg = json!({"DISTRIBUTOR_PORT": port, "DATA_LOG_DIR": sim.log_dir(),
+                "limitToSubscribersOnly": false, "subscribers": subs});
+            std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+        };
+        write(json!([sub(&a)]));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_firehose-distributor"));
+        cmd.args([
+            "--config",
+            cfg_path.to_str().unwrap(),
+            "--log-level",
+            "warn",
+        ]);
+        if via_env {
+            cmd.env("limitToSubscribersOnly", "true");
+        } else {
+            cmd.args(["--limitToSubscribersOnly", "true"]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("ws://127.0.0.1:{port}");
+        let (ca, cb, cs) = (
+            ClientConfig::new(&url, KeyPair::from_seed([31; 32]), dev),
+            ClientConfig::new(&url, KeyPair::from_seed([32; 32]), dev),
+            ClientConfig::new(&url, KeyPair::from_seed([33; 32]), dev),
+        );
+        drop(connect(&ca).await);
+        assert!(!admitted(&cs).await, "allow-list on at start ({via_env})");
+        // SIGUSR1 with `b` added: `b` gets in (the reload happened), the stranger does not.
+        write(json!([sub(&a), sub(&b)]));
+        signal(&child, "-USR1");
+        let mut b_in = false;
+        for _ in 0..100 {
+            if admitted(&cb).await {
+                b_in = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(b_in, "the reload applied the file's subscribers");
+        assert!(
+            !admitted(&cs).await,
+            "allow-list still on after SIGUSR1 ({via_env})"
+        );
+        // A changed file (no signal), noticed at the next poll (2 s).
+        write(json!([sub(&a)]));
+        let mut b_out = false;
+        for _ in 0..100 {
+            if !admitted(&cb).await {
+                b_out = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(b_out, "the changed file was reloaded");
+        assert!(
+            !admitted(&cs).await,
+            "allow-list still on after a file change ({via_env})"
+        );
+        signal(&child, "-TERM");
+        assert!(child.wait().unwrap().success());
+    }
 }

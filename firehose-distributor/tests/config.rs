@@ -150,3 +150,47 @@ fn mq_starts_from_the_originals_checkpoint() {
     let p = Publisher::new(mq, open(), cfg.crypto().unwrap(), cfg.keys().unwrap()).unwrap();
     assert_eq!(p.cursor().through, Some(7), "our own state file wins");
 }
+
+#[test]
+fn a_security_switch_refuses_what_it_cannot_read() {
+    for text in ["1", "yes", "on", "ture"] {
+        let mut c = Config::default();
+        let e = c
+            .apply_env(|k| (k == "limitToSubscribersOnly").then(|| text.to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("limitToSubscribersOnly={text}")) && e.contains("security"),
+            "{e}"
+        );
+        let mut c = Config::default();
+        let args = [("limitToSubscribersOnly".to_owned(), text.to_owned())];
+        assert!(c.apply_overrides(&args, "command line").is_err());
+    }
+    let mut c = Config::default();
+    c.apply_env(|k| (k == "limitToSubscribersOnly").then(|| " False ".to_owned()))
+        .unwrap();
+    assert!(!c.limit_to_subscribers_only);
+}
+
+#[test]
+fn numeric_settings_are_range_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    for (key, value) in [
+        ("CLIENT_QUEUE_CAPACITY", "18446744073709551615"),
+        ("CLIENT_QUEUE_CAPACITY", "0"),
+        ("MAX_PENDING_CONNECTIONS", "0"),
+        ("HEADER_READ_TIMEOUT_MS", "0"),
+        ("MAX_LOG_LINE_BYTES", "18446744073709551615"),
+        ("BACKFILL_SEND_TIMEOUT_MS", "18446744073709551615"),
+    ] {
+        let mut c = Config {
+            data_log_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        c.apply_overrides(&[(key.to_owned(), value.to_owned())], "command line")
+            .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains(key) && e.contains("out of range"), "{e}");
+    }
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::run::{spec, start, wait_sessions};
 use firehose_client::{Client, ClientConfig, ClientError};
 use firehose_core::crypto::KeyPair;
+use firehose_distributor::config_source::ConfigSource;
 use firehose_distributor::reload;
 use serde_json::json;
 
@@ -57,9 +58,10 @@ async fn a_changed_config_file_reloads_the_subscribers() {
             .subscribers;
     })
     .await;
+    let source = ConfigSource::new(&path).with_env(|_| None);
     let watcher = reload::watch(
         run.d.clone(),
-        path.clone(),
+        source.clone(),
         Duration::from_millis(50),
         false,
     );
@@ -74,7 +76,7 @@ async fn a_changed_config_file_reloads_the_subscribers() {
     // Broken JSON: logged, the current list stays.
     std::fs::write(&path, "{\"subscribers\": [").unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!reload::reload(&run.d, &path));
+    assert!(!reload::reload(&run.d, &source));
     assert_eq!(run.d.hub.len(), 1, "a's session survives a bad file");
     assert!(!admitted(&cfg_b).await);
 
