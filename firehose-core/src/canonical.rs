@@ -27,6 +27,7 @@ use std::cmp::Ordering;
 use serde_json::{Map, Number, Value};
 
 use crate::error::Result;
+use crate::jscompat;
 use crate::tagged::{TAG_BUFFER, TAG_U8ARRAY};
 
 /// Which stringifier to imitate.
@@ -137,13 +138,21 @@ fn byte_tag(map: &Map<String, Value>) -> Option<(&str, &str)> {
     (tag == TAG_BUFFER || tag == TAG_U8ARRAY).then_some((value, tag))
 }
 
-/// Compares two strings by UTF-16 code units, as JavaScript's default `Array#sort` does.
+/// Compares two strings by UTF-16 code units, as JavaScript's default `Array#sort` does
+/// (lone surrogates as [`crate::jscompat`] encodes them).
 pub fn cmp_utf16(a: &str, b: &str) -> Ordering {
+    if jscompat::has_sentinel(a) || jscompat::has_sentinel(b) {
+        return jscompat::utf16_units(a).cmp(&jscompat::utf16_units(b));
+    }
     a.encode_utf16().cmp(b.encode_utf16())
 }
 
-/// Writes a string literal escaped exactly like `JSON.stringify`.
+/// Writes a string literal escaped exactly like `JSON.stringify` (a lone surrogate, as
+/// [`crate::jscompat`] encodes it, as `\udxxx`).
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    if jscompat::has_sentinel(s) {
+        return jscompat::write_str_with_surrogates(out, s);
+    }
     // serde_json escapes the same set as JSON.stringify: `"`, `\`, and control characters
     // (short forms \b \f \n \r \t, otherwise \u00xx in lowercase hex).
     serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
@@ -184,14 +193,33 @@ pub fn write_js_f64(out: &mut Vec<u8>, f: f64) {
 
 /// Parses JSON text as `safeJsonParse` would, keeping tagged values as their tag objects
 /// (see [`crate::tagged`] to read them). Numbers keep full precision in the returned value;
-/// the canonical writers apply JavaScript's rounding when they print.
+/// the canonical writers apply JavaScript's rounding when they print. What JavaScript takes
+/// and `serde_json` alone would not is taken too, and the keys `safeJsonParse` drops are
+/// dropped ([`crate::jscompat`]: lone surrogates, `1e400` as `null`, nesting up to
+/// [`jscompat::MAX_NESTING`], no `__proto__`, `constructor` or `prototype`).
 pub fn safe_parse(text: &str) -> Result<Value> {
-    Ok(serde_json::from_str(text)?)
+    safe_parse_slice(text.as_bytes())
 }
 
 /// [`safe_parse`] on bytes (e.g. a data-log line).
 pub fn safe_parse_slice(bytes: &[u8]) -> Result<Value> {
-    Ok(serde_json::from_slice(bytes)?)
+    parse_within(bytes, jscompat::MAX_NESTING)
+}
+
+/// [`safe_parse_slice`] with `max_nesting` levels allowed (a signed message wraps an entry
+/// of up to [`jscompat::MAX_NESTING`] levels in one more).
+pub(crate) fn parse_within(bytes: &[u8], max_nesting: usize) -> Result<Value> {
+    use serde::Deserialize as _;
+    let text = jscompat::prepare_within(bytes, max_nesting)?;
+    let mut de = serde_json::Deserializer::from_slice(&text);
+    // `prepare` bounded the nesting: no deeper than node itself parses.
+    de.disable_recursion_limit();
+    let mut v = Value::deserialize(&mut de)?;
+    de.end()?;
+    if jscompat::may_have_reserved(&text) {
+        jscompat::strip_reserved(&mut v);
+    }
+    Ok(v)
 }
 
 #[cfg(test)]

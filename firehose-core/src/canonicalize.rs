@@ -23,6 +23,7 @@ use std::cmp::Ordering;
 
 use crate::canonical::{cmp_utf16, safe_parse_slice, safe_stringify};
 use crate::error::Result;
+use crate::jscompat::RESERVED_KEYS;
 
 /// Strings up to this long are scanned byte by byte (faster than a vectorised search to set up).
 const SHORT_STRING: usize = 72;
@@ -185,8 +186,9 @@ impl<'a> Scan<'a> {
             let Some(key) = self.string() else {
                 return false;
             };
-            // Escapes in keys are rare: leave their order to the full parser.
-            if key.contains(&b'\\') {
+            // Escapes in keys are rare: leave their order to the full parser; so are the keys
+            // `safeJsonParse` drops.
+            if key.contains(&b'\\') || RESERVED_KEYS.iter().any(|r| r.as_bytes() == key) {
                 return false;
             }
             let sorted = prev.is_none_or(|p| key_order(p, key) == Ordering::Less);

@@ -39,6 +39,10 @@ pub enum Error {
         /// The claimed signer (hex public key).
         owner: String,
     },
+    /// JSON nested deeper than JavaScript's parser and stringifier take
+    /// ([`crate::jscompat::MAX_NESTING`]).
+    #[error("JSON nested deeper than {0} levels")]
+    TooDeep(usize),
     /// JSON that does not parse, or does not have the shape of the expected type.
     #[error("invalid JSON: {0}")]
     Json(#[from] serde_json::Error),

@@ -27,6 +27,7 @@ pub mod codec;
 pub mod crypto;
 mod error;
 pub mod fixtures;
+pub mod jscompat;
 pub mod keyed;
 pub mod message;
 pub mod record_key;

@@ -39,7 +39,9 @@ pub struct SignedRecord {
 impl SignedRecord {
     /// Parses a JSON message, checks that it is signed by `expected` and returns it typed.
     pub fn verify_json(crypto: &Crypto, json: &[u8], expected: &PublicKey) -> Result<Self> {
-        let value: serde_json::Value = serde_json::from_slice(json)?;
+        // As the collectors' `safeJsonParse` reads it (lone surrogates, reserved keys), with
+        // the wrapper's level on top of an entry's.
+        let value = crate::canonical::parse_within(json, crate::jscompat::MAX_NESTING + 1)?;
         let owner = crypto.verify_obj(&value)?;
         if &owner != expected {
             return Err(Error::BadSignature {

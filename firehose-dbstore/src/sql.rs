@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use firehose_core::canonical::safe_parse_slice;
+
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Row};
 use serde_json::Value;
@@ -58,11 +60,12 @@ pub(crate) fn page(limit: usize) -> i64 {
     limit.min(MAX_PAGE) as i64
 }
 
-/// A JSON column: text parsed as JSON; NULL is `None`.
+/// A JSON column: text parsed as the original's `safeJsonParse` parses it (lone surrogates,
+/// `1e400`, reserved keys dropped); NULL is `None`.
 pub(crate) fn json_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Value>> {
     match row.get_ref(idx)? {
         ValueRef::Null => Ok(None),
-        ValueRef::Text(t) | ValueRef::Blob(t) => serde_json::from_slice(t).map(Some).map_err(|e| {
+        ValueRef::Text(t) | ValueRef::Blob(t) => safe_parse_slice(t).map(Some).map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
         }),
         ValueRef::Integer(i) => Ok(Some(Value::from(i))),
