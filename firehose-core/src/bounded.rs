@@ -39,6 +39,11 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
         self.map.get(key)
     }
 
+    /// The value kept for `key`, to change in place (its age is unchanged).
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.map.get_mut(key)
+    }
+
     /// Keeps `value` for `key` (replacing a value already kept), then forgets the oldest
     /// entries beyond the capacity.
     pub fn insert(&mut self, key: K, value: V) {

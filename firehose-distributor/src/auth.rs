@@ -8,8 +8,10 @@
 //! and `0` are rejected too); the signature; and (beyond the original) a signature already used
 //! within the window is a replay.
 
-use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
+
+use firehose_core::bounded::BoundedMap;
 
 use firehose_core::crypto::{Crypto, PublicKey};
 use firehose_core::subscription::{RequestError, SignedSubscription};
@@ -43,6 +45,9 @@ pub enum AuthError {
     /// The same signed request was used before.
     #[error("replayed request")]
     Replayed,
+    /// The key used too many signatures within one window ([`REPLAY_PER_KEY_MAX`]).
+    #[error("more than {REPLAY_PER_KEY_MAX} subscriptions from this key within the window")]
+    TooMany,
 }
 
 /// An accepted request.
@@ -54,56 +59,64 @@ pub struct Accepted {
     pub request: SignedSubscription,
 }
 
-/// Most signatures remembered at once (about 25 MB); past it new subscriptions are refused
-/// until the oldest expire (one timestamp window).
-pub const REPLAY_CACHE_MAX: usize = 100_000;
+/// Keys whose recent signatures are remembered at once; past it the key remembered longest
+/// ago is forgotten (with the allow-list on, only listed keys get this far).
+pub const REPLAY_KEYS_MAX: usize = 100_000;
 
-/// Remembers signatures seen within the timestamp window.
-#[derive(Debug, Default)]
+/// Signatures one key may use within a timestamp window; more are refused for that key
+/// alone (a collector reconnecting every 10 s uses about 6).
+pub const REPLAY_PER_KEY_MAX: usize = 32;
+
+/// Remembers, per collector key, the signatures it used within the timestamp window.
+///
+/// Invariants: a signature is checked only after it verified, so only its signer's entry is
+/// touched, and a flood of signed requests fills only the flooding key's
+/// [`REPLAY_PER_KEY_MAX`] slots. Memory is bounded by [`REPLAY_KEYS_MAX`] ×
+/// [`REPLAY_PER_KEY_MAX`] entries of 16 bytes (a keyed 64-bit hash of the signature and its
+/// expiry). Non-guarantee: a key forgotten because [`REPLAY_KEYS_MAX`] newer keys came since
+/// (only possible with the allow-list off) may have a request replayed within its window.
+#[derive(Debug)]
 pub struct ReplayCache {
-    seen: Mutex<Seen>,
+    seen: Mutex<BoundedMap<PublicKey, Vec<(u64, u64)>>>,
+    hasher: RandomState,
 }
 
-/// Signatures and when they expire; pruned when the map doubles (amortised O(1) per use).
-#[derive(Debug, Default)]
-struct Seen {
-    map: HashMap<String, u64>,
-    prune_at: usize,
-    /// While full: no new prune before this time (ms), so a flood costs no scan per request.
-    full_until_ms: u64,
+impl Default for ReplayCache {
+    fn default() -> Self {
+        Self {
+            seen: Mutex::new(BoundedMap::new(REPLAY_KEYS_MAX)),
+            hasher: RandomState::new(),
+        }
+    }
 }
 
 impl ReplayCache {
-    /// True if `sig` was not seen before (and records it until `expires_ms`).
-    fn first_use(&self, sig: &str, now_ms: u64, expires_ms: u64) -> bool {
-        let mut guard = self.seen.lock().expect("replay cache lock");
-        let Seen {
-            map: seen,
-            prune_at,
-            full_until_ms,
-        } = &mut *guard;
-        let full = seen.len() >= REPLAY_CACHE_MAX;
-        if (!full && seen.len() >= (*prune_at).max(1024)) || (full && now_ms >= *full_until_ms) {
-            seen.retain(|_, exp| *exp > now_ms);
-            *prune_at = seen.len() * 2;
-            *full_until_ms = now_ms.saturating_add(1000);
+    /// Records `sig` of `key` until `expires_ms`; refused if `key` used it before, or used
+    /// [`REPLAY_PER_KEY_MAX`] signatures still within their window.
+    fn first_use(
+        &self,
+        key: PublicKey,
+        sig: &str,
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> Result<(), AuthError> {
+        let h = self.hasher.hash_one(sig);
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.get(&key).is_none() {
+            seen.insert(key, Vec::new());
         }
-        if seen.len() >= REPLAY_CACHE_MAX {
-            // A flood of distinct signed requests within one window: fail closed (refuse)
-            // rather than grow without bound or forget signatures that could be replayed.
-            tracing::warn!(
-                entries = seen.len(),
-                "replay cache full; refusing subscriptions until entries expire"
-            );
-            return false;
+        let Some(used) = seen.get_mut(&key) else {
+            return Err(AuthError::Replayed); // capacity 0: nothing can be checked
+        };
+        used.retain(|(_, exp)| *exp > now_ms);
+        if used.iter().any(|(x, _)| *x == h) {
+            return Err(AuthError::Replayed);
         }
-        match seen.get(sig) {
-            Some(exp) if *exp > now_ms => false,
-            _ => {
-                seen.insert(sig.to_owned(), expires_ms);
-                true
-            }
+        if used.len() >= REPLAY_PER_KEY_MAX {
+            return Err(AuthError::TooMany);
         }
+        used.push((h, expires_ms));
+        Ok(())
     }
 }
 
@@ -145,9 +158,12 @@ pub fn check(
         .map_err(|e| AuthError::BadSignature(e.to_string()))?;
     // The replay identity is the signature's bytes: hex in another case is the same request.
     let expires = ts.saturating_add(TIMESTAMP_WINDOW_MS + 1);
-    if !replay.first_use(&request.signature().to_ascii_lowercase(), now_ms, expires) {
-        return Err(AuthError::Replayed);
-    }
+    replay.first_use(
+        signer,
+        &request.signature().to_ascii_lowercase(),
+        now_ms,
+        expires,
+    )?;
     Ok(Accepted {
         sender: signer,
         request,
@@ -161,18 +177,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_replay_cache_is_bounded_and_fails_closed() {
+    fn a_flooding_key_fills_only_its_own_slots() {
         let c = ReplayCache::default();
-        assert!(c.first_use("a", 0, 100));
-        assert!(!c.first_use("a", 50, 150), "a replay within the window");
-        for i in 0..REPLAY_CACHE_MAX {
-            c.first_use(&format!("s{i}"), 60, 1000);
+        let (a, b) = (PublicKey([1; 32]), PublicKey([2; 32]));
+        c.first_use(a, "x", 0, 100).unwrap();
+        assert_eq!(c.first_use(a, "x", 50, 150), Err(AuthError::Replayed));
+        // The same signature under another key is another key's business (it cannot verify
+        // for both, so this only shows the keys are separate).
+        c.first_use(b, "x", 50, 150).unwrap();
+        for i in 0..100_000 {
+            let _ = c.first_use(a, &format!("s{i}"), 60, 1000);
         }
-        assert!(
-            !c.first_use("new", 60, 1000),
-            "full: refused, not forgotten"
-        );
-        assert!(c.first_use("new", 2001, 3000), "once the window has passed");
-        assert!(c.seen.lock().unwrap().map.len() < 10);
+        assert_eq!(c.first_use(a, "new", 60, 1000), Err(AuthError::TooMany));
+        c.first_use(b, "fresh", 60, 1000).unwrap();
+        c.first_use(PublicKey([3; 32]), "fresh", 60, 1000).unwrap();
+        // Once the window has passed, the key is served again.
+        c.first_use(a, "new", 1001, 2000).unwrap();
+        let seen = c.seen.lock().unwrap();
+        assert!(seen.get(&a).unwrap().len() <= 2);
+    }
+
+    #[test]
+    fn keys_are_bounded() {
+        let c = ReplayCache::default();
+        for i in 0..(REPLAY_KEYS_MAX as u32 + 10) {
+            let mut k = [0u8; 32];
+            k[..4].copy_from_slice(&i.to_le_bytes());
+            c.first_use(PublicKey(k), "s", 0, 100).unwrap();
+        }
+        assert_eq!(c.seen.lock().unwrap().len(), REPLAY_KEYS_MAX);
     }
 }
