@@ -6,7 +6,7 @@
 //! block each other); past [`MAX_WAITING`] queued requests, or after [`QUEUE_TIMEOUT`], they
 //! are refused as [`DbError::Busy`] (the API answers 503 with `Retry-After`). A back-fill,
 //! which may wait on a slow collector, reads on its own connection ([`LazyDb::open_own`]), at
-//! most [`MAX_BACKFILLS`] at once.
+//! most [`crate::backfill_slots::MAX_BACKFILLS`] at once.
 //!
 //! The database is opened at start when it is there, and otherwise on use (an archiver may
 //! create it after the distributor starts, or an operator may restore it), so a missing or
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use firehose_dbstore::seek::SeekPoints;
 use firehose_dbstore::{ArchiverDb, Layout};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 /// How often a database that failed to open is tried again (on use, never in the background).
 pub const RETRY_EVERY: Duration = Duration::from_secs(1);
@@ -29,9 +29,6 @@ pub const POOL_SIZE: usize = 4;
 pub const MAX_WAITING: usize = 256;
 /// Longest wait for a connection.
 pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Back-fills running at once (each holds a connection and a thread while it waits on its
-/// collector).
-pub const MAX_BACKFILLS: usize = 32;
 
 /// Why a query did not run.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -61,7 +58,6 @@ pub struct LazyDb {
     /// One permit per pooled connection (idle or in use).
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
-    backfills: Arc<Semaphore>,
     /// When the last attempt to open failed, and why.
     failed: Mutex<Option<(Instant, Arc<firehose_dbstore::Error>)>>,
     /// Where row-offset pages start, shared by the pooled connections.
@@ -76,7 +72,6 @@ impl LazyDb {
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(POOL_SIZE)),
             waiting: AtomicUsize::new(0),
-            backfills: Arc::new(Semaphore::new(MAX_BACKFILLS)),
             failed: Mutex::new(None),
             seeks: Arc::new(SeekPoints::default()),
         };
@@ -127,15 +122,10 @@ impl LazyDb {
         }
     }
 
-    /// A connection of the back-fill's own (blocking: call it off the async threads), while a
-    /// back-fill slot is free.
+    /// A connection of the back-fill's own (blocking: call it off the async threads), taken
+    /// while holding a [`crate::backfill_slots::BackfillSlot`].
     pub fn open_own(&self) -> Result<ArchiverDb, DbError> {
         self.connect()
-    }
-
-    /// A back-fill slot, if one is free now.
-    pub fn backfill_slot(&self) -> Option<OwnedSemaphorePermit> {
-        self.backfills.clone().try_acquire_owned().ok()
     }
 
     /// Runs `f` on a pooled connection, on the blocking pool. Waits for a connection without

@@ -107,6 +107,11 @@ pub struct Config {
     /// the session is closed with 4001, like a slow live one (ms).
     #[serde(rename = "BACKFILL_SEND_TIMEOUT_MS")]
     pub backfill_send_timeout_ms: u64,
+    /// While another resuming collector waits for a back-fill slot, a back-fill that wrote
+    /// fewer bytes a second than this over the last 5 s yields its slot (closed with 4001;
+    /// the collector resumes later).
+    #[serde(rename = "BACKFILL_MIN_BYTES_PER_SEC")]
+    pub backfill_min_bytes_per_sec: u64,
 }
 
 impl Default for Config {
@@ -129,6 +134,7 @@ impl Default for Config {
             verbose: false,
             client_queue_capacity: 4096,
             backfill_send_timeout_ms: 30_000,
+            backfill_min_bytes_per_sec: 4 << 20,
             header_read_timeout_ms: 10_000,
             max_pending_connections: 1024,
             max_pending_per_address: 256,

@@ -15,7 +15,7 @@ struct Setting {
 const HOUR_MS: u64 = 3_600_000;
 const MIB: u64 = 1 << 20;
 
-fn settings(c: &Config) -> [Setting; 7] {
+fn settings(c: &Config) -> [Setting; 8] {
     let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
     [
         Setting {
@@ -53,6 +53,12 @@ fn settings(c: &Config) -> [Setting; 7] {
             value: c.backfill_send_timeout_ms,
             min: 1,
             max: HOUR_MS,
+        },
+        Setting {
+            key: "BACKFILL_MIN_BYTES_PER_SEC",
+            value: c.backfill_min_bytes_per_sec,
+            min: 0,
+            max: 1 << 40,
         },
         Setting {
             key: "FILE_STREAM_INTERVAL_MS",

@@ -34,6 +34,7 @@
 pub mod api;
 pub mod archive_db;
 pub mod auth;
+pub mod backfill_slots;
 pub mod config;
 pub mod config_keys;
 mod config_ranges;
@@ -54,6 +55,7 @@ pub mod resume;
 pub mod router;
 pub mod server;
 pub mod session;
+mod session_backfill;
 pub mod signatures;
 pub mod socket;
 pub mod upgrade;

@@ -8,6 +8,8 @@
 //! * Connections that have not become a websocket session yet (HTTP requests, upgrades in
 //!   progress) are capped, in all and per source address ([`PeerKey`]: an IPv4 address or an
 //!   IPv6 /64), so that no single peer can fill the table; one over a cap is closed at once.
+//!   The host itself (`127.0.0.1`, `::1`) is not capped per address: a local reverse proxy
+//!   carries every client's connections, and health checks come from there.
 //! * A connection must send its first byte within the header-read timeout of `accept`
 //!   (hyper's own header timer starts only at the first byte), and hyper runs with a timer, so
 //!   a socket that sends a request's head slowly (slowloris), or nothing at all, is closed
@@ -187,7 +189,13 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(peer_slot) = peers.try_acquire(PeerKey::of(peer.ip())) else {
+        // The host itself (127.0.0.1, ::1: health checks, a local reverse proxy) is not
+        // capped per address; every other address is, other loopback addresses included.
+        let peer_slot = if PeerKey::is_host_itself(peer.ip()) {
+            None
+        } else if let Some(slot) = peers.try_acquire(PeerKey::of(peer.ip())) {
+            Some(slot)
+        } else {
             stats.refused_peer.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%peer, "too many connections pending from this address; closed");
             continue;

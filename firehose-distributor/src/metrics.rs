@@ -144,8 +144,14 @@ fn prometheus_text(d: &Distributor) -> String {
         (
             "firehose_distributor_resumes_refused_total",
             "counter",
-            "Resuming sessions closed with 1011 (history unavailable, or lapped by the log ring); the collector resumes again.",
+            "Resuming sessions closed with 1011 (history unavailable, lapped by the log ring, or no back-fill slot came free); the collector resumes again.",
             d.resumes_refused.load(Relaxed),
+        ),
+        (
+            "firehose_distributor_backfills_yielded_total",
+            "counter",
+            "Back-fills closed with 4001 because they progressed too slowly while another collector waited for a slot.",
+            d.backfills_yielded.load(Relaxed),
         ),
         (
             "firehose_distributor_backfill_signatures_total",

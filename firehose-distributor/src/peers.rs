@@ -1,12 +1,14 @@
-//! Pending connections counted per source address, so that one peer cannot fill the
-//! listener's table of connections not yet sessions.
+//! Counts per key, each at most a cap ([`KeyedSlots`]): pending connections per source
+//! address ([`PeerKey`]), so that one peer cannot fill the listener's table of connections not
+//! yet sessions, and back-fills per collector key.
 //!
-//! Invariants: a [`PeerSlot`] gives its count back when dropped, and an address whose count
-//! falls to zero is forgotten, so the map holds only addresses with a pending connection (at
-//! most the listener's `max_pending` of them). Non-guarantee: peers behind one NAT share a
-//! count, and an attacker with many addresses is held only by the global cap.
+//! Invariants: a [`Slot`] gives its count back when dropped, and a key whose count falls to
+//! zero is forgotten, so the map holds only keys with a slot taken (at most the number of
+//! slots taken). Non-guarantee: peers behind one NAT share a count, and an attacker with many
+//! addresses (or keys) is held only by the caller's global cap.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +23,17 @@ pub enum PeerKey {
 }
 
 impl PeerKey {
+    /// `127.0.0.1` or `::1` (also IPv4-mapped): the host itself.
+    pub fn is_host_itself(ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::LOCALHOST,
+            IpAddr::V6(v6) => {
+                v6 == std::net::Ipv6Addr::LOCALHOST
+                    || v6.to_ipv4_mapped() == Some(std::net::Ipv4Addr::LOCALHOST)
+            }
+        }
+    }
+
     /// The key of `ip`.
     pub fn of(ip: IpAddr) -> Self {
         match ip {
@@ -38,14 +51,17 @@ impl PeerKey {
     }
 }
 
-/// Counts of pending connections per [`PeerKey`], each at most a cap.
-#[derive(Debug, Clone)]
-pub(crate) struct PeerSlots {
+/// Counts per key, each at most a cap.
+#[derive(Debug)]
+pub(crate) struct KeyedSlots<K> {
     cap: usize,
-    counts: Arc<Mutex<HashMap<PeerKey, usize>>>,
+    counts: Arc<Mutex<HashMap<K, usize>>>,
 }
 
-impl PeerSlots {
+/// Pending connections per source address.
+pub(crate) type PeerSlots = KeyedSlots<PeerKey>;
+
+impl<K: Hash + Eq + Copy + Send + 'static> KeyedSlots<K> {
     /// Slots of at most `cap` per key.
     pub(crate) fn new(cap: usize) -> Self {
         Self {
@@ -55,14 +71,14 @@ impl PeerSlots {
     }
 
     /// A slot for `key`, or `None` when it holds `cap` already.
-    pub(crate) fn try_acquire(&self, key: PeerKey) -> Option<PeerSlot> {
+    pub(crate) fn try_acquire(&self, key: K) -> Option<Slot<K>> {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let n = counts.entry(key).or_insert(0);
         if *n >= self.cap {
             return None;
         }
         *n += 1;
-        Some(PeerSlot {
+        Some(Slot {
             key,
             counts: self.counts.clone(),
         })
@@ -75,14 +91,14 @@ impl PeerSlots {
     }
 }
 
-/// One pending connection of a peer; released on drop.
+/// One slot of a key; released on drop.
 #[derive(Debug)]
-pub(crate) struct PeerSlot {
-    key: PeerKey,
-    counts: Arc<Mutex<HashMap<PeerKey, usize>>>,
+pub(crate) struct Slot<K: Hash + Eq> {
+    key: K,
+    counts: Arc<Mutex<HashMap<K, usize>>>,
 }
 
-impl Drop for PeerSlot {
+impl<K: Hash + Eq> Drop for Slot<K> {
     fn drop(&mut self) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(n) = counts.get_mut(&self.key) {

@@ -56,6 +56,9 @@ pub struct Distributor {
     pub(crate) keys: KeyPair,
     pub(crate) config: RwLock<Config>,
     pub(crate) replay: ReplayCache,
+    pub(crate) backfill_slots: crate::backfill_slots::BackfillSlots,
+    /// Back-fills that yielded their slot to a waiting collector.
+    pub(crate) backfills_yielded: std::sync::atomic::AtomicU64,
     pub(crate) db: Arc<crate::archive_db::LazyDb>,
     pub(crate) auth_failures: std::sync::atomic::AtomicU64,
     /// Resumes closed with 1011 (history unavailable, or the back-fill lapped by the ring).
@@ -130,6 +133,8 @@ impl Distributor {
             limiter: crate::ratelimit::RateLimiter::new(config.rate_limit, true),
             config: RwLock::new(config),
             replay: ReplayCache::default(),
+            backfill_slots: Default::default(),
+            backfills_yielded: Default::default(),
             db,
             auth_failures: Default::default(),
             resumes_refused: Default::default(),
@@ -251,6 +256,11 @@ impl Distributor {
             Ok(())
         });
         let _ = tokio::time::timeout(Duration::from_secs(2), count).await;
+    }
+
+    /// Back-fill slots free now.
+    pub fn backfill_slots_available(&self) -> usize {
+        self.backfill_slots.available()
     }
 
     /// Serves on `listener` until `shutdown` completes; then closes sessions with 1001.

@@ -1,9 +1,8 @@
-//! A collector's websocket: the subscription check at the upgrade, the back-fill of a
-//! resuming collector (on a database connection of its own, each send with a deadline), the
-//! hand-over to live, and the live loop that writes the hub's shared frames.
+//! A collector's websocket: the subscription check at the upgrade, and the live loop that
+//! writes the hub's shared frames (a resuming collector's back-fill and hand-over to live are
+//! [`crate::session_backfill`]'s).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +10,6 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use firehose_core::crypto::PublicKey;
-use firehose_core::records::DataType;
-use firehose_logreader::TailOptions;
 use futures::StreamExt;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -24,13 +21,13 @@ use crate::socket::FrameWriter;
 use crate::upgrade::{Connection, NotWebsocket, Upgrade};
 
 /// The server's half of a session's socket.
-type Writer = FrameWriter<tokio::io::WriteHalf<Connection>>;
+pub(crate) type Writer = FrameWriter<tokio::io::WriteHalf<Connection>>;
 
 /// How long a close frame may take to go out before the socket is dropped anyway.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Queues a close frame and writes what is queued, for at most [`CLOSE_WAIT`].
-async fn close_with(out: &mut Writer, code: u16, reason: &str) {
+pub(crate) async fn close_with(out: &mut Writer, code: u16, reason: &str) {
     let _ = tokio::time::timeout(CLOSE_WAIT, out.send(frames::close(code, reason))).await;
 }
 
@@ -98,152 +95,6 @@ pub(crate) async fn upgrade(
     ws.on_upgrade(move |conn| session(d, conn, accepted.sender, capacity, since, encoding))
 }
 
-/// Back-fills a resuming session, then sends the live entries queued meanwhile that the
-/// back-fill did not cover. `false` if the socket failed.
-async fn backfill_then_handover(
-    d: &Arc<Distributor>,
-    since: firehose_core::since::Since,
-    registered: std::time::Instant,
-    rx: &mut crate::hub::SessionRx,
-    out: &mut Writer,
-    encoding: firehose_core::codec::Encoding,
-) -> Option<crate::resume::Handover> {
-    let db = d.db();
-    if !db.is_configured() {
-        return Some(crate::resume::Handover::new(since, Default::default()));
-    }
-    let logs = crate::resume::LogScan {
-        dir: d.config().data_log_dir.clone(),
-        max_log_files: TailOptions::default().max_log_files,
-        start: DataType::ALL.map(|t| d.log_index.scan_start(t, registered)),
-    };
-    // A back-fill waits on its collector: it reads on a connection of its own, so a
-    // collector that stops reading holds nothing anyone else needs.
-    let Some(slot) = db.backfill_slot() else {
-        tracing::warn!(
-            "too many back-fills at once; closing with 1011 so that the collector resumes later"
-        );
-        return close_backfill_failed(d, out).await;
-    };
-    // Two batches in flight: the next one is signed while this one is written.
-    let (btx, mut brx) = tokio::sync::mpsc::channel(2);
-    let me = d.clone();
-    let point = since.clone();
-    let job = tokio::task::spawn_blocking(move || {
-        let _slot = slot;
-        let db = db.open_own()?;
-        let signer = crate::resume::Signer {
-            crypto: &me.crypto,
-            keys: &me.keys,
-            cache: &me.signatures,
-        };
-        crate::resume::backfill(
-            &db,
-            &signer,
-            &point,
-            Some(&logs),
-            Some(&me.log_index),
-            &btx,
-            crate::resume::BATCH,
-        )
-        .map_err(|e| crate::archive_db::DbError::Query(Arc::new(e)))
-    });
-    let deadline = d.config().backfill_send_timeout();
-    while let Some(batch) = brx.recv().await {
-        // The batch goes out in as few writes as the socket takes, within the deadline.
-        for frame in batch.iter().filter_map(|m| m.frame(encoding)) {
-            out.push(frame);
-        }
-        match tokio::time::timeout(deadline, out.flush()).await {
-            Ok(Ok(())) => continue,
-            Ok(Err(_)) => return None,
-            Err(_) => {}
-        }
-        // Like a slow live session: 4001, and the collector resumes later. Dropping the
-        // channel ends the back-fill's thread.
-        tracing::warn!(
-            ?deadline,
-            "back-fill: the collector does not read; closing with 4001"
-        );
-        d.hub.metrics.slow_consumer_drops.fetch_add(1, Relaxed);
-        close_with(
-            out,
-            crate::hub::CLOSE_SLOW_CONSUMER,
-            "too slow during the back-fill; resume later",
-        )
-        .await;
-        return None;
-    }
-    let ids = match job.await {
-        Ok(Ok(done)) if done.lapped.is_some() => {
-            tracing::warn!(
-                data_type = ?done.lapped,
-                "back-fill lapped by the data-log ring; closing with 1011 so that the collector resumes again"
-            );
-            return close_backfill_failed(d, out).await;
-        }
-        Ok(Ok(done)) => {
-            tracing::info!(
-                from_db = done.from_db,
-                from_logs = done.from_logs,
-                "back-fill done"
-            );
-            done.ids
-        }
-        // Going on live would leave a gap the collector cannot see: close with 1011, and
-        // it resumes from the same point when it reconnects.
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "back-fill failed; closing the session with 1011");
-            return close_backfill_failed(d, out).await;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "back-fill task failed; closing the session with 1011");
-            return close_backfill_failed(d, out).await;
-        }
-    };
-    // Live entries queued during the back-fill: skip what the collector has or was sent.
-    let mut handover = crate::resume::Handover::new(since, ids);
-    let queued = rx.messages.len();
-    for _ in 0..queued {
-        let Ok(m) = rx.messages.try_recv() else { break };
-        if handover.skip(m.key()) {
-            continue;
-        }
-        if let Some(frame) = m.frame(encoding) {
-            out.push(frame);
-        }
-    }
-    out.flush().await.ok()?;
-    Some(handover)
-}
-
-/// Tells a resuming collector that its back-fill failed (1011: try again later).
-async fn close_backfill_failed(
-    d: &Distributor,
-    out: &mut Writer,
-) -> Option<crate::resume::Handover> {
-    d.resumes_refused.fetch_add(1, Relaxed);
-    close_with(out, 1011, "history not available; resume again later").await;
-    None
-}
-
-/// After a back-fill, the live reader may still publish entries the collector has (it lags
-/// the database a little): the session's [`Handover`](crate::resume::Handover) filter skips
-/// them until it retires.
-fn already_sent(
-    handover: &mut Option<crate::resume::Handover>,
-    msg: &crate::hub::Outgoing,
-) -> bool {
-    let Some(h) = handover else {
-        return false;
-    };
-    let skip = h.skip(msg.key());
-    if h.done() {
-        *handover = None;
-    }
-    skip
-}
-
 async fn session(
     d: Arc<Distributor>,
     conn: Connection,
@@ -278,7 +129,13 @@ async fn run_session(
     tracing::info!(collector = %key, id = rx.id, sessions = d.hub.len(), resume = since.is_some(), "collector connected");
     let mut handover = None;
     if let Some(since) = since {
-        match backfill_then_handover(d, since, registered, &mut rx, &mut out, encoding).await {
+        let resume = crate::session_backfill::Resume {
+            key,
+            since,
+            registered,
+            encoding,
+        };
+        match crate::session_backfill::backfill_then_handover(d, resume, &mut rx, &mut out).await {
             Some(h) => handover = Some(h),
             None => {
                 d.hub.unregister(&key, rx.id);
@@ -310,7 +167,7 @@ async fn run_session(
                 // What is queued goes out together, in as few writes as the socket takes.
                 let mut next = Some(first);
                 while let Some(msg) = next.take().or_else(|| rx.messages.try_recv().ok()) {
-                    if already_sent(&mut handover, &msg) {
+                    if crate::session_backfill::already_sent(&mut handover, &msg) {
                         continue;
                     }
                     if let Some(frame) = msg.frame(encoding) {

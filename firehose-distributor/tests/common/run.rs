@@ -16,7 +16,7 @@ pub struct Running {
     pub d: Arc<Distributor>,
     /// The archiver writing its logs and database.
     pub sim: ArchiverSim,
-    _stop: oneshot::Sender<()>,
+    stop: Option<oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
 
@@ -66,8 +66,18 @@ pub async fn start(
         url,
         d,
         sim,
-        _stop: stop,
+        stop: Some(stop),
         _dir: dir,
+    }
+}
+
+impl Running {
+    /// Shuts the server down as SIGTERM does (sessions are closed with 1001).
+    #[allow(dead_code)] // not every test binary shuts down by hand
+    pub fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 

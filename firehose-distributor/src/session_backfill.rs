@@ -1,0 +1,274 @@
+//! The back-fill of a resuming session and its hand-over to live.
+//!
+//! The back-fill reads on a database connection of its own, in a slot of
+//! [`crate::backfill_slots`], and writes batch by batch. While it runs the session stays
+//! closable: a newer session of the same key (1000), a removed subscriber or a shutdown (1001)
+//! closes it at once, with its close frame, and gives the slot back. Each batch must leave
+//! within `BACKFILL_SEND_TIMEOUT_MS`, and while another collector waits for a slot the
+//! back-fill must keep `BACKFILL_MIN_BYTES_PER_SEC`; otherwise the session is closed with
+//! 4001, like a slow live one, and the collector resumes later from what it has.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use firehose_core::codec::Encoding;
+use firehose_core::crypto::PublicKey;
+use firehose_core::records::DataType;
+use firehose_core::since::Since;
+use firehose_logreader::TailOptions;
+
+use crate::backfill_slots::Progress;
+use crate::hub::{CloseReason, SessionRx, CLOSE_SLOW_CONSUMER};
+use crate::resume::Handover;
+use crate::server::Distributor;
+use crate::session::{close_with, Writer};
+
+/// How often a running back-fill checks its deadlines and its progress.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// What a resuming session asked for.
+pub(crate) struct Resume {
+    /// The collector.
+    pub key: PublicKey,
+    /// Where it resumes from.
+    pub since: Since,
+    /// When its session joined the hub (live entries from then on are queued).
+    pub registered: Instant,
+    /// Its wire format.
+    pub encoding: Encoding,
+}
+
+/// Why a running back-fill stops early.
+enum Stop {
+    /// The socket failed.
+    Socket,
+    /// The hub closed the session (replaced, removed, shutting down).
+    Closed(Result<CloseReason, tokio::sync::oneshot::error::RecvError>),
+    /// A batch did not leave within the send deadline.
+    Stalled,
+    /// Too slow while another collector waits for a slot.
+    Yield,
+}
+
+/// Back-fills a resuming session, then sends the live entries queued meanwhile that the
+/// back-fill did not cover. `None` if the session ended (closed as it should be).
+pub(crate) async fn backfill_then_handover(
+    d: &Arc<Distributor>,
+    r: Resume,
+    rx: &mut SessionRx,
+    out: &mut Writer,
+) -> Option<Handover> {
+    let db = d.db();
+    if !db.is_configured() {
+        return Some(Handover::new(r.since, Default::default()));
+    }
+    let logs = crate::resume::LogScan {
+        dir: d.config().data_log_dir.clone(),
+        max_log_files: TailOptions::default().max_log_files,
+        start: DataType::ALL.map(|t| d.log_index.scan_start(t, r.registered)),
+    };
+    let slot = tokio::select! {
+        s = d.backfill_slots.acquire(r.key) => s,
+        c = &mut rx.close => return stopped(d, out, Stop::Closed(c)).await,
+    };
+    let Some(slot) = slot else {
+        tracing::warn!(
+            collector = %r.key,
+            "no back-fill slot came free; closing with 1011 so that the collector resumes later"
+        );
+        return close_backfill_failed(d, out).await;
+    };
+    // Two batches in flight: the next one is signed while this one is written.
+    let (btx, mut brx) = tokio::sync::mpsc::channel(2);
+    let me = d.clone();
+    let point = r.since.clone();
+    let job = tokio::task::spawn_blocking(move || {
+        let db = db.open_own()?;
+        let signer = crate::resume::Signer {
+            crypto: &me.crypto,
+            keys: &me.keys,
+            cache: &me.signatures,
+        };
+        crate::resume::backfill(
+            &db,
+            &signer,
+            &point,
+            Some(&logs),
+            Some(&me.log_index),
+            &btx,
+            crate::resume::BATCH,
+        )
+        .map_err(|e| crate::archive_db::DbError::Query(Arc::new(e)))
+    });
+    if let Err(stop) = send_batches(d, &mut brx, rx, out, r.encoding).await {
+        // The slot goes back before the close frame waits on the socket; dropping the
+        // channel ends the back-fill's thread at its next batch.
+        drop(slot);
+        return stopped(d, out, stop).await;
+    }
+    let ids = match job.await {
+        Ok(Ok(done)) if done.lapped.is_some() => {
+            tracing::warn!(
+                data_type = ?done.lapped,
+                "back-fill lapped by the data-log ring; closing with 1011 so that the collector resumes again"
+            );
+            return close_backfill_failed(d, out).await;
+        }
+        Ok(Ok(done)) => {
+            tracing::info!(
+                from_db = done.from_db,
+                from_logs = done.from_logs,
+                "back-fill done"
+            );
+            done.ids
+        }
+        // Going on live would leave a gap the collector cannot see: close with 1011, and
+        // it resumes from the same point when it reconnects.
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "back-fill failed; closing the session with 1011");
+            return close_backfill_failed(d, out).await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "back-fill task failed; closing the session with 1011");
+            return close_backfill_failed(d, out).await;
+        }
+    };
+    drop(slot);
+    // Live entries queued during the back-fill: skip what the collector has or was sent.
+    let mut handover = Handover::new(r.since, ids);
+    let queued = rx.messages.len();
+    for _ in 0..queued {
+        let Ok(m) = rx.messages.try_recv() else { break };
+        if handover.skip(m.key()) {
+            continue;
+        }
+        if let Some(frame) = m.frame(r.encoding) {
+            out.push(frame);
+        }
+    }
+    out.flush().await.ok()?;
+    Some(handover)
+}
+
+/// Writes the back-fill's batches as they come, watching the session's close signal, the
+/// send deadline and (when contended) the progress rate.
+async fn send_batches(
+    d: &Distributor,
+    brx: &mut tokio::sync::mpsc::Receiver<Vec<crate::hub::Shared>>,
+    rx: &mut SessionRx,
+    out: &mut Writer,
+    encoding: Encoding,
+) -> Result<(), Stop> {
+    let (deadline, min_rate) = {
+        let c = d.config();
+        (c.backfill_send_timeout(), c.backfill_min_bytes_per_sec)
+    };
+    let mut progress = Progress::default();
+    let mut tick = tokio::time::interval(CHECK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Checked every tick: the progress sample, then whether this back-fill must yield.
+    let must_yield = |progress: &mut Progress| {
+        let now = Instant::now();
+        progress.sample(now);
+        d.backfill_slots.contended() && progress.too_slow(now, min_rate)
+    };
+    loop {
+        let batch = tokio::select! {
+            b = brx.recv() => match b {
+                Some(b) => b,
+                None => return Ok(()),
+            },
+            c = &mut rx.close => return Err(Stop::Closed(c)),
+            _ = tick.tick() => {
+                if must_yield(&mut progress) {
+                    return Err(Stop::Yield);
+                }
+                continue;
+            }
+        };
+        let mut bytes = 0u64;
+        // The batch goes out in as few writes as the socket takes, within the deadline.
+        for frame in batch.iter().filter_map(|m| m.frame(encoding)) {
+            bytes += frame.len() as u64;
+            out.push(frame);
+        }
+        let sent_at = Instant::now();
+        loop {
+            tokio::select! {
+                // A flush cut short resumes from the same byte.
+                w = out.flush() => match w {
+                    Ok(()) => break,
+                    Err(_) => return Err(Stop::Socket),
+                },
+                c = &mut rx.close => return Err(Stop::Closed(c)),
+                _ = tick.tick() => {
+                    if sent_at.elapsed() >= deadline {
+                        return Err(Stop::Stalled);
+                    }
+                    if must_yield(&mut progress) {
+                        return Err(Stop::Yield);
+                    }
+                }
+            }
+        }
+        progress.wrote(bytes);
+    }
+}
+
+/// Ends a back-fill that stopped early, telling the collector why where it can.
+async fn stopped(d: &Distributor, out: &mut Writer, stop: Stop) -> Option<Handover> {
+    match stop {
+        Stop::Socket | Stop::Closed(Err(_)) => {}
+        Stop::Closed(Ok(reason)) => {
+            tracing::info!(
+                code = reason.code,
+                reason = reason.reason,
+                "closing a back-filling session"
+            );
+            close_with(out, reason.code, reason.reason).await;
+        }
+        Stop::Stalled => {
+            tracing::warn!("back-fill: the collector does not read; closing with 4001");
+            d.hub.metrics.slow_consumer_drops.fetch_add(1, Relaxed);
+            close_with(
+                out,
+                CLOSE_SLOW_CONSUMER,
+                "too slow during the back-fill; resume later",
+            )
+            .await;
+        }
+        Stop::Yield => {
+            tracing::warn!("back-fill too slow while others wait for a slot; closing with 4001");
+            d.hub.metrics.slow_consumer_drops.fetch_add(1, Relaxed);
+            d.backfills_yielded.fetch_add(1, Relaxed);
+            close_with(
+                out,
+                CLOSE_SLOW_CONSUMER,
+                "back-fill too slow while others wait; resume later",
+            )
+            .await;
+        }
+    }
+    None
+}
+
+/// Tells a resuming collector that its back-fill failed (1011: try again later).
+async fn close_backfill_failed(d: &Distributor, out: &mut Writer) -> Option<Handover> {
+    d.resumes_refused.fetch_add(1, Relaxed);
+    close_with(out, 1011, "history not available; resume again later").await;
+    None
+}
+
+/// After a back-fill, the live reader may still publish entries the collector has (it lags
+/// the database a little): the session's [`Handover`] filter skips them until it retires.
+pub(crate) fn already_sent(handover: &mut Option<Handover>, msg: &crate::hub::Outgoing) -> bool {
+    let Some(h) = handover else {
+        return false;
+    };
+    let skip = h.skip(msg.key());
+    if h.done() {
+        *handover = None;
+    }
+    skip
+}
