@@ -50,20 +50,12 @@ pub struct Config {
     pub shard: Option<u32>,
     /// Server mode: observers connected at once (more wait in the kernel's backlog).
     pub max_connections: usize,
-    /// Server mode: bytes all connections together may hold in messages being received; with
-    /// [`Config::max_message_size`] it bounds the connections served at once.
+    /// Server mode: bytes all connections together may hold: each reserves its largest
+    /// message and that message's lines ([`crate::budget`]), which bounds the connections
+    /// served at once ([`crate::Connector::connection_cap`]).
     pub message_budget: usize,
     /// Server mode: longest websocket handshake; a slower peer is dropped.
     pub handshake_timeout: Duration,
-}
-
-impl Config {
-    /// Connections served at once: [`Config::max_connections`], fewer if the message budget
-    /// cannot hold a largest message for each (at least 1).
-    pub fn connection_cap(&self) -> usize {
-        let by_budget = self.message_budget / self.max_message_size.max(1);
-        self.max_connections.min(by_budget).max(1)
-    }
 }
 
 impl Default for Config {

@@ -2,7 +2,11 @@
 //!
 //! Each connection handles its messages in order: decode the envelope, print the block through
 //! the [`Writer`], and only when the writer says it is written and flushed, send the ack on the
-//! same connection. A bad message is logged and dropped; the connection goes on.
+//! same connection. A bad message is logged and dropped; the connection goes on. A message over
+//! the largest size is refused with close code 1009. In server mode every connection first
+//! reserves what it can hold from the memory [`Budget`]; while its block waits for the output
+//! it reads nothing more, and its socket is watched so that a peer that leaves is noticed at
+//! once, however much it sent before leaving.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,16 +16,18 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use prost::Message as _;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{http, Message};
+use tokio_tungstenite::tungstenite::{http, Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use crate::budget::{Budget, Reserved};
 use crate::codec::{decode_block, topics};
 use crate::config::{Config, Mode};
-use crate::output::{OutputFormat, Writer};
+use crate::departure::{departed, refuse_too_big, watch_of};
+use crate::output::{Held, OutputFormat, Writer};
 use crate::proto::{BlockData, FinalizedBlock, TYPE_ACK, TYPE_PAYLOAD};
 
 /// Counters, for logs, tests and benchmarks.
@@ -43,6 +49,8 @@ pub struct Stats {
     pub handshake_timeouts: AtomicU64,
     /// Connections that went away while their block waited for the output (not acked).
     pub abandoned: AtomicU64,
+    /// Messages refused for being over the largest size (closed with 1009).
+    pub too_big: AtomicU64,
 }
 
 /// The connector: settings, output format and the writer handle.
@@ -51,6 +59,7 @@ pub struct Connector {
     format: Arc<dyn OutputFormat>,
     writer: Writer,
     stats: Arc<Stats>,
+    budget: Budget,
 }
 
 impl std::fmt::Debug for Connector {
@@ -64,12 +73,34 @@ impl std::fmt::Debug for Connector {
 impl Connector {
     /// A connector printing with `format` through `writer`.
     pub fn new(cfg: Config, format: Arc<dyn OutputFormat>, writer: Writer) -> Arc<Self> {
+        let budget = Budget::new(cfg.message_budget);
         Arc::new(Self {
             cfg,
             format,
             writer,
             stats: Arc::default(),
+            budget,
         })
+    }
+
+    /// The memory budget of server mode.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// What one connection reserves from the budget: its largest message and its lines.
+    pub fn reservation(&self) -> usize {
+        let max = self.cfg.max_message_size;
+        Budget::reservation(max, self.format.line_bytes(max))
+    }
+
+    /// Observers served at once: `max_connections`, fewer if the budget cannot hold a
+    /// [`Connector::reservation`] for each (at least 1).
+    pub fn connection_cap(&self) -> usize {
+        self.cfg
+            .max_connections
+            .min(self.budget.connections(self.reservation()))
+            .max(1)
     }
 
     /// The counters.
@@ -111,15 +142,23 @@ impl Connector {
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
         let mut conns = JoinSet::new();
-        let slots = Arc::new(tokio::sync::Semaphore::new(self.cfg.connection_cap()));
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.cfg.max_connections.max(1)));
+        let reservation = self.reservation();
         let mut last_error_log: Option<std::time::Instant> = None;
         tokio::pin!(shutdown);
         loop {
+            // A connection slot, then its share of the budget: connections that do not fit
+            // wait in the kernel's backlog.
             let slot = tokio::select! {
                 _ = &mut shutdown => break,
                 _ = self.output_closed() => break,
                 Some(_) = conns.join_next(), if !conns.is_empty() => continue,
                 s = slots.clone().acquire_owned() => s.expect("never closed"),
+            };
+            let reserved = tokio::select! {
+                _ = &mut shutdown => break,
+                _ = self.output_closed() => break,
+                r = self.budget.reserve(reservation) => r,
             };
             let accepted = tokio::select! {
                 _ = &mut shutdown => break,
@@ -141,6 +180,7 @@ impl Connector {
                 }
             };
             let _ = stream.set_nodelay(true);
+            let watch = watch_of(&stream);
             let me = self.clone();
             conns.spawn(async move {
                 let _slot = slot;
@@ -165,7 +205,8 @@ impl Connector {
                     Ok(Ok(ws)) => {
                         tracing::info!(%peer, "observer connected");
                         me.stats.connections.fetch_add(1, Ordering::Relaxed);
-                        me.handle_connection(ws, &peer.to_string()).await;
+                        me.handle_connection(ws, &peer.to_string(), Some(reserved), watch)
+                            .await;
                         tracing::info!(%peer, "observer disconnected");
                     }
                     Ok(Err(e)) => tracing::warn!(%peer, error = %e, "websocket handshake failed"),
@@ -195,7 +236,11 @@ impl Connector {
                     Ok((ws, _)) => {
                         tracing::info!(%url, "connected to observer node");
                         self.stats.connections.fetch_add(1, Ordering::Relaxed);
-                        self.handle_connection(ws, &url).await;
+                        let watch = match ws.get_ref() {
+                            tokio_tungstenite::MaybeTlsStream::Plain(s) => watch_of(s),
+                            _ => None,
+                        };
+                        self.handle_connection(ws, &url, None, watch).await;
                         tracing::warn!(%url, "connection to observer node closed");
                     }
                     Err(e) => tracing::warn!(%url, error = %e, "cannot connect to observer node"),
@@ -219,44 +264,44 @@ impl Connector {
     }
 
     /// Reads messages until the peer goes away; answers with acks. While a block waits for
-    /// the output, the connection is still watched: a peer that goes away is noticed at
-    /// once (its block is not acked, and what it held is freed).
-    pub async fn handle_connection<S>(&self, ws: WebSocketStream<S>, peer: &str)
-    where
+    /// the output nothing more is read, and `watch` (a second handle on the same socket) tells
+    /// at once when the peer has gone: its block is not acked, and `reserved` is given back
+    /// once the block's lines, handed to the output whole, are written.
+    pub async fn handle_connection<S>(
+        &self,
+        ws: WebSocketStream<S>,
+        peer: &str,
+        reserved: Option<Reserved>,
+        watch: Option<TcpStream>,
+    ) where
         S: AsyncRead + AsyncWrite + Unpin,
     {
+        let held: Held = reserved.map(|r| r as Arc<dyn std::any::Any + Send + Sync>);
         let (mut sink, mut stream) = ws.split();
-        // A message that arrived while the previous one was being handled.
-        let mut next: Option<Message> = None;
         loop {
-            let msg = match next.take() {
-                Some(m) => m,
-                None => match stream.next().await {
-                    Some(Ok(m)) => m,
-                    Some(Err(e)) => {
-                        tracing::warn!(peer, error = %e, "websocket read failed");
-                        break;
-                    }
-                    None => break,
-                },
+            let msg = match stream.next().await {
+                Some(Ok(m)) => m,
+                Some(Err(WsError::Capacity(e))) => {
+                    self.stats.too_big.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(peer, error = %e, "message over the largest size; closing with 1009");
+                    refuse_too_big(sink, stream, self.cfg.max_message_size).await;
+                    return;
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(peer, error = %e, "websocket read failed");
+                    break;
+                }
+                None => break,
             };
             let bytes = match msg {
                 Message::Binary(b) => b,
-                Message::Text(t) => t.as_bytes().to_vec().into(),
+                Message::Text(t) => Bytes::from(t),
                 Message::Close(_) => break,
                 _ => continue, // ping/pong handled by tungstenite
             };
-            let work = self.handle_message(bytes, peer);
-            tokio::pin!(work);
-            let ack = loop {
-                tokio::select! {
-                    ack = &mut work => break Some(ack),
-                    ev = stream.next(), if next.is_none() => match ev {
-                        Some(Ok(m @ (Message::Binary(_) | Message::Text(_)))) => next = Some(m),
-                        Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
-                        Some(Ok(_)) => {}
-                    },
-                }
+            let ack = tokio::select! {
+                ack = self.handle_message_holding(bytes, peer, held.clone()) => Some(ack),
+                () = departed(watch.as_ref()) => None,
             };
             let Some(ack) = ack else {
                 self.stats.abandoned.fetch_add(1, Ordering::Relaxed);
@@ -282,6 +327,16 @@ impl Connector {
 
     /// Handles one envelope; returns the ack to send, if any.
     pub async fn handle_message(&self, bytes: Bytes, peer: &str) -> Option<Vec<u8>> {
+        self.handle_message_holding(bytes, peer, None).await
+    }
+
+    /// [`Connector::handle_message`], keeping `held` until the block's lines are written.
+    async fn handle_message_holding(
+        &self,
+        bytes: Bytes,
+        peer: &str,
+        held: Held,
+    ) -> Option<Vec<u8>> {
         let m = self.cfg.marshaller;
         let len = bytes.len();
         let msg = match m.decode(bytes) {
@@ -302,7 +357,7 @@ impl Connector {
             }
         }
         let ok = match msg.topic.as_str() {
-            topics::SAVE_BLOCK => self.save_block(&msg.payload, peer).await,
+            topics::SAVE_BLOCK => self.save_block(&msg.payload, peer, held).await,
             topics::REVERT_INDEXED_BLOCK => {
                 match BlockData::decode(msg.payload.clone()) {
                     Ok(b) => {
@@ -330,7 +385,7 @@ impl Connector {
             .then(|| m.ack(msg.counter))
     }
 
-    async fn save_block(&self, payload: &[u8], peer: &str) -> bool {
+    async fn save_block(&self, payload: &[u8], peer: &str, held: Held) -> bool {
         let info = match decode_block(payload) {
             Ok(i) => i,
             Err(e) => {
@@ -346,7 +401,7 @@ impl Connector {
         }
         let mut lines = Vec::new();
         self.format.block(&info, payload, &mut lines);
-        match self.writer.write(lines).await {
+        match self.writer.write_holding(lines, held).await {
             Ok(()) => {
                 self.stats.blocks_written.fetch_add(1, Ordering::Relaxed);
                 true

@@ -31,9 +31,11 @@
 //! );
 //! ```
 
+pub mod budget;
 pub mod codec;
 pub mod config;
 pub mod connector;
+pub mod departure;
 pub mod logging;
 pub mod output;
 pub mod proto;

@@ -71,8 +71,9 @@ struct Cli {
     #[arg(long, default_value_t = 16, env = "FIREHOSE_WS_MAX_CONNECTIONS",
         value_parser = clap::value_parser!(u64).range(1..=65536))]
     max_connections: u64,
-    /// Server mode: MiB all observers together may hold in messages being received (64 to
-    /// 1048576); fewer connections are served if it cannot hold a largest message each.
+    /// Server mode: MiB all observers together may hold (64 to 1048576). Each reserves its
+    /// largest message and that block's lines (128 + 171 MiB by default, so 2048 serves 6 at
+    /// once); observers that do not fit wait in the backlog.
     #[arg(long, default_value_t = 2048, env = "FIREHOSE_WS_MESSAGE_BUDGET_MIB",
         value_parser = clap::value_parser!(u64).range(64..=1048576))]
     message_budget_mib: u64,

@@ -24,6 +24,11 @@ pub trait OutputFormat: Send + Sync + 'static {
     fn init(&self, out: &mut Vec<u8>);
     /// Appends the lines for one block (`payload` is the `OutportBlock` bytes as received).
     fn block(&self, info: &BlockInfo, payload: &[u8], out: &mut Vec<u8>);
+    /// The most bytes [`OutputFormat::block`] appends for a payload of `payload_len` bytes
+    /// (the memory budget reserves it; the default, hex and a header, is generous).
+    fn line_bytes(&self, payload_len: usize) -> usize {
+        payload_len.saturating_mul(2).saturating_add(1024)
+    }
 }
 
 /// Converts the header's seconds to what the reader expects.
@@ -65,6 +70,14 @@ impl OutputFormat for FirehoseFormat {
         );
         base64_into(payload, out);
         out.push(b'\n');
+    }
+
+    fn line_bytes(&self, payload_len: usize) -> usize {
+        // Base64 plus the header: nonce, two hashes of at most 64 bytes each, numbers.
+        payload_len
+            .div_ceil(3)
+            .saturating_mul(4)
+            .saturating_add(1024)
     }
 }
 
@@ -126,7 +139,12 @@ struct Job {
     done: oneshot::Sender<std::io::Result<()>>,
     /// Its share of the queue's byte budget, given back once written.
     _room: tokio::sync::OwnedSemaphorePermit,
+    /// What the caller holds for these bytes (its memory budget), kept until written.
+    _held: Held,
 }
+
+/// Kept alive until a write is done: the caller's reservation of the memory the lines use.
+pub type Held = Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>;
 
 /// Handle on the output; cheap to clone, one per connection.
 #[derive(Clone, Debug)]
@@ -245,9 +263,15 @@ impl Writer {
 
     /// Writes one block's lines and waits until they are written and flushed.
     pub async fn write(&self, bytes: Vec<u8>) -> Result<(), WriteError> {
+        self.write_holding(bytes, None).await
+    }
+
+    /// [`Writer::write`], keeping `held` until the lines are written, even if the caller stops
+    /// waiting (the lines are always written whole): the memory they use stays counted.
+    pub async fn write_holding(&self, bytes: Vec<u8>, held: Held) -> Result<(), WriteError> {
         let (tx, budget) = match &self.inner {
             Inner::Thread { tx, budget } => (tx, budget),
-            Inner::Pipe(out) => return write_pipe(out, bytes).await,
+            Inner::Pipe(out) => return write_pipe(out, bytes, held).await,
         };
         let (done, wait) = oneshot::channel();
         let need = u32::try_from(bytes.len().clamp(1, QUEUE_BYTES)).unwrap_or(u32::MAX);
@@ -260,6 +284,7 @@ impl Writer {
             bytes,
             done,
             _room: room,
+            _held: held,
         })
         .await
         .map_err(|_| WriteError::Stopped)?;
@@ -308,12 +333,13 @@ pub const PIPE_BYTES: usize = 1 << 20;
 
 /// Writes one block's lines to the pipe. The write runs as a task of its own: if the caller
 /// stops waiting (its observer went away), the lines are still written whole, never cut.
-async fn write_pipe(out: &Arc<PipeOut>, bytes: Vec<u8>) -> Result<(), WriteError> {
+async fn write_pipe(out: &Arc<PipeOut>, bytes: Vec<u8>, held: Held) -> Result<(), WriteError> {
     if out.closed.load(Ordering::Relaxed) {
         return Err(WriteError::Stopped);
     }
     let out = out.clone();
     let task = tokio::spawn(async move {
+        let _held = held;
         let mut pipe = out.pipe.lock().await;
         let res = pipe.write_all(&bytes).await;
         let broken = matches!(&res, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe);

@@ -1,6 +1,7 @@
 //! The server-mode connector under hostile or careless peers: slow handshakes are dropped,
-//! connections beyond the cap wait, and a peer that goes away while its block waits for a
-//! blocked output is noticed at once (no ack, nothing kept for it).
+//! connections beyond the cap wait, a peer that goes away while its block waits for a
+//! blocked output is noticed at once (no ack), whatever it pipelined, what peers make the
+//! connector hold stays within the memory budget, and an oversized message gets 1009.
 
 use std::io::Write;
 use std::sync::atomic::Ordering::Relaxed;
@@ -92,13 +93,13 @@ async fn a_silent_socket_is_dropped_after_the_handshake_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_cap_wait_until_one_leaves() {
-    // A budget for two largest messages: two connections at once.
+    // A budget for two largest messages and their lines: two connections at once.
     let cfg = server(|c| {
         c.max_message_size = 1 << 20;
-        c.message_budget = 2 << 20;
+        c.message_budget = 5 << 20;
     });
-    assert_eq!(cfg.connection_cap(), 2);
-    let (addr, _connector, _stop) = start(cfg, std::io::sink()).await;
+    let (addr, connector, _stop) = start(cfg, std::io::sink()).await;
+    assert_eq!(connector.connection_cap(), 2);
     let first = observer(addr).await;
     let mut second = observer(addr).await;
     second
@@ -152,4 +153,131 @@ async fn peers_that_leave_while_the_output_is_blocked_are_noticed() {
     );
     assert_eq!(connector.stats().acks_sent.load(Relaxed), 0);
     drop(gate);
+}
+
+/// Waits up to 5 s for `cond`.
+async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// 16 observers each pipeline two blocks while the output is blocked, then leave: every one
+/// is noticed (before: none were, and their slots stayed held), and what their lines hold
+/// stays counted until the output takes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn departures_are_noticed_whatever_was_pipelined() {
+    let (gate, permits) = std_mpsc::channel();
+    let cfg = server(|c| {
+        c.max_message_size = 1 << 20;
+        c.message_budget = 64 << 20;
+    });
+    let (addr, connector, _stop) = start(cfg, Gated(permits)).await;
+    assert!(connector.connection_cap() >= 16);
+    for nonce in 0..16 {
+        let mut o = observer(addr).await;
+        for k in 0..2 {
+            let payload = block_payload(HeaderKind::Header, 0, nonce * 2 + k, 300_000);
+            o.send_block(payload, false).await.unwrap();
+        }
+        o.close().await;
+    }
+    let stats = connector.stats().clone();
+    assert!(
+        eventually(|| stats.abandoned.load(Relaxed) == 16).await,
+        "{} of 16 departures noticed",
+        stats.abandoned.load(Relaxed)
+    );
+    assert_eq!(stats.acks_sent.load(Relaxed), 0);
+    let budget = connector.budget().clone();
+    assert!(
+        budget.reserved_bytes() > 0,
+        "lines waiting for the output are counted"
+    );
+    assert!(budget.reserved_bytes() <= budget.total_bytes());
+    // The output goes away: the waiting lines are dropped and their memory given back (what
+    // stays is the room the accept loop keeps for the next connection).
+    drop(gate);
+    let next = connector.reservation().div_ceil(1024) * 1024;
+    assert!(eventually(|| budget.reserved_bytes() <= next).await);
+}
+
+/// Two observers fill the budget with blocks that wait on a blocked output and leave: a third
+/// is not served until the output takes their lines (before: the budget counted one message
+/// a connection, and 16 observers reached 3.1 times it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_departed_observers_left_behind_stays_within_the_budget() {
+    let (gate, permits) = std_mpsc::channel();
+    let cfg = server(|c| {
+        c.max_message_size = 1 << 20;
+        c.message_budget = 5 << 20;
+    });
+    let (addr, connector, _stop) = start(cfg, Gated(permits)).await;
+    assert_eq!(connector.connection_cap(), 2);
+    let budget = connector.budget().clone();
+    for nonce in 0..2 {
+        let mut o = observer(addr).await;
+        o.send_block(block_payload(HeaderKind::Header, 0, nonce, 900_000), false)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        o.close().await;
+    }
+    let stats = connector.stats().clone();
+    assert!(eventually(|| stats.abandoned.load(Relaxed) == 2).await);
+    // Both reservations stay held (the accept loop waits for room for a third).
+    assert!(budget.reserved_bytes() >= 2 * connector.reservation());
+    assert!(budget.reserved_bytes() <= budget.total_bytes());
+    let third = tokio::spawn(async move { observer(addr).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !third.is_finished(),
+        "no room in the budget while their lines wait"
+    );
+    // One block written: its room goes back and the third is served.
+    gate.send(()).unwrap();
+    let mut third = tokio::time::timeout(Duration::from_secs(5), third)
+        .await
+        .expect("served once the output took a block")
+        .unwrap();
+    gate.send(()).unwrap();
+    gate.send(()).unwrap();
+    third
+        .send_block(block_payload(HeaderKind::Header, 0, 9, 100), true)
+        .await
+        .unwrap();
+}
+
+/// A message over the largest size: the peer gets close code 1009 (before: 1006).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_message_is_refused_with_1009() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let cfg = server(|c| {
+        c.max_message_size = 1 << 20;
+        c.max_frame_size = 1 << 20;
+    });
+    let (addr, connector, _stop) = start(cfg, std::io::sink()).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/save"))
+        .await
+        .unwrap();
+    let _ = ws.send(Message::Binary(vec![7u8; 8 << 20].into())).await;
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+            Ok(Some(Ok(Message::Close(Some(f))))) => break u16::from(f.code),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(code, 1009);
+    assert_eq!(connector.stats().too_big.load(Relaxed), 1);
+    // The connector serves the next observer.
+    let mut o = observer(addr).await;
+    o.send_block(block_payload(HeaderKind::Header, 0, 1, 100), true)
+        .await
+        .unwrap();
 }
