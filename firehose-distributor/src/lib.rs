@@ -35,6 +35,7 @@ pub mod api;
 pub mod archive_db;
 pub mod auth;
 pub mod backfill_slots;
+pub mod body_budget;
 pub mod config;
 pub mod config_keys;
 mod config_ranges;

@@ -57,6 +57,10 @@ impl Default for Limits {
     }
 }
 
+/// Largest request head buffered (hyper answers a longer one with 431). A subscription's
+/// `?data=` with a resume point is about 1 KiB.
+pub const MAX_HEAD_BYTES: usize = 32 << 10;
+
 /// What the listener refused, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct ListenerStats {
@@ -165,7 +169,10 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout)
+        // A request's head (and each read of its body) in at most this much: a burst of
+        // unfinished heads cannot park hundreds of KB a connection.
+        .max_buf_size(MAX_HEAD_BYTES);
     let builder = Arc::new(builder.http1_only());
     let mut last_error_log: Option<Instant> = None;
     tokio::pin!(shutdown);

@@ -38,9 +38,15 @@ impl Distributor {
             )
             .route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),
+                crate::body_budget::reserve,
+            ))
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
                 rate_limit,
             ))
-            .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
+            .layer(axum::extract::DefaultBodyLimit::max(
+                crate::body_budget::MAX_BODY,
+            ))
             // A request body that never ends (slow chunks) is cut off.
             .layer(tower_http::timeout::TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,

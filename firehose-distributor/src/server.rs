@@ -68,6 +68,7 @@ pub struct Distributor {
     /// When this distributor started (Unix ms).
     pub(crate) started_ms: u64,
     pub(crate) limiter: crate::ratelimit::RateLimiter,
+    pub(crate) bodies: crate::body_budget::BodyBudget,
     /// Session tasks still running (they outlive their hub registration while closing).
     pub(crate) live_sessions: std::sync::atomic::AtomicUsize,
     /// Checkpoints of the live readers, for resume scans of the retained logs.
@@ -131,6 +132,7 @@ impl Distributor {
             crypto: config.crypto()?,
             keys: config.keys()?,
             limiter: crate::ratelimit::RateLimiter::new(config.rate_limit, true),
+            bodies: Default::default(),
             config: RwLock::new(config),
             replay: ReplayCache::default(),
             backfill_slots: Default::default(),
