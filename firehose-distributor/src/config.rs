@@ -112,6 +112,26 @@ pub struct Config {
     /// the collector resumes later).
     #[serde(rename = "BACKFILL_MIN_BYTES_PER_SEC")]
     pub backfill_min_bytes_per_sec: u64,
+    /// Back-fill a collector that subscribes without `since` from where its last connection
+    /// ended ([`crate::positions`]); false: the original's live-only behaviour.
+    #[serde(rename = "IMPLICIT_RESUME")]
+    pub implicit_resume: bool,
+    /// Where the remembered resume points are saved (the binary: `firehose-resume-state.json`
+    /// in the working directory; none: kept in memory only).
+    #[serde(rename = "RESUME_STATE_FILE", skip_serializing_if = "Option::is_none")]
+    pub resume_state_file: Option<PathBuf>,
+    /// Collector keys whose resume points are remembered; the one updated longest ago is
+    /// forgotten first.
+    #[serde(rename = "RESUME_MAX_KEYS")]
+    pub resume_max_keys: usize,
+    /// Entries a second an implicit resume sends (0: as fast as the collector reads):
+    /// relayer-collector handles messages without back-pressure.
+    #[serde(rename = "IMPLICIT_RESUME_RATE")]
+    pub implicit_resume_rate: u64,
+    /// Most entries one implicit resume sends; past it the session goes live and the gap is
+    /// logged and counted.
+    #[serde(rename = "IMPLICIT_RESUME_MAX")]
+    pub implicit_resume_max: u64,
 }
 
 impl Default for Config {
@@ -135,6 +155,11 @@ impl Default for Config {
             client_queue_capacity: 4096,
             backfill_send_timeout_ms: 30_000,
             backfill_min_bytes_per_sec: 4 << 20,
+            implicit_resume: true,
+            resume_state_file: None,
+            resume_max_keys: 10_000,
+            implicit_resume_rate: 1000,
+            implicit_resume_max: 100_000,
             header_read_timeout_ms: 10_000,
             max_pending_connections: 1024,
             max_pending_per_address: 256,
@@ -165,7 +190,8 @@ pub struct ArchiverData {
 }
 
 /// Keys that may be absent from the serialised config, with the type of their value.
-const OPTIONAL_KEYS: [(&str, Kind); 4] = [
+const OPTIONAL_KEYS: [(&str, Kind); 5] = [
+    ("RESUME_STATE_FILE", Kind::String),
     ("ARCHIVER_DB_PATH", Kind::String),
     ("ARCHIVER_DB_DIR", Kind::String),
     ("ARCHIVER_DATA", Kind::Json),

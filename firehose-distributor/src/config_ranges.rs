@@ -15,7 +15,7 @@ struct Setting {
 const HOUR_MS: u64 = 3_600_000;
 const MIB: u64 = 1 << 20;
 
-fn settings(c: &Config) -> [Setting; 8] {
+fn settings(c: &Config) -> [Setting; 11] {
     let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
     [
         Setting {
@@ -58,6 +58,24 @@ fn settings(c: &Config) -> [Setting; 8] {
             key: "BACKFILL_MIN_BYTES_PER_SEC",
             value: c.backfill_min_bytes_per_sec,
             min: 0,
+            max: 1 << 40,
+        },
+        Setting {
+            key: "RESUME_MAX_KEYS",
+            value: n(c.resume_max_keys),
+            min: 1,
+            max: 10_000_000,
+        },
+        Setting {
+            key: "IMPLICIT_RESUME_RATE",
+            value: c.implicit_resume_rate,
+            min: 0,
+            max: 10_000_000,
+        },
+        Setting {
+            key: "IMPLICIT_RESUME_MAX",
+            value: c.implicit_resume_max,
+            min: 1,
             max: 1 << 40,
         },
         Setting {

@@ -114,6 +114,9 @@ pub struct SessionRx {
     pub id: u64,
     /// Messages to send.
     pub messages: mpsc::Receiver<Shared>,
+    /// Where the live stream was when the session joined: everything published before is at
+    /// or before it, everything after is queued.
+    pub start: firehose_core::since::Since,
     /// Fires when the hub closes the session.
     pub close: oneshot::Receiver<CloseReason>,
 }
@@ -135,6 +138,9 @@ pub struct HubMetrics {
 #[derive(Default)]
 pub struct Hub {
     sessions: Mutex<HashMap<PublicKey, Handle>>,
+    /// The key of the last message published, per type (changed under the sessions lock,
+    /// so that a session's start point and its first queued message agree).
+    last: Mutex<firehose_core::since::Since>,
     next_id: AtomicU64,
     /// Counters.
     pub metrics: HubMetrics,
@@ -155,7 +161,9 @@ impl Hub {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, messages) = mpsc::channel(capacity.max(1));
         let (close_tx, close) = oneshot::channel();
-        let old = self.sessions.lock().expect("hub lock").insert(
+        let mut sessions = self.sessions.lock().expect("hub lock");
+        let start = self.last.lock().expect("hub lock").clone();
+        let old = sessions.insert(
             key,
             Handle {
                 id,
@@ -163,6 +171,7 @@ impl Hub {
                 close: Some(close_tx),
             },
         );
+        drop(sessions);
         if let Some(mut old) = old {
             self.metrics.replaced.fetch_add(1, Ordering::Relaxed);
             if let Some(c) = old.close.take() {
@@ -175,6 +184,7 @@ impl Hub {
         SessionRx {
             id,
             messages,
+            start,
             close,
         }
     }
@@ -202,6 +212,9 @@ impl Hub {
         self.metrics.published.fetch_add(1, Ordering::Relaxed);
         let mut delivered = 0;
         let mut s = self.sessions.lock().expect("hub lock");
+        if let Some(k) = msg.key() {
+            self.last.lock().expect("hub lock").advance_key(k);
+        }
         s.retain(|key, h| match h.tx.try_send(msg.clone()) {
             Ok(()) => {
                 delivered += 1;

@@ -33,6 +33,7 @@
 
 pub mod api;
 pub mod archive_db;
+pub mod atomic_file;
 pub mod auth;
 pub mod backfill_slots;
 pub mod body_budget;
@@ -47,6 +48,8 @@ pub mod logindex;
 pub mod metrics;
 pub mod mq;
 pub mod peers;
+pub mod positions;
+pub mod positions_file;
 pub mod prometheus;
 pub mod ratelimit;
 pub mod readers;

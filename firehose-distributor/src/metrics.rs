@@ -148,6 +148,36 @@ fn prometheus_text(d: &Distributor) -> String {
             d.resumes_refused.load(Relaxed),
         ),
         (
+            "firehose_distributor_implicit_resumes_total",
+            "counter",
+            "Collectors that subscribed without `since` and were back-filled from where their last connection ended.",
+            d.implicit.resumes.load(Relaxed),
+        ),
+        (
+            "firehose_distributor_implicit_resume_entries_total",
+            "counter",
+            "Entries sent by implicit resumes.",
+            d.implicit.backfilled.load(Relaxed),
+        ),
+        (
+            "firehose_distributor_implicit_resumes_cut_total",
+            "counter",
+            "Implicit resumes cut at IMPLICIT_RESUME_MAX (a gap was left and logged).",
+            d.implicit.cut.load(Relaxed),
+        ),
+        (
+            "firehose_distributor_resume_positions_evicted_total",
+            "counter",
+            "Remembered collector positions forgotten to stay within RESUME_MAX_KEYS.",
+            d.positions.evicted.load(Relaxed),
+        ),
+        (
+            "firehose_distributor_resume_positions",
+            "gauge",
+            "Collector positions remembered.",
+            d.positions.len() as u64,
+        ),
+        (
             "firehose_distributor_backfills_yielded_total",
             "counter",
             "Back-fills closed with 4001 because they progressed too slowly while another collector waited for a slot.",

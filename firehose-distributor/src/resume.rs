@@ -52,6 +52,9 @@ pub struct Backfilled {
     pub ids: SentIds,
     /// The resume point after everything sent.
     pub reached: Since,
+    /// The back-fill stopped at its limit of entries ([`backfill_limited`]): the session goes
+    /// live and leaves a gap after [`Backfilled::reached`].
+    pub cut: bool,
     /// The back-fill stopped because rows committed after its database pass had already
     /// rotated out of the data logs (the ring lapped it): sending the rest would break the
     /// order, so the session should be closed and resumed again (SQLite has them by then).
@@ -76,6 +79,21 @@ pub fn backfill(
     out: &mpsc::Sender<Vec<Shared>>,
     batch: usize,
 ) -> firehose_dbstore::Result<Backfilled> {
+    backfill_limited(db, signer, since, logs, index, out, batch, u64::MAX)
+}
+
+/// [`backfill`], stopping after `limit` entries ([`Backfilled::cut`] then says so).
+#[allow(clippy::too_many_arguments)] // backfill's inputs, plus the limit
+pub fn backfill_limited(
+    db: &ArchiverDb,
+    signer: &Signer<'_>,
+    since: &Since,
+    logs: Option<&LogScan>,
+    index: Option<&crate::logindex::LogIndex>,
+    out: &mpsc::Sender<Vec<Shared>>,
+    batch: usize,
+    limit: u64,
+) -> firehose_dbstore::Result<Backfilled> {
     let mut done = Backfilled {
         reached: since.clone(),
         ..Backfilled::default()
@@ -85,21 +103,27 @@ pub fn backfill(
         out,
         size: batch.max(1),
         pending: Vec::with_capacity(batch.clamp(1, BATCH * 4)),
+        keys: Vec::with_capacity(batch.clamp(1, BATCH * 4)),
     };
-    let send = |done: &mut Backfilled,
-                signer: &mut Batcher<'_>,
-                t: DataType,
-                id: &str,
-                canonical: Bytes|
-     -> bool {
-        done.ids.insert((t, id.to_owned()));
-        signer.push(t, canonical)
+    // Each entry goes out with its key, so that the session can tell how far its collector
+    // got; `false` stops the back-fill (the session went away, or the limit is reached).
+    let send = |done: &mut Backfilled, signer: &mut Batcher<'_>, key: RecordKey, canonical: Bytes| -> bool {
+        if done.ids.len() as u64 >= limit {
+            done.cut = true;
+            return false;
+        }
+        done.ids.insert((key.data_type, key.id.to_string()));
+        signer.push(key, canonical)
     };
     let send_record = |done: &mut Backfilled, signer: &mut Batcher<'_>, r: Record| -> bool {
+        if done.ids.len() as u64 >= limit {
+            done.cut = true;
+            return false;
+        }
         done.from_db += 1;
         done.reached.advance(&r);
         let canonical = Bytes::from(r.to_canonical_json());
-        send(done, signer, r.data_type(), r.id(), canonical)
+        send(done, signer, RecordKey::of(&r), canonical)
     };
     // Cycles after the given counter.
     // `since` comes from the collector: a counter at the end of the range has nothing after it.
@@ -111,6 +135,7 @@ pub fn backfill(
             };
             for c in page {
                 if !send_record(&mut done, &mut signer, Record::Cycle(c)) {
+                    signer.flush();
                     return Ok(done);
                 }
             }
@@ -127,13 +152,13 @@ pub fn backfill(
     if let Some(k) = &since.original_tx {
         let sent =
             backfill_keyed::<OriginalTxData>(db, k, |r| send_record(&mut done, &mut signer, r))?;
-        if !sent || !signer.flush() {
+        if !signer.flush() || !sent {
             return Ok(done);
         }
     }
     if let Some(k) = &since.receipt {
         let sent = backfill_keyed::<Receipt>(db, k, |r| send_record(&mut done, &mut signer, r))?;
-        if !sent || !signer.flush() {
+        if !signer.flush() || !sent {
             return Ok(done);
         }
     }
@@ -185,9 +210,15 @@ pub fn backfill(
                     }
                     check = false;
                 }
+                if done.ids.len() as u64 >= limit {
+                    done.cut = true;
+                    signer.flush();
+                    return Ok(done);
+                }
                 done.from_logs += 1;
                 done.reached.advance_key(&e.key);
-                if !send(&mut done, &mut signer, t, &key.1, e.raw) {
+                if !send(&mut done, &mut signer, e.key, e.raw) {
+                    signer.flush();
                     return Ok(done);
                 }
             }
@@ -219,12 +250,14 @@ struct Batcher<'a> {
     out: &'a mpsc::Sender<Vec<Shared>>,
     size: usize,
     pending: Vec<(DataType, Bytes)>,
+    keys: Vec<RecordKey>,
 }
 
 impl Batcher<'_> {
     /// Queues an entry (canonical JSON); sends the batch when full. `false`: session gone.
-    fn push(&mut self, t: DataType, canonical: Bytes) -> bool {
-        self.pending.push((t, canonical));
+    fn push(&mut self, key: RecordKey, canonical: Bytes) -> bool {
+        self.pending.push((key.data_type, canonical));
+        self.keys.push(key);
         self.pending.len() < self.size || self.flush()
     }
 
@@ -238,9 +271,10 @@ impl Batcher<'_> {
             .cache
             .signed_entries(s.crypto, s.keys, &self.pending)
             .into_iter()
-            .map(|msg| {
+            .zip(self.keys.drain(..))
+            .map(|(msg, key)| {
                 let msg = String::from_utf8(msg).expect("canonical JSON is UTF-8");
-                Outgoing::new(msg, None)
+                Outgoing::new(msg, Some(key))
             })
             .collect();
         self.pending.clear();

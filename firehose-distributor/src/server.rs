@@ -57,6 +57,10 @@ pub struct Distributor {
     pub(crate) config: RwLock<Config>,
     pub(crate) replay: ReplayCache,
     pub(crate) backfill_slots: crate::backfill_slots::BackfillSlots,
+    /// Where each collector got to (implicit resume).
+    pub(crate) positions: Arc<crate::positions::Positions>,
+    /// Counters of implicit resumes.
+    pub(crate) implicit: crate::positions::ImplicitStats,
     /// Back-fills that yielded their slot to a waiting collector.
     pub(crate) backfills_yielded: std::sync::atomic::AtomicU64,
     pub(crate) db: Arc<crate::archive_db::LazyDb>,
@@ -128,6 +132,11 @@ impl Distributor {
             tracing::warn!("no ARCHIVER_DB_DIR / ARCHIVER_DB_PATH: the history API answers 503");
         }
         let db = Arc::new(crate::archive_db::LazyDb::open(layout));
+        let positions = crate::positions::Positions::new(config.resume_max_keys);
+        if let Some(path) = config.resume_state_file.as_deref().filter(|_| config.implicit_resume) {
+            let n = crate::positions_file::load(path, &positions);
+            tracing::info!(file = %path.display(), collectors = n, "resume points loaded");
+        }
         Ok(Arc::new(Self {
             crypto: config.crypto()?,
             keys: config.keys()?,
@@ -136,6 +145,8 @@ impl Distributor {
             config: RwLock::new(config),
             replay: ReplayCache::default(),
             backfill_slots: Default::default(),
+            positions: Arc::new(positions),
+            implicit: Default::default(),
             backfills_yielded: Default::default(),
             db,
             auth_failures: Default::default(),
@@ -216,6 +227,17 @@ impl Distributor {
             c.subscribers = subscribers;
         }
         self.close_disallowed();
+        // With the allow-list on, only listed keys keep resume points.
+        if limit {
+            let c = self.config();
+            let listed: std::collections::HashSet<PublicKey> = c
+                .subscribers
+                .iter()
+                .filter_map(|s| PublicKey::from_hex(&s.public_key).ok())
+                .collect();
+            drop(c);
+            self.positions.retain(|k| listed.contains(k));
+        }
     }
 
     /// Closes sessions whose subscription expired or was removed (1001).
@@ -260,6 +282,38 @@ impl Distributor {
         let _ = tokio::time::timeout(Duration::from_secs(2), count).await;
     }
 
+    /// The resume point remembered for `key`, when implicit resume is on and a database
+    /// can back-fill from it.
+    pub fn remembered(&self, key: &PublicKey) -> Option<firehose_core::since::Since> {
+        if !self.config().implicit_resume || !self.db.is_configured() {
+            return None;
+        }
+        self.positions.get(key)
+    }
+
+    /// Remembers that `key`'s collector has everything up to `since` (with the allow-list on,
+    /// only for listed keys; not at all with implicit resume off).
+    pub fn remember(&self, key: PublicKey, since: &firehose_core::since::Since) {
+        {
+            let c = self.config();
+            if !c.implicit_resume {
+                return;
+            }
+            let hex = key.to_hex();
+            if c.limit_to_subscribers_only
+                && !c.subscribers.iter().any(|s| s.public_key.eq_ignore_ascii_case(&hex))
+            {
+                return;
+            }
+        }
+        self.positions.set(key, since.clone());
+    }
+
+    /// Resume points remembered now.
+    pub fn positions(&self) -> &crate::positions::Positions {
+        &self.positions
+    }
+
     /// Back-fill slots free now.
     pub fn backfill_slots_available(&self) -> usize {
         self.backfill_slots.available()
@@ -272,6 +326,17 @@ impl Distributor {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         self.count_baseline().await;
+        let state = {
+            let c = self.config();
+            c.resume_state_file.clone().filter(|_| c.implicit_resume)
+        };
+        let saver = state.clone().map(|path| {
+            crate::positions_file::spawn_saver(
+                self.positions.clone(),
+                path,
+                crate::positions::SAVE_EVERY,
+            )
+        });
         let me = self.clone();
         let limits = {
             let c = self.config();
@@ -303,6 +368,11 @@ impl Distributor {
             && tokio::time::Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The sessions have handed in their last points: save them.
+        if let (Some(saver), Some(path)) = (saver, state) {
+            saver.abort();
+            crate::positions_file::save_if_changed(&self.positions, &path).await;
         }
         Ok(())
     }

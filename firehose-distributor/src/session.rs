@@ -3,6 +3,7 @@
 //! [`crate::session_backfill`]'s).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use crate::auth;
 use crate::frames;
 use crate::server::{Distributor, SESSION_MAX_INCOMING, SESSION_READ_BUFFER};
+use crate::positions::Tracker;
 use crate::socket::FrameWriter;
 use crate::upgrade::{Connection, NotWebsocket, Upgrade};
 
@@ -92,17 +94,40 @@ pub(crate) async fn upgrade(
         )
             .into_response();
     }
-    ws.on_upgrade(move |conn| session(d, conn, accepted.sender, capacity, since, encoding))
+    // Beyond the original: a collector that sends no `since` is resumed from where its last
+    // connection ended, if the distributor remembers it (crate::positions).
+    let (since, implicit) = match since {
+        Some(s) => (Some(s), false),
+        None => match d.remembered(&accepted.sender) {
+            Some(p) => {
+                tracing::info!(collector = %accepted.sender, since = %serde_json::to_string(&p).unwrap_or_default(), "implicit resume: back-filling from where the last connection ended");
+                d.implicit.resumes.fetch_add(1, Relaxed);
+                (Some(p), true)
+            }
+            None => (None, false),
+        },
+    };
+    let start = Start {
+        key: accepted.sender,
+        capacity,
+        since,
+        implicit,
+        encoding,
+    };
+    ws.on_upgrade(move |conn| session(d, conn, start))
 }
 
-async fn session(
-    d: Arc<Distributor>,
-    conn: Connection,
+/// What a session starts with.
+struct Start {
     key: PublicKey,
     capacity: usize,
     since: Option<firehose_core::since::Since>,
+    /// The resume point is the server's (no `since` was sent): paced and limited.
+    implicit: bool,
     encoding: firehose_core::codec::Encoding,
-) {
+}
+
+async fn session(d: Arc<Distributor>, conn: Connection, start: Start) {
     d.live_sessions
         .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     let config = WebSocketConfig::default()
@@ -110,7 +135,7 @@ async fn session(
         .max_message_size(Some(SESSION_MAX_INCOMING))
         .max_frame_size(Some(SESSION_MAX_INCOMING));
     let (incoming, out) = crate::socket::split(conn, config).await;
-    run_session(&d, incoming, out, key, capacity, since, encoding).await;
+    run_session(&d, incoming, out, start).await;
     d.live_sessions
         .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
 }
@@ -119,14 +144,21 @@ async fn run_session(
     d: &Arc<Distributor>,
     mut incoming: crate::socket::Incoming<tokio::io::ReadHalf<Connection>>,
     mut out: Writer,
-    key: PublicKey,
-    capacity: usize,
-    since: Option<firehose_core::since::Since>,
-    encoding: firehose_core::codec::Encoding,
+    start: Start,
 ) {
+    let Start {
+        key,
+        capacity,
+        since,
+        implicit,
+        encoding,
+    } = start;
     let registered = std::time::Instant::now();
     let mut rx = d.hub.register(key, capacity);
-    tracing::info!(collector = %key, id = rx.id, sessions = d.hub.len(), resume = since.is_some(), "collector connected");
+    tracing::info!(collector = %key, id = rx.id, sessions = d.hub.len(), resume = since.is_some(), implicit, "collector connected");
+    // What the collector has: its resume point, else where the live stream was.
+    let mut tracker = Tracker::new(crate::positions::merge(since.as_ref(), &rx.start));
+    let mut saved_at = std::time::Instant::now();
     let mut handover = None;
     if let Some(since) = since {
         let resume = crate::session_backfill::Resume {
@@ -134,8 +166,13 @@ async fn run_session(
             since,
             registered,
             encoding,
+            implicit,
         };
-        match crate::session_backfill::backfill_then_handover(d, resume, &mut rx, &mut out).await {
+        let done =
+            crate::session_backfill::backfill_then_handover(d, resume, &mut rx, &mut out, &mut tracker)
+                .await;
+        d.remember(key, tracker.delivered());
+        match done {
             Some(h) => handover = Some(h),
             None => {
                 d.hub.unregister(&key, rx.id);
@@ -153,10 +190,14 @@ async fn run_session(
                         // Send what is already queued, for a bounded time.
                         while let Ok(m) = rx.messages.try_recv() {
                             if let Some(frame) = m.frame(encoding) {
+                                tracker.pushed(&m, frame.len());
                                 out.push(frame);
                             }
                         }
-                        let _ = tokio::time::timeout(crate::hub::SHUTDOWN_FLUSH, out.flush()).await;
+                        let flushed = tokio::time::timeout(crate::hub::SHUTDOWN_FLUSH, out.flush()).await;
+                        if matches!(flushed, Ok(Ok(()))) {
+                            tracker.flushed();
+                        }
                     }
                     close_with(&mut out, r.code, r.reason).await;
                 }
@@ -171,6 +212,7 @@ async fn run_session(
                         continue;
                     }
                     if let Some(frame) = msg.frame(encoding) {
+                        tracker.pushed(&msg, frame.len());
                         out.push(frame);
                     }
                 }
@@ -208,8 +250,14 @@ async fn run_session(
             if !written {
                 break;
             }
+            tracker.flushed();
+            if saved_at.elapsed() >= crate::positions::SAVE_EVERY && tracker.take_changed().is_some() {
+                d.remember(key, tracker.delivered());
+                saved_at = std::time::Instant::now();
+            }
         }
     }
+    d.remember(key, tracker.delivered());
     d.hub.unregister(&key, rx.id);
     tracing::info!(collector = %key, "collector disconnected");
 }

@@ -19,6 +19,7 @@ use firehose_core::since::Since;
 use firehose_logreader::TailOptions;
 
 use crate::backfill_slots::Progress;
+use crate::positions::Tracker;
 use crate::hub::{CloseReason, SessionRx, CLOSE_SLOW_CONSUMER};
 use crate::resume::Handover;
 use crate::server::Distributor;
@@ -37,6 +38,9 @@ pub(crate) struct Resume {
     pub registered: Instant,
     /// Its wire format.
     pub encoding: Encoding,
+    /// The resume point is the server's memory (no `since` was sent): paced at
+    /// `IMPLICIT_RESUME_RATE` and cut at `IMPLICIT_RESUME_MAX` entries.
+    pub implicit: bool,
 }
 
 /// Why a running back-fill stops early.
@@ -58,6 +62,7 @@ pub(crate) async fn backfill_then_handover(
     r: Resume,
     rx: &mut SessionRx,
     out: &mut Writer,
+    tracker: &mut Tracker,
 ) -> Option<Handover> {
     let db = d.db();
     if !db.is_configured() {
@@ -83,6 +88,12 @@ pub(crate) async fn backfill_then_handover(
     let (btx, mut brx) = tokio::sync::mpsc::channel(2);
     let me = d.clone();
     let point = r.since.clone();
+    let (rate, limit) = if r.implicit {
+        let c = d.config();
+        (c.implicit_resume_rate, c.implicit_resume_max)
+    } else {
+        (0, u64::MAX)
+    };
     let job = tokio::task::spawn_blocking(move || {
         let db = db.open_own()?;
         let signer = crate::resume::Signer {
@@ -90,18 +101,24 @@ pub(crate) async fn backfill_then_handover(
             keys: &me.keys,
             cache: &me.signatures,
         };
-        crate::resume::backfill(
+        crate::resume::backfill_limited(
             &db,
             &signer,
             &point,
             Some(&logs),
             Some(&me.log_index),
             &btx,
-            crate::resume::BATCH,
+            crate::resume::BATCH.min(usize::try_from(rate).unwrap_or(usize::MAX).max(1)),
+            limit,
         )
         .map_err(|e| crate::archive_db::DbError::Query(Arc::new(e)))
     });
-    if let Err(stop) = send_batches(d, &mut brx, rx, out, r.encoding).await {
+    let sending = Sending {
+        encoding: r.encoding,
+        rate,
+        implicit: r.implicit,
+    };
+    if let Err(stop) = send_batches(d, &mut brx, rx, out, tracker, sending).await {
         // The slot goes back before the close frame waits on the socket; dropping the
         // channel ends the back-fill's thread at its next batch.
         drop(slot);
@@ -121,6 +138,15 @@ pub(crate) async fn backfill_then_handover(
                 from_logs = done.from_logs,
                 "back-fill done"
             );
+            if done.cut {
+                d.implicit.cut.fetch_add(1, Relaxed);
+                tracing::warn!(
+                    collector = %r.key,
+                    sent = done.from_db + done.from_logs,
+                    gap_after = %serde_json::to_string(&done.reached).unwrap_or_default(),
+                    "implicit resume cut at IMPLICIT_RESUME_MAX: going live; the entries after `gap_after` up to the live point are not sent (the collector's own sync catches up when it restarts)"
+                );
+            }
             done.ids
         }
         // Going on live would leave a gap the collector cannot see: close with 1011, and
@@ -144,34 +170,49 @@ pub(crate) async fn backfill_then_handover(
             continue;
         }
         if let Some(frame) = m.frame(r.encoding) {
+            tracker.pushed(&m, frame.len());
             out.push(frame);
         }
     }
     out.flush().await.ok()?;
+    tracker.flushed();
     Some(handover)
 }
 
+/// How a back-fill's batches go out.
+struct Sending {
+    encoding: Encoding,
+    /// Entries a second (0: unpaced).
+    rate: u64,
+    /// An implicit resume (its entries are counted apart).
+    implicit: bool,
+}
+
 /// Writes the back-fill's batches as they come, watching the session's close signal, the
-/// send deadline and (when contended) the progress rate.
+/// send deadline and (when contended, and not paced by us) the progress rate.
 async fn send_batches(
     d: &Distributor,
     brx: &mut tokio::sync::mpsc::Receiver<Vec<crate::hub::Shared>>,
     rx: &mut SessionRx,
     out: &mut Writer,
-    encoding: Encoding,
+    tracker: &mut Tracker,
+    how: Sending,
 ) -> Result<(), Stop> {
     let (deadline, min_rate) = {
         let c = d.config();
         (c.backfill_send_timeout(), c.backfill_min_bytes_per_sec)
     };
+    let started = Instant::now();
+    let mut sent = 0u64;
     let mut progress = Progress::default();
     let mut tick = tokio::time::interval(CHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Checked every tick: the progress sample, then whether this back-fill must yield.
+    // Checked every tick: the progress sample, then whether this back-fill must yield (a
+    // paced one is slow by our choice, and keeps its slot).
     let must_yield = |progress: &mut Progress| {
         let now = Instant::now();
         progress.sample(now);
-        d.backfill_slots.contended() && progress.too_slow(now, min_rate)
+        how.rate == 0 && d.backfill_slots.contended() && progress.too_slow(now, min_rate)
     };
     loop {
         let batch = tokio::select! {
@@ -189,9 +230,12 @@ async fn send_batches(
         };
         let mut bytes = 0u64;
         // The batch goes out in as few writes as the socket takes, within the deadline.
-        for frame in batch.iter().filter_map(|m| m.frame(encoding)) {
-            bytes += frame.len() as u64;
-            out.push(frame);
+        for m in &batch {
+            if let Some(frame) = m.frame(how.encoding) {
+                bytes += frame.len() as u64;
+                tracker.pushed(m, frame.len());
+                out.push(frame);
+            }
         }
         let sent_at = Instant::now();
         loop {
@@ -212,7 +256,20 @@ async fn send_batches(
                 }
             }
         }
+        tracker.flushed();
         progress.wrote(bytes);
+        sent += batch.len() as u64;
+        if how.implicit {
+            d.implicit.backfilled.fetch_add(batch.len() as u64, Relaxed);
+        }
+        if how.rate > 0 {
+            // Paced: the next batch leaves when the rate allows, the session still closable.
+            let due = started + Duration::from_secs_f64(sent as f64 / how.rate as f64);
+            tokio::select! {
+                () = tokio::time::sleep_until(due.into()) => {}
+                c = &mut rx.close => return Err(Stop::Closed(c)),
+            }
+        }
     }
 }
 

@@ -4,7 +4,6 @@
 //! The file is replaced atomically (write a temporary file, fsync, rename, fsync the
 //! directory), so a crash leaves either the old or the new cursor, never a torn one.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -102,23 +101,13 @@ impl StateFile {
             path: self.path.clone(),
             source,
         };
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-            _ => PathBuf::from("."),
-        };
         let body = serde_json::to_vec_pretty(&File {
             version: 1,
             cursor,
             updated_at_ms: crate::auth::now_ms(),
         })
         .expect("state serialises");
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
-        tmp.write_all(&body).map_err(io)?;
-        tmp.as_file().sync_all().map_err(io)?;
-        tmp.persist(&self.path).map_err(|e| io(e.error))?;
-        std::fs::File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io)?;
+        crate::atomic_file::replace(&self.path, &body).map_err(io)?;
         Ok(())
     }
 }

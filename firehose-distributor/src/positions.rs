@@ -1,0 +1,259 @@
+//! Where each collector got to, remembered by the server (beyond the original): the resume
+//! point per collector key and data type, so that a collector that reconnects *without*
+//! `since` (relayer-collector always does) is back-filled from where its last connection
+//! ended instead of losing what was written meanwhile.
+//!
+//! * A session tracks the messages it has written to its socket ([`Tracker`]); a message
+//!   counts as delivered only once [`LAG_BYTES`] more have been written after it, since what
+//!   is still in the kernel's send buffer is lost if the network drops. So a resume repeats
+//!   at most the last [`LAG_BYTES`] a collector was sent (duplicates, never a gap).
+//! * A session starts from the point the live stream had reached when it joined the hub
+//!   (what was published before, a live-only collector was never going to get).
+//! * [`Positions`] keeps at most a number of keys, forgetting the one updated longest ago
+//!   first (evictions are counted), and is saved atomically to a state file
+//!   ([`crate::positions_file`]).
+//!
+//! Non-guarantee: a collector that lost data on its own side after its kernel acknowledged
+//! it (a crash before it stored what it read) is not resent that data.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use firehose_core::crypto::PublicKey;
+use firehose_core::since::Since;
+
+use crate::hub::Shared;
+
+/// Bytes written after a message before it counts as delivered (Linux's largest automatic
+/// TCP send buffer is 4 MiB).
+pub const LAG_BYTES: u64 = 4 << 20;
+
+/// Counters of implicit resumes, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ImplicitStats {
+    /// Sessions resumed from a remembered point.
+    pub resumes: AtomicU64,
+    /// Entries they were back-filled.
+    pub backfilled: AtomicU64,
+    /// Implicit resumes cut at their maximum (a gap was left).
+    pub cut: AtomicU64,
+}
+
+/// How often a session hands its delivered point to [`Positions`] (and at its end).
+pub const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A session's start: `since` where it names a type, else `live` (where the stream was).
+pub fn merge(since: Option<&Since>, live: &Since) -> Since {
+    let Some(s) = since else {
+        return live.clone();
+    };
+    Since {
+        cycle: s.cycle.or(live.cycle),
+        original_tx: s.original_tx.clone().or_else(|| live.original_tx.clone()),
+        receipt: s.receipt.clone().or_else(|| live.receipt.clone()),
+    }
+}
+
+/// The remembered resume points, at most `cap` keys.
+#[derive(Debug)]
+pub struct Positions {
+    inner: Mutex<Inner>,
+    cap: usize,
+    /// Keys forgotten to stay within the cap.
+    pub evicted: AtomicU64,
+    /// Changed since the state file was last written.
+    dirty: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    points: HashMap<PublicKey, (Since, u64)>,
+    /// Keys by the sequence number of their last update (oldest first).
+    order: BTreeMap<u64, PublicKey>,
+    seq: u64,
+}
+
+impl Positions {
+    /// An empty store of at most `cap` keys (at least 1).
+    pub fn new(cap: usize) -> Self {
+        Self {
+            inner: Mutex::default(),
+            cap: cap.max(1),
+            evicted: AtomicU64::new(0),
+            dirty: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The resume point of `key`, if one is remembered.
+    pub fn get(&self, key: &PublicKey) -> Option<Since> {
+        self.lock().points.get(key).map(|(s, _)| s.clone())
+    }
+
+    /// Remembers `since` for `key` (the most recently updated key is forgotten last).
+    pub fn set(&self, key: PublicKey, since: Since) {
+        let mut g = self.lock();
+        g.seq += 1;
+        let seq = g.seq;
+        if let Some((_, old)) = g.points.insert(key, (since, seq)) {
+            g.order.remove(&old);
+        }
+        g.order.insert(seq, key);
+        while g.points.len() > self.cap {
+            let Some((_, oldest)) = g.order.pop_first() else {
+                break;
+            };
+            g.points.remove(&oldest);
+            self.evicted.fetch_add(1, Ordering::Relaxed);
+        }
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    /// Forgets every key for which `keep` is false (subscribers taken off the allow-list).
+    pub fn retain(&self, keep: impl Fn(&PublicKey) -> bool) {
+        let mut g = self.lock();
+        let before = g.points.len();
+        g.points.retain(|k, _| keep(k));
+        if g.points.len() != before {
+            let Inner { points, order, .. } = &mut *g;
+            order.retain(|_, k| points.contains_key(k));
+            self.dirty.store(true, Ordering::Release);
+        }
+    }
+
+    /// Keys remembered.
+    pub fn len(&self) -> usize {
+        self.lock().points.len()
+    }
+
+    /// True when none is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every point, oldest update first (what the state file holds).
+    pub fn snapshot(&self) -> Vec<(PublicKey, Since)> {
+        let g = self.lock();
+        g.order
+            .values()
+            .filter_map(|k| g.points.get(k).map(|(s, _)| (*k, s.clone())))
+            .collect()
+    }
+
+    /// Takes the "changed" mark (true if there was a change to save).
+    pub fn take_dirty(&self) -> bool {
+        self.dirty.swap(false, Ordering::AcqRel)
+    }
+
+    /// Marks the store changed again (a save failed).
+    pub fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::Release);
+    }
+}
+
+/// One session's progress: the messages written to its socket, and the resume point of
+/// those that count as delivered.
+#[derive(Debug)]
+pub struct Tracker {
+    delivered: Since,
+    /// Messages written, with the byte offset where each ends.
+    written: VecDeque<(u64, Shared)>,
+    pushed_bytes: u64,
+    written_bytes: u64,
+    changed: bool,
+}
+
+impl Tracker {
+    /// A session whose collector has everything up to `start`.
+    pub fn new(start: Since) -> Self {
+        Self {
+            delivered: start,
+            written: VecDeque::new(),
+            pushed_bytes: 0,
+            written_bytes: 0,
+            changed: false,
+        }
+    }
+
+    /// `msg` was pushed to the socket writer as `bytes` bytes.
+    pub fn pushed(&mut self, msg: &Shared, bytes: usize) {
+        self.pushed_bytes += bytes as u64;
+        if msg.key().is_some() {
+            self.written.push_back((self.pushed_bytes, msg.clone()));
+        }
+    }
+
+    /// Everything pushed so far is written: messages [`LAG_BYTES`] behind now count as
+    /// delivered.
+    pub fn flushed(&mut self) {
+        self.written_bytes = self.pushed_bytes;
+        while let Some((end, msg)) = self.written.front() {
+            if end + LAG_BYTES > self.written_bytes {
+                break;
+            }
+            if let Some(k) = msg.key() {
+                self.delivered.advance_key(k);
+                self.changed = true;
+            }
+            self.written.pop_front();
+        }
+    }
+
+    /// The delivered point, if it moved since the last call.
+    pub fn take_changed(&mut self) -> Option<&Since> {
+        std::mem::take(&mut self.changed).then_some(&self.delivered)
+    }
+
+    /// The delivered point.
+    pub fn delivered(&self) -> &Since {
+        &self.delivered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use firehose_core::since::RecordKey;
+
+    fn key(n: u8) -> PublicKey {
+        PublicKey([n; 32])
+    }
+
+    #[test]
+    fn the_cap_forgets_the_key_updated_longest_ago() {
+        let p = Positions::new(2);
+        p.set(key(1), Since::default());
+        p.set(key(2), Since::default());
+        p.set(key(1), Since::default()); // 1 is now the most recent
+        p.set(key(3), Since::default());
+        assert!(p.get(&key(2)).is_none());
+        assert!(p.get(&key(1)).is_some() && p.get(&key(3)).is_some());
+        assert_eq!(p.evicted.load(Ordering::Relaxed), 1);
+        assert!(p.take_dirty() && !p.take_dirty());
+    }
+
+    #[test]
+    fn a_message_counts_once_lag_bytes_were_written_after_it() {
+        let msg = |i: u64| {
+            let k = RecordKey {
+                data_type: firehose_core::records::DataType::Cycle,
+                id: format!("c{i}").into(),
+                cycle: i,
+                timestamp: 0,
+            };
+            crate::hub::Outgoing::new(format!("{{\"c\":{i}}}"), Some(k))
+        };
+        let mut t = Tracker::new(Since::default());
+        t.pushed(&msg(1), 1000);
+        t.flushed();
+        assert!(t.take_changed().is_none(), "still within the lag");
+        t.pushed(&msg(2), LAG_BYTES as usize);
+        t.flushed();
+        assert_eq!(t.take_changed().unwrap().cycle, Some(1));
+        assert_eq!(t.delivered().cycle, Some(1), "2 is still within the lag");
+    }
+}
