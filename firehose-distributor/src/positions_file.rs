@@ -73,7 +73,10 @@ pub fn load(path: &Path, into: &Positions) -> usize {
 fn parse(text: &[u8]) -> Result<Vec<(PublicKey, Since)>, String> {
     let f: File = serde_json::from_slice(text).map_err(|e| e.to_string())?;
     if f.version != 1 {
-        return Err(format!("version {} (this build reads version 1)", f.version));
+        return Err(format!(
+            "version {} (this build reads version 1)",
+            f.version
+        ));
     }
     f.positions
         .into_iter()

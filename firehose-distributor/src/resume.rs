@@ -107,7 +107,11 @@ pub fn backfill_limited(
     };
     // Each entry goes out with its key, so that the session can tell how far its collector
     // got; `false` stops the back-fill (the session went away, or the limit is reached).
-    let send = |done: &mut Backfilled, signer: &mut Batcher<'_>, key: RecordKey, canonical: Bytes| -> bool {
+    let send = |done: &mut Backfilled,
+                signer: &mut Batcher<'_>,
+                key: RecordKey,
+                canonical: Bytes|
+     -> bool {
         if done.ids.len() as u64 >= limit {
             done.cut = true;
             return false;

@@ -133,7 +133,11 @@ impl Distributor {
         }
         let db = Arc::new(crate::archive_db::LazyDb::open(layout));
         let positions = crate::positions::Positions::new(config.resume_max_keys);
-        if let Some(path) = config.resume_state_file.as_deref().filter(|_| config.implicit_resume) {
+        if let Some(path) = config
+            .resume_state_file
+            .as_deref()
+            .filter(|_| config.implicit_resume)
+        {
             let n = crate::positions_file::load(path, &positions);
             tracing::info!(file = %path.display(), collectors = n, "resume points loaded");
         }
@@ -301,7 +305,10 @@ impl Distributor {
             }
             let hex = key.to_hex();
             if c.limit_to_subscribers_only
-                && !c.subscribers.iter().any(|s| s.public_key.eq_ignore_ascii_case(&hex))
+                && !c
+                    .subscribers
+                    .iter()
+                    .any(|s| s.public_key.eq_ignore_ascii_case(&hex))
             {
                 return;
             }

@@ -17,8 +17,8 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::auth;
 use crate::frames;
-use crate::server::{Distributor, SESSION_MAX_INCOMING, SESSION_READ_BUFFER};
 use crate::positions::Tracker;
+use crate::server::{Distributor, SESSION_MAX_INCOMING, SESSION_READ_BUFFER};
 use crate::socket::FrameWriter;
 use crate::upgrade::{Connection, NotWebsocket, Upgrade};
 
@@ -158,6 +158,8 @@ async fn run_session(
     tracing::info!(collector = %key, id = rx.id, sessions = d.hub.len(), resume = since.is_some(), implicit, "collector connected");
     // What the collector has: its resume point, else where the live stream was.
     let mut tracker = Tracker::new(crate::positions::merge(since.as_ref(), &rx.start));
+    // Remembered at once: a crash before the first update must not lose the start.
+    d.remember(key, tracker.delivered());
     let mut saved_at = std::time::Instant::now();
     let mut handover = None;
     if let Some(since) = since {
@@ -168,9 +170,14 @@ async fn run_session(
             encoding,
             implicit,
         };
-        let done =
-            crate::session_backfill::backfill_then_handover(d, resume, &mut rx, &mut out, &mut tracker)
-                .await;
+        let done = crate::session_backfill::backfill_then_handover(
+            d,
+            resume,
+            &mut rx,
+            &mut out,
+            &mut tracker,
+        )
+        .await;
         d.remember(key, tracker.delivered());
         match done {
             Some(h) => handover = Some(h),
@@ -251,7 +258,9 @@ async fn run_session(
                 break;
             }
             tracker.flushed();
-            if saved_at.elapsed() >= crate::positions::SAVE_EVERY && tracker.take_changed().is_some() {
+            if saved_at.elapsed() >= crate::positions::SAVE_EVERY
+                && tracker.take_changed().is_some()
+            {
                 d.remember(key, tracker.delivered());
                 saved_at = std::time::Instant::now();
             }

@@ -19,8 +19,8 @@ use firehose_core::since::Since;
 use firehose_logreader::TailOptions;
 
 use crate::backfill_slots::Progress;
-use crate::positions::Tracker;
 use crate::hub::{CloseReason, SessionRx, CLOSE_SLOW_CONSUMER};
+use crate::positions::Tracker;
 use crate::resume::Handover;
 use crate::server::Distributor;
 use crate::session::{close_with, Writer};

@@ -1,0 +1,205 @@
+//! Nothing lost across disconnects for a collector that never sends `since` (as
+//! relayer-collector): it reconnects after a delay with a fresh subscription, and the
+//! distributor back-fills what it missed, (a) across a SIGKILL and restart of the distributor
+//! while the archiver writes, and (b) across a cut connection and the reconnect delay.
+//! Every entry written after the collector first connected arrives, duplicates allowed.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use firehose_client::{Client, ClientConfig};
+use firehose_core::crypto::{KeyPair, PublicKey};
+use firehose_core::records::{DataType, Record};
+use firehose_dbstore::fixture::FixtureSpec;
+use firehose_distributor::config::DEV_PUBLIC_KEY;
+use firehose_sim::ArchiverSim;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+type Seen = Arc<Mutex<HashMap<(DataType, String), usize>>>;
+
+/// A collector that behaves like relayer-collector: no `since`, and after a close or an
+/// error a fresh subscription `delay` later. `cut` drops its connection.
+fn collector(url: String, delay: Duration, cut: Arc<tokio::sync::Notify>) -> Seen {
+    let seen: Seen = Arc::default();
+    let out = seen.clone();
+    tokio::spawn(async move {
+        let dev = PublicKey::from_hex(DEV_PUBLIC_KEY).unwrap();
+        loop {
+            let cfg = ClientConfig::new(&url, KeyPair::from_seed([77; 32]), dev);
+            if let Ok(mut sub) = Client::connect(&cfg).await {
+                loop {
+                    tokio::select! {
+                        m = sub.next() => match m {
+                            Some(Ok(r)) => {
+                                let key = (r.record.data_type(), r.record.id().to_owned());
+                                *out.lock().unwrap().entry(key).or_default() += 1;
+                            }
+                            _ => break,
+                        },
+                        () = cut.notified() => break,
+                    }
+                }
+            }
+            tokio::time::sleep(delay).await;
+        }
+    });
+    seen
+}
+
+fn start(cfg: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_firehose-distributor"))
+        .args(["--config", cfg.to_str().unwrap(), "--log-level", "warn"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `seen` holds every record of `want` (60 s at most); the duplicates.
+async fn wait_all(seen: &Seen, want: &[Record], what: &str) -> usize {
+    for _ in 0..600 {
+        let s = seen.lock().unwrap();
+        let missing = want
+            .iter()
+            .filter(|r| !s.contains_key(&(r.data_type(), r.id().to_owned())))
+            .count();
+        if missing == 0 {
+            return s.values().map(|n| n - 1).sum();
+        }
+        drop(s);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let s = seen.lock().unwrap();
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|r| !s.contains_key(&(r.data_type(), r.id().to_owned())))
+        .map(|r| (r.data_type(), r.id().to_owned()))
+        .collect();
+    panic!(
+        "{what}: {} of {} missing, e.g. {:?}",
+        missing.len(),
+        want.len(),
+        &missing[..missing.len().min(5)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_without_since_misses_nothing_across_a_restart_and_a_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = FixtureSpec {
+        cycles: 0,
+        receipts_per_cycle: 10,
+        txs_per_cycle: 10,
+        receipt_bytes: 512,
+        ..FixtureSpec::default()
+    };
+    let mut sim = ArchiverSim::create(dir.path(), spec, 200).unwrap();
+    let firehose_dbstore::Layout::Directory(db) = sim.layout().clone() else {
+        panic!("the simulator writes a database directory")
+    };
+    let port = free_port();
+    let cfg = dir.path().join("distributor-config.json");
+    let state = dir.path().join("resume-state.json");
+    let file = serde_json::json!({
+        "DISTRIBUTOR_PORT": port,
+        "DATA_LOG_DIR": sim.log_dir(),
+        "ARCHIVER_DB_DIR": db,
+        "RESUME_STATE_FILE": state,
+        "IMPLICIT_RESUME_RATE": 0,
+    });
+    std::fs::write(&cfg, file.to_string()).unwrap();
+    let mut child = start(&cfg);
+    let url = format!("ws://127.0.0.1:{port}");
+    let cut = Arc::new(tokio::sync::Notify::new());
+    let seen = collector(url.clone(), Duration::from_millis(500), cut.clone());
+    // Connected and live.
+    let mut want = Vec::new();
+    for _ in 0..100 {
+        let probe = sim.write_cycle().unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let s = seen.lock().unwrap();
+        if probe
+            .iter()
+            .all(|r| s.contains_key(&(r.data_type(), r.id().to_owned())))
+        {
+            break;
+        }
+    }
+    for _ in 0..5 {
+        want.extend(sim.write_cycle().unwrap());
+    }
+    wait_all(&seen, &want, "live").await;
+    // Positions are saved every second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // (a) SIGKILL while the archiver writes; written while it is down; restarted.
+    assert!(Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    child.wait().unwrap();
+    for _ in 0..10 {
+        want.extend(sim.write_cycle().unwrap());
+    }
+    let mut child = start(&cfg);
+    for _ in 0..5 {
+        want.extend(sim.write_cycle().unwrap());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let dups_a = wait_all(
+        &seen,
+        &want,
+        "after the distributor was killed and restarted",
+    )
+    .await;
+
+    // (b) The collector's connection is cut; entries written during its reconnect delay.
+    cut.notify_one();
+    for _ in 0..10 {
+        want.extend(sim.write_cycle().unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for _ in 0..5 {
+        want.extend(sim.write_cycle().unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dups_b = wait_all(&seen, &want, "after a cut connection").await;
+    eprintln!(
+        "{} entries, every one received; duplicates {dups_a} after the restart, {dups_b} in all",
+        want.len()
+    );
+    let metrics = reqwest_metrics(port).await;
+    assert!(
+        !metrics.contains("firehose_distributor_implicit_resumes_total 0\n"),
+        "{metrics}"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().unwrap();
+    assert!(state.exists(), "positions saved");
+}
+
+/// `/metrics` as Prometheus text.
+async fn reqwest_metrics(port: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
