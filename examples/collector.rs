@@ -1,11 +1,13 @@
 //! A Rust collector built on `firehose-client` alone: connects to a distributor (default: the
 //! demo on 127.0.0.1:6100), checks every message's distributor signature, appends the records
 //! to one JSON-lines file per type and prints a progress line every second. It reconnects
-//! with back-off and resumes with `since`, so a dropped connection loses nothing.
+//! with back-off and resumes with `since`, so a dropped connection loses nothing. Several
+//! URLs, comma-separated, are distributors to fail over between (over the same archiver
+//! data, signing with the same key): a close or an error resumes on the next one.
 //!
 //! ```text
 //! cargo run --release -p firehose-distributor -- demo        # in one terminal
-//! cargo run --example collector -- [WS_URL] [DISTRIBUTOR_PUBLIC_KEY] [OUT_DIR]
+//! cargo run --example collector -- [WS_URL[,WS_URL...]] [DISTRIBUTOR_PUBLIC_KEY] [OUT_DIR]
 //! ```
 
 use std::collections::BTreeMap;
@@ -21,7 +23,10 @@ use firehose::client::{ClientConfig, ResumingClient};
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let url = args.next().unwrap_or_else(|| "ws://127.0.0.1:6100".into());
+    let urls = args.next().unwrap_or_else(|| "ws://127.0.0.1:6100".into());
+    let mut urls = urls.split(',').map(str::trim).filter(|u| !u.is_empty());
+    let url = urls.next().unwrap_or("ws://127.0.0.1:6100").to_owned();
+    let fallbacks: Vec<String> = urls.map(str::to_owned).collect();
     let key = args.next().unwrap_or_else(|| DEV_PUBLIC_KEY.into());
     let distributor_key = PublicKey::from_hex(&key).unwrap_or_else(|e| {
         eprintln!("collector: distributor public key: {e}");
@@ -45,7 +50,9 @@ async fn main() {
 
     let mut counts: BTreeMap<DataType, u64> = BTreeMap::new();
     let mut last_print = Instant::now();
-    let mut client = ResumingClient::new(cfg);
+    let mut client = fallbacks.iter().fold(ResumingClient::new(cfg), |c, u| {
+        c.with_fallback(u, distributor_key)
+    });
     let mut lag_ms = 0u64;
     loop {
         let signed = match client.next().await {

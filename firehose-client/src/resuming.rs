@@ -1,7 +1,9 @@
-//! A subscription that never ends: reconnect with back-off, resume where it left off.
+//! A subscription that never ends: reconnect with back-off, resume where it left off, and
+//! fail over between distributors.
 
 use std::time::Duration;
 
+use firehose_core::crypto::PublicKey;
 use firehose_core::message::SignedRecord;
 use firehose_core::since::Since;
 use futures::Stream;
@@ -12,6 +14,10 @@ use crate::ws::{Client, ClientConfig, ClientError, Subscription};
 /// A subscription that never ends: it reconnects with back-off whenever the connection
 /// drops (including a slow-consumer close), and resumes with `since` set to the last record
 /// it handed out of each type, so nothing is missed or repeated across reconnects.
+///
+/// With several distributors ([`ResumingClient::with_fallback`]: over the same archiver data,
+/// or archivers of the same network), a close or an error moves it to the next one, which it
+/// resumes on from the same point; each distributor has its own back-off.
 ///
 /// ```no_run
 /// # async fn demo(cfg: firehose_client::ClientConfig) {
@@ -31,9 +37,38 @@ pub struct ResumingClient {
     cfg: ClientConfig,
     since: Since,
     sub: Option<Subscription>,
-    backoff: Duration,
+    endpoints: Vec<Endpoint>,
+    /// The endpoint in use (or tried next).
+    current: usize,
     connects: u64,
     resume: bool,
+}
+
+/// One distributor to subscribe to, with its own back-off.
+#[derive(Debug)]
+struct Endpoint {
+    url: String,
+    key: PublicKey,
+    backoff: Duration,
+    /// Not tried again before this.
+    not_before: tokio::time::Instant,
+}
+
+impl Endpoint {
+    fn new(url: String, key: PublicKey) -> Self {
+        Self {
+            url,
+            key,
+            backoff: ResumingClient::MIN_BACKOFF,
+            not_before: tokio::time::Instant::now(),
+        }
+    }
+
+    /// A failure: not tried again for the back-off, which doubles.
+    fn failed(&mut self) {
+        self.not_before = tokio::time::Instant::now() + self.backoff;
+        self.backoff = (self.backoff * 2).min(ResumingClient::MAX_BACKOFF);
+    }
 }
 
 impl ResumingClient {
@@ -47,11 +82,24 @@ impl ResumingClient {
         Self {
             since: cfg.since.clone().unwrap_or_default(),
             resume: true,
+            endpoints: vec![Endpoint::new(cfg.url.clone(), cfg.distributor_key)],
+            current: 0,
             cfg,
             sub: None,
-            backoff: Self::MIN_BACKOFF,
             connects: 0,
         }
+    }
+
+    /// Adds a distributor to fail over to, at `url`, whose messages are signed by `key`.
+    pub fn with_fallback(mut self, url: &str, key: PublicKey) -> Self {
+        self.endpoints
+            .push(Endpoint::new(url.trim_end_matches('/').to_owned(), key));
+        self
+    }
+
+    /// The URL of the distributor in use (or tried next).
+    pub fn url(&self) -> &str {
+        &self.endpoints[self.current].url
     }
 
     /// The resume point: the last record handed out of each type.
@@ -75,23 +123,28 @@ impl ResumingClient {
             match sub.next().await {
                 Some(Ok(signed)) => {
                     self.since.advance(&signed.record);
-                    self.backoff = Self::MIN_BACKOFF;
+                    self.endpoints[self.current].backoff = Self::MIN_BACKOFF;
                     return Ok(signed);
                 }
                 Some(Err(ClientError::BadMessage(e))) => return Err(ClientError::BadMessage(e)),
-                Some(Err(ClientError::Closed { code: 1011, reason })) => {
-                    // The distributor cannot serve the history right now: back off.
-                    tracing::warn!(%reason, retry_in = ?self.backoff, "resume refused (1011)");
-                    self.sub = None;
-                    self.sleep().await;
+                Some(Err(ClientError::Closed {
+                    code: firehose_core::protocol::CLOSE_RESUME_LATER,
+                    reason,
+                })) => {
+                    // This distributor cannot serve the history right now: back off from it.
+                    tracing::warn!(url = self.url(), %reason, "resume refused (1011)");
+                    self.lost();
                 }
                 Some(Err(e)) => {
-                    tracing::warn!(error = %e, "distributor connection lost; reconnecting");
-                    self.sub = None;
+                    tracing::warn!(url = self.url(), error = %e, "distributor connection lost; resuming elsewhere");
+                    self.lost();
                 }
                 None => {
-                    tracing::warn!("distributor connection ended; reconnecting");
-                    self.sub = None;
+                    tracing::warn!(
+                        url = self.url(),
+                        "distributor connection ended; resuming elsewhere"
+                    );
+                    self.lost();
                 }
             }
         }
@@ -105,13 +158,30 @@ impl ResumingClient {
         })
     }
 
-    async fn sleep(&mut self) {
-        tokio::time::sleep(self.backoff).await;
-        self.backoff = (self.backoff * 2).min(Self::MAX_BACKOFF);
+    /// The connection in use failed: back off from its distributor and move to the next.
+    fn lost(&mut self) {
+        self.sub = None;
+        self.endpoints[self.current].failed();
+        self.current = (self.current + 1) % self.endpoints.len();
     }
 
     async fn connect(&mut self) {
         loop {
+            // The first distributor (from the current one on) that may be tried now, or a
+            // wait until the earliest may.
+            let now = tokio::time::Instant::now();
+            let n = self.endpoints.len();
+            let ready = (0..n)
+                .map(|i| (self.current + i) % n)
+                .find(|&i| self.endpoints[i].not_before <= now);
+            let Some(i) = ready else {
+                let earliest = self.endpoints.iter().map(|e| e.not_before).min();
+                tokio::time::sleep_until(earliest.unwrap_or(now)).await;
+                continue;
+            };
+            self.current = i;
+            self.cfg.url = self.endpoints[i].url.clone();
+            self.cfg.distributor_key = self.endpoints[i].key;
             self.cfg.since = (self.resume && !self.since.is_empty()).then(|| self.since.clone());
             match Client::connect(&self.cfg).await {
                 Ok(sub) => {
@@ -125,16 +195,20 @@ impl ResumingClient {
                     if resp.status() == 400 && self.cfg.since.is_some() =>
                 {
                     tracing::warn!(
+                        url = self.url(),
                         "the distributor cannot resume (no database?): continuing live only"
                     );
                     self.resume = false;
                     continue;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?self.backoff, "cannot connect to the distributor");
+                    let e = e.to_string();
+                    let endpoint = &mut self.endpoints[i];
+                    tracing::warn!(url = %endpoint.url, error = %e, retry_in = ?endpoint.backoff, "cannot connect to the distributor");
+                    endpoint.failed();
+                    self.current = (i + 1) % n;
                 }
             }
-            self.sleep().await;
         }
     }
 }

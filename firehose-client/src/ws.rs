@@ -88,7 +88,8 @@ pub enum ClientError {
     /// The distributor closed the stream.
     #[error("closed by the distributor: {code} {reason}")]
     Closed {
-        /// Close code (4000 slow consumer, 4001 back-fill send timeout, 1011 resume refused).
+        /// Close code ([`firehose_core::protocol`]: 4001 slow consumer, 1011 resume refused, 1001
+        /// going away, 1000 replaced).
         code: u16,
         /// Close reason.
         reason: String,

@@ -30,6 +30,7 @@ pub mod fixtures;
 pub mod jscompat;
 pub mod keyed;
 pub mod message;
+pub mod protocol;
 pub mod record_key;
 pub mod records;
 pub mod since;

@@ -16,11 +16,11 @@ use firehose_core::since::RecordKey;
 use tokio::sync::{mpsc, oneshot};
 
 /// Close code: a newer connection with the same key replaced this one.
-pub const CLOSE_REPLACED: u16 = 1000;
+pub const CLOSE_REPLACED: u16 = firehose_core::protocol::CLOSE_REPLACED;
 /// Close code: subscription expired or removed, or the server is shutting down.
-pub const CLOSE_GOING_AWAY: u16 = 1001;
+pub const CLOSE_GOING_AWAY: u16 = firehose_core::protocol::CLOSE_GOING_AWAY;
 /// Close code: the session's queue overflowed (slow consumer).
-pub const CLOSE_SLOW_CONSUMER: u16 = 4001;
+pub const CLOSE_SLOW_CONSUMER: u16 = firehose_core::protocol::CLOSE_SLOW_CONSUMER;
 
 /// One published message, encoded once per wire format and shared by every session as a
 /// finished websocket frame ([`crate::frames`]): the JSON text frame always; the MessagePack

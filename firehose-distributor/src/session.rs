@@ -236,7 +236,7 @@ async fn run_session(
                     tracing::info!(collector = %key, error = %e, "bad frame from a collector");
                     // A message over SESSION_MAX_INCOMING is a capacity error: say so with 1009.
                     if matches!(e, WsError::Capacity(_)) {
-                        close_with(&mut out, 1009, "message too big").await;
+                        close_with(&mut out, firehose_core::protocol::CLOSE_TOO_BIG, "message too big").await;
                     }
                     break;
                 }

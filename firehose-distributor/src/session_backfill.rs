@@ -313,7 +313,12 @@ async fn stopped(d: &Distributor, out: &mut Writer, stop: Stop) -> Option<Handov
 /// Tells a resuming collector that its back-fill failed (1011: try again later).
 async fn close_backfill_failed(d: &Distributor, out: &mut Writer) -> Option<Handover> {
     d.resumes_refused.fetch_add(1, Relaxed);
-    close_with(out, 1011, "history not available; resume again later").await;
+    close_with(
+        out,
+        firehose_core::protocol::CLOSE_RESUME_LATER,
+        "history not available; resume again later",
+    )
+    .await;
     None
 }
 

@@ -67,15 +67,16 @@ fn start(cfg: &std::path::Path) -> Child {
 /// Waits until `seen` holds every record of `want` (60 s at most); the duplicates.
 async fn wait_all(seen: &Seen, want: &[Record], what: &str) -> usize {
     for _ in 0..600 {
-        let s = seen.lock().unwrap();
-        let missing = want
-            .iter()
-            .filter(|r| !s.contains_key(&(r.data_type(), r.id().to_owned())))
-            .count();
-        if missing == 0 {
-            return s.values().map(|n| n - 1).sum();
+        let done = {
+            let s = seen.lock().unwrap();
+            let all = want
+                .iter()
+                .all(|r| s.contains_key(&(r.data_type(), r.id().to_owned())));
+            all.then(|| s.values().map(|n| n - 1).sum())
+        };
+        if let Some(dups) = done {
+            return dups;
         }
-        drop(s);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let s = seen.lock().unwrap();

@@ -1,0 +1,20 @@
+//! What both ends of the distributor's websocket must agree on, written once: the close codes
+//! the distributor sends and what a collector should do on each.
+//!
+//! ```
+//! use firehose_core::protocol::{CLOSE_RESUME_LATER, CLOSE_SLOW_CONSUMER};
+//! assert_eq!((CLOSE_SLOW_CONSUMER, CLOSE_RESUME_LATER), (4001, 1011));
+//! ```
+
+/// Replaced by a newer connection with the same collector key.
+pub const CLOSE_REPLACED: u16 = 1000;
+/// Subscription expired or removed, or the distributor is shutting down: reconnect later.
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// A message from the collector was too big.
+pub const CLOSE_TOO_BIG: u16 = 1009;
+/// The history for a resume is not available now (database missing, back-fill lapped by the
+/// log ring, no back-fill slot): resume again later from the same point.
+pub const CLOSE_RESUME_LATER: u16 = 1011;
+/// The collector read too slowly (its queue overflowed, or a back-fill did not progress):
+/// resume from what it has.
+pub const CLOSE_SLOW_CONSUMER: u16 = 4001;
