@@ -1,10 +1,11 @@
 //! The memory budget of server mode: everything a connection can hold is reserved before the
 //! connection is served.
 //!
-//! A connection holds, at most, one message being received (up to the largest message) and,
-//! once it is received, the block's lines for the output (the format says how long they can
-//! get: [`crate::output::OutputFormat::line_bytes`]). It reads no further message while a
-//! block waits for the output, so that is all. The reservation ([`Budget::reservation`]) is
+//! A connection holds, at most, one message being received (up to the largest message) and
+//! the lines of the block before it, waiting for the output (the format says how long they
+//! can get: [`crate::output::OutputFormat::line_bytes`]; a block's payload is let go once its
+//! lines are made). It reads no further message while a block waits and the next one is in,
+//! so that is all. The reservation ([`Budget::reservation`]) is
 //! taken at `accept` and given back when the connection ends *and* its last lines are written
 //! (lines handed to the output are written whole even after their observer left, and stay
 //! counted until then). Connections that do not fit wait in the kernel's backlog.

@@ -264,8 +264,8 @@ impl Connector {
     }
 
     /// Reads messages until the peer goes away; answers with acks. While a block waits for
-    /// the output nothing more is read, and `watch` (a second handle on the same socket) tells
-    /// at once when the peer has gone: its block is not acked, and `reserved` is given back
+    /// the output one more message is read, then `watch` (a second handle on the same socket)
+    /// tells when the peer has gone: its block is not acked, and `reserved` is given back
     /// once the block's lines, handed to the output whole, are written.
     pub async fn handle_connection<S>(
         &self,
@@ -278,20 +278,25 @@ impl Connector {
     {
         let held: Held = reserved.map(|r| r as Arc<dyn std::any::Any + Send + Sync>);
         let (mut sink, mut stream) = ws.split();
+        // A message that arrived while the previous one waited for the output.
+        let mut next: Option<Message> = None;
         loop {
-            let msg = match stream.next().await {
-                Some(Ok(m)) => m,
-                Some(Err(WsError::Capacity(e))) => {
-                    self.stats.too_big.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(peer, error = %e, "message over the largest size; closing with 1009");
-                    refuse_too_big(sink, stream, self.cfg.max_message_size).await;
-                    return;
-                }
-                Some(Err(e)) => {
-                    tracing::warn!(peer, error = %e, "websocket read failed");
-                    break;
-                }
-                None => break,
+            let msg = match next.take() {
+                Some(m) => m,
+                None => match stream.next().await {
+                    Some(Ok(m)) => m,
+                    Some(Err(WsError::Capacity(e))) => {
+                        self.stats.too_big.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(peer, error = %e, "message over the largest size; closing with 1009");
+                        refuse_too_big(sink, stream, self.cfg.max_message_size).await;
+                        return;
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(peer, error = %e, "websocket read failed");
+                        break;
+                    }
+                    None => break,
+                },
             };
             let bytes = match msg {
                 Message::Binary(b) => b,
@@ -299,9 +304,22 @@ impl Connector {
                 Message::Close(_) => break,
                 _ => continue, // ping/pong handled by tungstenite
             };
-            let ack = tokio::select! {
-                ack = self.handle_message_holding(bytes, peer, held.clone()) => Some(ack),
-                () = departed(watch.as_ref()) => None,
+            let work = self.handle_message_holding(bytes, peer, held.clone());
+            tokio::pin!(work);
+            // While the block waits for the output, the next message is read (its payload
+            // was let go once its lines were made, so the reservation covers it), and after
+            // it the socket is watched: a peer that leaves is noticed at once.
+            let ack = loop {
+                tokio::select! {
+                    biased;
+                    ack = &mut work => break Some(ack),
+                    ev = stream.next(), if next.is_none() => match ev {
+                        Some(Ok(m @ (Message::Binary(_) | Message::Text(_)))) => next = Some(m),
+                        Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+                        Some(Ok(_)) => {}
+                    },
+                    () = departed(watch.as_ref()), if next.is_some() => break None,
+                }
             };
             let Some(ack) = ack else {
                 self.stats.abandoned.fetch_add(1, Ordering::Relaxed);
@@ -356,8 +374,20 @@ impl Connector {
                 return None;
             }
         }
+        let (ack_wanted, counter) = (msg.with_acknowledge, msg.counter);
         let ok = match msg.topic.as_str() {
-            topics::SAVE_BLOCK => self.save_block(&msg.payload, peer, held).await,
+            topics::SAVE_BLOCK => {
+                // The lines are made at once and the message let go before the output is
+                // waited for: while they wait, the connection's budget holds the lines and
+                // the next message, not the payload too.
+                let lines = self.render_block(&msg.payload, peer);
+                drop(msg);
+                match lines {
+                    Ok(Some(lines)) => self.write_block(lines, peer, held).await,
+                    Ok(None) => true,
+                    Err(()) => false,
+                }
+            }
             topics::REVERT_INDEXED_BLOCK => {
                 match BlockData::decode(msg.payload.clone()) {
                     Ok(b) => {
@@ -381,26 +411,30 @@ impl Connector {
             }
         };
         // Counter and Type only (`10 01 18 01` for counter 1), as the original's acks.
-        (msg.with_acknowledge && (ok || !self.cfg.blocking_ack_on_error))
-            .then(|| m.ack(msg.counter))
+        (ack_wanted && (ok || !self.cfg.blocking_ack_on_error)).then(|| m.ack(counter))
     }
 
-    async fn save_block(&self, payload: &[u8], peer: &str, held: Held) -> bool {
+    /// The block's lines: `Ok(None)` for a block of another shard (skipped), `Err` for a
+    /// block that does not decode.
+    fn render_block(&self, payload: &[u8], peer: &str) -> Result<Option<Vec<u8>>, ()> {
         let info = match decode_block(payload) {
             Ok(i) => i,
             Err(e) => {
                 self.stats.failed_blocks.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(peer, error = %e, "cannot decode block");
-                return false;
+                return Err(());
             }
         };
-        if let Some(shard) = self.cfg.shard {
-            if info.shard != shard {
-                return true;
-            }
+        if self.cfg.shard.is_some_and(|shard| info.shard != shard) {
+            return Ok(None);
         }
         let mut lines = Vec::new();
         self.format.block(&info, payload, &mut lines);
+        Ok(Some(lines))
+    }
+
+    /// Writes a block's lines; true once they are written and flushed.
+    async fn write_block(&self, lines: Vec<u8>, peer: &str, held: Held) -> bool {
         match self.writer.write_holding(lines, held).await {
             Ok(()) => {
                 self.stats.blocks_written.fetch_add(1, Ordering::Relaxed);
@@ -408,7 +442,7 @@ impl Connector {
             }
             Err(e) => {
                 self.stats.failed_blocks.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(peer, nonce = info.nonce, error = %e, "cannot write block");
+                tracing::error!(peer, error = %e, "cannot write block");
                 false
             }
         }

@@ -1,10 +1,13 @@
 //! Telling that a peer has gone without reading what it sent, and refusing an oversized
 //! message so that the peer hears why.
 //!
-//! A connection whose block waits for the output reads nothing more (what it would read
-//! would have to be held in memory). Its peer's departure is still seen at once: a second
-//! handle on the same socket ([`watch_of`]) is told by the kernel when the peer's FIN or RST
-//! arrives, however much unread data lies before it ([`departed`]).
+//! A connection whose block waits for the output reads one more message, then nothing more
+//! (what it would read would have to be held in memory). Its peer's departure is still seen:
+//! a second handle on the same socket ([`watch_of`]) is told by the kernel when the peer's FIN
+//! or RST arrives, however much unread data lies before it ([`departed`]).
+//!
+//! Non-guarantee: a peer that sent more than our receive window holds before leaving cannot
+//! send its FIN until the window opens; its departure is seen when the connector reads again.
 
 use std::time::Duration;
 
