@@ -39,6 +39,7 @@ pub mod backfill_slots;
 pub mod body_budget;
 pub mod config;
 pub mod config_keys;
+mod config_overrides;
 mod config_ranges;
 pub mod config_source;
 pub mod frames;
