@@ -193,6 +193,29 @@ impl ArchiverDb {
         .map_err(q(what))
     }
 
+    /// The key of the last row in key order (cycle, timestamp, id), if any.
+    pub fn last_key<T: KeyedRow>(&self) -> Result<Option<PageKey>> {
+        let sql = format!(
+            "SELECT cycle, timestamp, {id_col} FROM {table} ORDER BY cycle DESC, timestamp DESC, {id_col} DESC LIMIT 1",
+            id_col = T::ID,
+            table = T::TABLE,
+        );
+        let what = "last key";
+        let mut stmt = self
+            .keyed_conn::<T>()
+            .prepare_cached(&sql)
+            .map_err(q(what))?;
+        stmt.query_row([], |r| {
+            Ok(PageKey {
+                cycle: u64_col(r, 0)?,
+                timestamp: u64_col(r, 1)?,
+                id: r.get(2)?,
+            })
+        })
+        .optional()
+        .map_err(q(what))
+    }
+
     /// Number of rows.
     pub fn count_rows<T: KeyedRow>(&self) -> Result<u64> {
         let sql = format!("SELECT COUNT(*) FROM {}", T::TABLE);

@@ -158,7 +158,7 @@ impl Default for Config {
             implicit_resume: true,
             resume_state_file: None,
             resume_max_keys: 10_000,
-            implicit_resume_rate: 1000,
+            implicit_resume_rate: 500,
             implicit_resume_max: 100_000,
             header_read_timeout_ms: 10_000,
             max_pending_connections: 1024,

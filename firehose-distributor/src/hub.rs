@@ -189,6 +189,21 @@ impl Hub {
         }
     }
 
+    /// Where the stream stood before the readers started (the archiver's newest rows), for
+    /// the types nothing has been published of yet: a session that joins before the first
+    /// entry still starts from a point.
+    pub fn seed_start(&self, newest: &firehose_core::since::Since) {
+        let _sessions = self.sessions.lock().expect("hub lock");
+        let mut last = self.last.lock().expect("hub lock");
+        last.cycle = last.cycle.or(newest.cycle);
+        if last.original_tx.is_none() {
+            last.original_tx.clone_from(&newest.original_tx);
+        }
+        if last.receipt.is_none() {
+            last.receipt.clone_from(&newest.receipt);
+        }
+    }
+
     /// Forgets session `id` of `key` (if it is still the registered one).
     pub fn unregister(&self, key: &PublicKey, id: u64) {
         let mut s = self.sessions.lock().expect("hub lock");

@@ -182,9 +182,38 @@ impl Tracker {
     /// `msg` was pushed to the socket writer as `bytes` bytes.
     pub fn pushed(&mut self, msg: &Shared, bytes: usize) {
         self.pushed_bytes += bytes as u64;
-        if msg.key().is_some() {
+        if let Some(k) = msg.key() {
+            self.first_of_type(k);
             self.written.push_back((self.pushed_bytes, msg.clone()));
         }
+    }
+
+    /// A type without a start point (nothing of it existed when the session joined) gets one
+    /// from its first message: the collector has everything before it.
+    fn first_of_type(&mut self, k: &firehose_core::since::RecordKey) {
+        use firehose_core::records::DataType;
+        let start_of_cycle = || firehose_core::since::PageKey {
+            cycle: k.cycle,
+            timestamp: 0,
+            id: String::new(),
+        };
+        let d = &mut self.delivered;
+        let set = match k.data_type {
+            DataType::Cycle if d.cycle.is_none() => {
+                d.cycle = k.cycle.checked_sub(1);
+                d.cycle.is_some()
+            }
+            DataType::OriginalTx if d.original_tx.is_none() => {
+                d.original_tx = Some(start_of_cycle());
+                true
+            }
+            DataType::Receipt if d.receipt.is_none() => {
+                d.receipt = Some(start_of_cycle());
+                true
+            }
+            _ => false,
+        };
+        self.changed |= set;
     }
 
     /// Everything pushed so far is written: messages [`LAG_BYTES`] behind now count as
@@ -247,7 +276,15 @@ mod tests {
             };
             crate::hub::Outgoing::new(format!("{{\"c\":{i}}}"), Some(k))
         };
-        let mut t = Tracker::new(Since::default());
+        // Nothing of a type when the session joined: its first message sets the point just
+        // before it.
+        let mut first = Tracker::new(Since::default());
+        first.pushed(&msg(5), 10);
+        assert_eq!(first.take_changed().unwrap().cycle, Some(4));
+        let mut t = Tracker::new(Since {
+            cycle: Some(0),
+            ..Since::default()
+        });
         t.pushed(&msg(1), 1000);
         t.flushed();
         assert!(t.take_changed().is_none(), "still within the lag");

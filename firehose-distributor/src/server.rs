@@ -268,7 +268,8 @@ impl Distributor {
     }
 
     /// Records the rows in the database now (off the async threads, waiting at most 2 s):
-    /// the original's JSON `/metrics` counts from there.
+    /// the original's JSON `/metrics` counts from there, and the hub's start point (the
+    /// newest rows) for sessions that join before the first live entry.
     async fn count_baseline(self: &Arc<Self>) {
         use firehose_dbstore::history::Table;
         let me = self.clone();
@@ -281,6 +282,25 @@ impl Distributor {
                 let n = db.history_count(table, None)?;
                 me.readers[t.index()].baseline.store(n, Relaxed);
             }
+            // Where the stream starts for sessions that join before the first entry (an
+            // empty table: before its first row; cycles have no such point).
+            let before_all = || firehose_core::since::PageKey {
+                cycle: 0,
+                timestamp: 0,
+                id: String::new(),
+            };
+            let newest = firehose_core::since::Since {
+                cycle: db.latest_cycle()?.map(|c| c.counter),
+                original_tx: Some(
+                    db.last_key::<firehose_core::records::OriginalTxData>()?
+                        .unwrap_or_else(before_all),
+                ),
+                receipt: Some(
+                    db.last_key::<firehose_core::records::Receipt>()?
+                        .unwrap_or_else(before_all),
+                ),
+            };
+            me.hub.seed_start(&newest);
             Ok(())
         });
         let _ = tokio::time::timeout(Duration::from_secs(2), count).await;

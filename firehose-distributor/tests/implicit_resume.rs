@@ -204,3 +204,68 @@ async fn reqwest_metrics(port: u16) -> String {
     s.read_to_string(&mut out).await.unwrap();
     out
 }
+
+/// A collector that joined while nothing was being written (its start point is the
+/// archiver's newest rows, not an empty one): after a SIGKILL and restart it still gets what
+/// was written meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_that_joined_an_idle_stream_is_resumed_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = FixtureSpec {
+        cycles: 0,
+        receipts_per_cycle: 10,
+        txs_per_cycle: 10,
+        receipt_bytes: 256,
+        ..FixtureSpec::default()
+    };
+    let mut sim = ArchiverSim::create(dir.path(), spec, 200).unwrap();
+    // The network had been running: the archiver has cycles before the distributor starts.
+    for _ in 0..3 {
+        sim.write_cycle().unwrap();
+    }
+    let firehose_dbstore::Layout::Directory(db) = sim.layout().clone() else {
+        panic!("the simulator writes a database directory")
+    };
+    let port = free_port();
+    let cfg = dir.path().join("distributor-config.json");
+    let file = serde_json::json!({
+        "DISTRIBUTOR_PORT": port,
+        "DATA_LOG_DIR": sim.log_dir(),
+        "ARCHIVER_DB_DIR": db,
+        "RESUME_STATE_FILE": dir.path().join("resume-state.json"),
+        "IMPLICIT_RESUME_RATE": 0,
+    });
+    std::fs::write(&cfg, file.to_string()).unwrap();
+    let mut child = start(&cfg);
+    let seen = collector(
+        format!("ws://127.0.0.1:{port}"),
+        Duration::from_millis(300),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    // Connected (a session exists) and its start point saved.
+    let state = dir.path().join("resume-state.json");
+    for _ in 0..100 {
+        if std::fs::read_to_string(&state).is_ok_and(|t| t.contains("receipt")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        state.exists(),
+        "the start point is saved before any entry is sent"
+    );
+    assert!(Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    child.wait().unwrap();
+    let mut want = Vec::new();
+    for _ in 0..5 {
+        want.extend(sim.write_cycle().unwrap());
+    }
+    let mut child = start(&cfg);
+    wait_all(&seen, &want, "written while the distributor was down").await;
+    let _ = child.kill();
+    let _ = child.wait();
+}
