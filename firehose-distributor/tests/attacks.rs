@@ -9,7 +9,6 @@ use common::run::{spec, start, wait_sessions};
 use firehose_client::{Client, ClientConfig};
 use firehose_core::crypto::{Crypto, KeyPair};
 use firehose_core::records::Record;
-use firehose_core::since::Since;
 use firehose_core::subscription::{SubscriptionRequest, SubscriptionType};
 use firehose_dbstore::fixture::FixtureSpec;
 use firehose_distributor::auth::now_ms;
@@ -60,20 +59,6 @@ async fn a_replay_cache_flood_costs_only_the_flooding_key() {
     wait_sessions(&run.d, 0).await;
 }
 
-/// A resume point before every receipt and original transaction.
-fn from_the_start() -> Since {
-    let first = firehose_dbstore::PageKey {
-        cycle: 0,
-        timestamp: 0,
-        id: String::new(),
-    };
-    Since {
-        cycle: None,
-        original_tx: Some(first.clone()),
-        receipt: Some(first),
-    }
-}
-
 /// A distributor over a database of about 16 MB of receipts and original transactions (far
 /// more than socket buffers hold), and the records a back-fill from the start sends.
 async fn big_history() -> (common::run::Running, Vec<Record>) {
@@ -97,7 +82,7 @@ async fn big_history() -> (common::run::Running, Vec<Record>) {
 /// A resuming collector of `seed` that never reads.
 async fn stalled_resume(run: &common::run::Running, seed: u8) -> impl Sized {
     let mut c = ClientConfig::new(&run.url, KeyPair::from_seed([seed; 32]), run.d.public_key());
-    c.since = Some(from_the_start());
+    c.since = Some(common::run::from_the_start());
     tokio_tungstenite::connect_async(c.signed_url())
         .await
         .unwrap()
@@ -107,7 +92,7 @@ async fn stalled_resume(run: &common::run::Running, seed: u8) -> impl Sized {
 /// A resuming collector that reads everything the history holds.
 async fn resume_and_read_all(run: &common::run::Running, seed: u8, written: &[Record], who: &str) {
     let mut c = ClientConfig::new(&run.url, KeyPair::from_seed([seed; 32]), run.d.public_key());
-    c.since = Some(from_the_start());
+    c.since = Some(common::run::from_the_start());
     let mut sub = Client::connect(&c).await.unwrap();
     common::receive_all(&mut sub, written, who).await;
 }
@@ -162,7 +147,7 @@ async fn stalled_backfills_yield_their_slots_to_a_waiting_collector() {
 async fn a_shutdown_during_a_backfill_closes_with_1001() {
     let (mut run, written) = big_history().await;
     let mut c = ClientConfig::new(&run.url, KeyPair::from_seed([60; 32]), run.d.public_key());
-    c.since = Some(from_the_start());
+    c.since = Some(common::run::from_the_start());
     let mut sub = Client::connect(&c).await.unwrap();
     let mut got = 0;
     while got < 100 {

@@ -2,8 +2,10 @@
 //! mid-stream, the collector resumes on the other (its own signing key) from the last record
 //! it handed out, and gets every entry exactly once.
 
+mod common;
+
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use firehose_client::{ClientConfig, ResumingClient};
@@ -11,14 +13,6 @@ use firehose_core::crypto::KeyPair;
 use firehose_core::records::{DataType, Record};
 use firehose_dbstore::fixture::FixtureSpec;
 use firehose_sim::ArchiverSim;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A distributor on `sim`'s logs and database, signing with `keys`.
 fn distributor(
@@ -30,7 +24,7 @@ fn distributor(
     let firehose_dbstore::Layout::Directory(db) = sim.layout().clone() else {
         panic!("the simulator writes a database directory")
     };
-    let port = free_port();
+    let port = common::process::free_port();
     let cfg = dir.join(format!("{name}.json"));
     let file = serde_json::json!({
         "DISTRIBUTOR_PORT": port,
@@ -41,12 +35,7 @@ fn distributor(
         "IMPLICIT_RESUME": false,
     });
     std::fs::write(&cfg, file.to_string()).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_firehose-distributor"))
-        .args(["--config", cfg.to_str().unwrap(), "--log-level", "error"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = common::process::start_binary(&cfg, "error");
     (child, format!("ws://127.0.0.1:{port}"))
 }
 
@@ -104,11 +93,7 @@ async fn a_killed_distributor_fails_over_without_loss_or_duplicates() {
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     // A dies mid-stream; the archiver writes on.
-    assert!(Command::new("kill")
-        .args(["-KILL", &a.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    common::process::signal(&a, "-KILL");
     a.wait().unwrap();
     for _ in 0..10 {
         want.extend(sim.write_cycle().unwrap());

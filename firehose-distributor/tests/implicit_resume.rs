@@ -4,8 +4,10 @@
 //! while the archiver writes, and (b) across a cut connection and the reconnect delay.
 //! Every entry written after the collector first connected arrives, duplicates allowed.
 
+mod common;
+
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,14 +17,6 @@ use firehose_core::records::{DataType, Record};
 use firehose_dbstore::fixture::FixtureSpec;
 use firehose_distributor::config::DEV_PUBLIC_KEY;
 use firehose_sim::ArchiverSim;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 type Seen = Arc<Mutex<HashMap<(DataType, String), usize>>>;
 
@@ -56,12 +50,7 @@ fn collector(url: String, delay: Duration, cut: Arc<tokio::sync::Notify>) -> See
 }
 
 fn start(cfg: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_firehose-distributor"))
-        .args(["--config", cfg.to_str().unwrap(), "--log-level", "warn"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    common::process::start_binary(cfg, "warn")
 }
 
 /// Waits until `seen` holds every record of `want` (60 s at most); the duplicates.
@@ -107,7 +96,7 @@ async fn a_collector_without_since_misses_nothing_across_a_restart_and_a_cut() {
     let firehose_dbstore::Layout::Directory(db) = sim.layout().clone() else {
         panic!("the simulator writes a database directory")
     };
-    let port = free_port();
+    let port = common::process::free_port();
     let cfg = dir.path().join("distributor-config.json");
     let state = dir.path().join("resume-state.json");
     let file = serde_json::json!({
@@ -143,11 +132,7 @@ async fn a_collector_without_since_misses_nothing_across_a_restart_and_a_cut() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     // (a) SIGKILL while the archiver writes; written while it is down; restarted.
-    assert!(Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    common::process::signal(&child, "-KILL");
     child.wait().unwrap();
     for _ in 0..10 {
         want.extend(sim.write_cycle().unwrap());
@@ -226,7 +211,7 @@ async fn a_collector_that_joined_an_idle_stream_is_resumed_too() {
     let firehose_dbstore::Layout::Directory(db) = sim.layout().clone() else {
         panic!("the simulator writes a database directory")
     };
-    let port = free_port();
+    let port = common::process::free_port();
     let cfg = dir.path().join("distributor-config.json");
     let file = serde_json::json!({
         "DISTRIBUTOR_PORT": port,
@@ -254,11 +239,7 @@ async fn a_collector_that_joined_an_idle_stream_is_resumed_too() {
         state.exists(),
         "the start point is saved before any entry is sent"
     );
-    assert!(Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    common::process::signal(&child, "-KILL");
     child.wait().unwrap();
     let mut want = Vec::new();
     for _ in 0..5 {

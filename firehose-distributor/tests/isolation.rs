@@ -14,24 +14,9 @@ use common::run::start;
 use firehose_client::{Client, ClientConfig};
 use firehose_core::crypto::KeyPair;
 use firehose_core::records::Record;
-use firehose_core::since::Since;
 use firehose_dbstore::fixture::FixtureSpec;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A resume point before every receipt and original transaction.
-fn from_the_start() -> Since {
-    let first = firehose_dbstore::PageKey {
-        cycle: 0,
-        timestamp: 0,
-        id: String::new(),
-    };
-    Since {
-        cycle: None,
-        original_tx: Some(first.clone()),
-        receipt: Some(first),
-    }
-}
 
 /// A signed POST on a fresh connection; the status (0 if the connection failed).
 async fn post_status(addr: &str, path: &str, body: String) -> u16 {
@@ -75,7 +60,7 @@ async fn a_stalled_backfill_and_a_request_burst_cost_a_live_collector_nothing() 
     }
     // The stalled collector: resumes from the start, then never reads.
     let mut stalled = ClientConfig::new(&run.url, KeyPair::from_seed([1; 32]), run.d.public_key());
-    stalled.since = Some(from_the_start());
+    stalled.since = Some(common::run::from_the_start());
     let (_stalled_ws, _) = tokio_tungstenite::connect_async(stalled.signed_url())
         .await
         .unwrap();
@@ -141,7 +126,7 @@ async fn a_backfill_the_collector_does_not_read_is_closed_with_4001() {
         run.sim.write_cycle().unwrap();
     }
     let mut stalled = ClientConfig::new(&run.url, KeyPair::from_seed([4; 32]), run.d.public_key());
-    stalled.since = Some(from_the_start());
+    stalled.since = Some(common::run::from_the_start());
     let (mut ws, _) = tokio_tungstenite::connect_async(stalled.signed_url())
         .await
         .unwrap();

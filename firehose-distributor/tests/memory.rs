@@ -2,20 +2,14 @@
 //! bodies, and 1000 request heads of 390 KB that never end. The process's peak resident
 //! memory (`VmHWM`) must stay far below what the burst sends.
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use firehose_dbstore::fixture::FixtureSpec;
 use firehose_sim::ArchiverSim;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// `VmHWM` (peak resident memory) of `pid`, in MiB.
 fn peak_mib(pid: u32) -> u64 {
@@ -53,7 +47,7 @@ async fn send(addr: String, head: std::sync::Arc<Vec<u8>>, body: std::sync::Arc<
 async fn bursts_of_bodies_and_heads_stay_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let sim = ArchiverSim::create(dir.path(), FixtureSpec::default(), 100).unwrap();
-    let port = free_port();
+    let port = common::process::free_port();
     let cfg = dir.path().join("distributor-config.json");
     let file = serde_json::json!({"DISTRIBUTOR_PORT": port, "DATA_LOG_DIR": sim.log_dir()});
     std::fs::write(&cfg, file.to_string()).unwrap();

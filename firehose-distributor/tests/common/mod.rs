@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod process;
 pub mod run;
 
 use std::collections::{HashMap, HashSet};

@@ -91,3 +91,18 @@ pub async fn wait_sessions(d: &Distributor, n: usize) {
     }
     panic!("expected {n} sessions, have {}", d.hub.len());
 }
+
+/// A resume point before every receipt and original transaction.
+#[allow(dead_code)] // not every test binary resumes
+pub fn from_the_start() -> firehose_core::since::Since {
+    let first = firehose_dbstore::PageKey {
+        cycle: 0,
+        timestamp: 0,
+        id: String::new(),
+    };
+    firehose_core::since::Since {
+        cycle: None,
+        original_tx: Some(first.clone()),
+        receipt: Some(first),
+    }
+}
