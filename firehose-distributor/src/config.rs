@@ -117,7 +117,7 @@ pub struct Config {
     #[serde(rename = "IMPLICIT_RESUME")]
     pub implicit_resume: bool,
     /// Where the remembered resume points are saved (the binary: `firehose-resume-state.json`
-    /// in the working directory; none: kept in memory only).
+    /// beside the config file; none: kept in memory only).
     #[serde(rename = "RESUME_STATE_FILE", skip_serializing_if = "Option::is_none")]
     pub resume_state_file: Option<PathBuf>,
     /// Collector keys whose resume points are remembered; the one updated longest ago is

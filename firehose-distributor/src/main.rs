@@ -124,10 +124,15 @@ async fn run(cli: Cli, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
         .allow_unknown_keys(cli.allow_unknown_keys)
         .with_overrides(overrides);
     let mut cfg = source.load()?;
-    // Resume points live in the working directory unless configured (as the MQ cursor does
-    // beside the config); the demo keeps them in memory.
+    // Resume points live beside the config file unless configured, as the MQ cursor does
+    // (the working directory without a config file); the demo keeps them in memory.
     if cfg.resume_state_file.is_none() && !demo {
-        cfg.resume_state_file = Some(PathBuf::from("firehose-resume-state.json"));
+        let dir = cli
+            .config
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        cfg.resume_state_file = Some(dir.join("firehose-resume-state.json"));
     }
     // `--mode` / DISTRIBUTOR_MODE, else the file's `distributorMode`.
     let mq = cli.mode.map_or(cfg.is_mq(), |m| m == Mode::Mq);
