@@ -250,3 +250,53 @@ async fn a_collector_that_joined_an_idle_stream_is_resumed_too() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// An implicit resume past `IMPLICIT_RESUME_MAX` is cut: the collector gets that many, then
+/// goes live (new entries arrive), and the cut is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_implicit_resume_past_its_maximum_goes_live_and_counts_the_gap() {
+    let mut run = common::run::start(common::run::spec(256), 10_000, |c| {
+        c.implicit_resume_max = 20;
+        c.implicit_resume_rate = 0;
+    })
+    .await;
+    let dev = run.d.public_key();
+    let cfg = ClientConfig::new(&run.url, KeyPair::from_seed([78; 32]), dev);
+    // First connection: live, and remembered.
+    let first = Client::connect(&cfg).await.unwrap();
+    common::run::wait_sessions(&run.d, 1).await;
+    drop(first);
+    common::run::wait_sessions(&run.d, 0).await;
+    // 10 cycles of 11 entries while it is away: more than the maximum.
+    for _ in 0..10 {
+        run.sim.write_cycle().unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut sub = Client::connect(&cfg).await.unwrap();
+    let mut got = 0;
+    while got < 20 {
+        tokio::time::timeout(Duration::from_secs(10), sub.next())
+            .await
+            .expect("the back-fill")
+            .unwrap()
+            .unwrap();
+        got += 1;
+    }
+    // Then live: a new cycle arrives whole.
+    let fresh = run.sim.write_cycle().unwrap();
+    let mut ids: Vec<String> = fresh.iter().map(|r| r.id().to_owned()).collect();
+    while !ids.is_empty() {
+        let r = tokio::time::timeout(Duration::from_secs(10), sub.next())
+            .await
+            .expect("live entries after the cut")
+            .unwrap()
+            .unwrap();
+        ids.retain(|id| id != r.record.id());
+    }
+    let metrics = common::get(&run.url, "/metrics").await;
+    assert!(
+        metrics.contains("firehose_distributor_implicit_resumes_cut_total 1\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("firehose_distributor_implicit_resume_entries_total 20\n"));
+}
