@@ -92,7 +92,8 @@ impl MqConfig {
         data_dir: &std::path::Path,
     ) -> Result<Self, ConfigError> {
         let var = |k: &str, default: &str| get(k).unwrap_or_else(|| default.to_owned());
-        let uri = firehose_client::mq::broker_uri(&get).map_err(|e| ConfigError(e.to_string()))?;
+        let uri = firehose_core::protocol::mq::broker_uri(&get)
+            .map_err(|e| ConfigError(e.to_string()))?;
         let number = |k: &str, default: u64| -> Result<u64, ConfigError> {
             get(k).map_or(Ok(default), |v| {
                 v.parse().map_err(|e| ConfigError(format!("{k}={v}: {e}")))
@@ -137,11 +138,11 @@ impl MqConfig {
 
     /// The AMQP URI without the password (for logs).
     pub fn redacted_uri(&self) -> String {
-        firehose_client::mq::redacted(&self.uri)
+        firehose_core::protocol::mq::redacted(&self.uri)
     }
 }
 
-pub use firehose_client::mq::queue_names;
+pub use firehose_core::protocol::mq::queue_names;
 
 /// Declares the durable fanout exchanges (idempotent: existing ones are kept).
 pub async fn declare_exchanges(

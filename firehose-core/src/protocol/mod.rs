@@ -1,10 +1,12 @@
-//! What both ends of the distributor's websocket must agree on, written once: the close codes
-//! the distributor sends and what a collector should do on each.
+//! What both ends of the wire must agree on, written once: the close codes the distributor's
+//! websocket sends and what a collector should do on each, and MQ mode's names ([`mq`]).
 //!
 //! ```
 //! use firehose_core::protocol::{CLOSE_RESUME_LATER, CLOSE_SLOW_CONSUMER};
 //! assert_eq!((CLOSE_SLOW_CONSUMER, CLOSE_RESUME_LATER), (4001, 1011));
 //! ```
+
+pub mod mq;
 
 /// Replaced by a newer connection with the same collector key.
 pub const CLOSE_REPLACED: u16 = 1000;
