@@ -51,15 +51,15 @@ pub(crate) async fn reserve(
     req: Request,
     next: Next,
 ) -> Response {
+    // A GET (the upgrade, health, metrics) has no body to hold.
+    if req.method() == axum::http::Method::GET {
+        return next.run(req).await;
+    }
     let declared = req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    // A GET (the upgrade, health, metrics) has no body to hold.
-    if req.method() == axum::http::Method::GET {
-        return next.run(req).await;
-    }
     let bytes = declared.unwrap_or(MAX_BODY).clamp(1, MAX_BODY);
     let units = u32::try_from(bytes.div_ceil(UNIT)).unwrap_or(u32::MAX);
     let permit =

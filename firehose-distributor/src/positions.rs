@@ -159,6 +159,8 @@ impl Positions {
 /// those that count as delivered.
 #[derive(Debug)]
 pub struct Tracker {
+    /// Off when implicit resume is: then nothing is kept per message.
+    enabled: bool,
     delivered: Since,
     /// Messages written, with the byte offset where each ends.
     written: VecDeque<(u64, Shared)>,
@@ -171,6 +173,7 @@ impl Tracker {
     /// A session whose collector has everything up to `start`.
     pub fn new(start: Since) -> Self {
         Self {
+            enabled: true,
             delivered: start,
             written: VecDeque::new(),
             pushed_bytes: 0,
@@ -179,8 +182,19 @@ impl Tracker {
         }
     }
 
+    /// A tracker that keeps nothing (implicit resume is off: the live path pays nothing).
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            ..Self::new(Since::default())
+        }
+    }
+
     /// `msg` was pushed to the socket writer as `bytes` bytes.
     pub fn pushed(&mut self, msg: &Shared, bytes: usize) {
+        if !self.enabled {
+            return;
+        }
         self.pushed_bytes += bytes as u64;
         if let Some(k) = msg.key() {
             self.first_of_type(k);
@@ -232,9 +246,9 @@ impl Tracker {
         }
     }
 
-    /// The delivered point, if it moved since the last call.
-    pub fn take_changed(&mut self) -> Option<&Since> {
-        std::mem::take(&mut self.changed).then_some(&self.delivered)
+    /// Whether the delivered point moved since the last call.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
     }
 
     /// The delivered point.
@@ -280,17 +294,19 @@ mod tests {
         // before it.
         let mut first = Tracker::new(Since::default());
         first.pushed(&msg(5), 10);
-        assert_eq!(first.take_changed().unwrap().cycle, Some(4));
+        assert!(first.take_changed());
+        assert_eq!(first.delivered().cycle, Some(4));
         let mut t = Tracker::new(Since {
             cycle: Some(0),
             ..Since::default()
         });
         t.pushed(&msg(1), 1000);
         t.flushed();
-        assert!(t.take_changed().is_none(), "still within the lag");
+        assert!(!t.take_changed(), "still within the lag");
         t.pushed(&msg(2), LAG_BYTES as usize);
         t.flushed();
-        assert_eq!(t.take_changed().unwrap().cycle, Some(1));
+        assert!(t.take_changed());
+        assert_eq!(t.delivered().cycle, Some(1));
         assert_eq!(t.delivered().cycle, Some(1), "2 is still within the lag");
     }
 }

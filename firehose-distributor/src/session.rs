@@ -157,7 +157,11 @@ async fn run_session(
     let mut rx = d.hub.register(key, capacity);
     tracing::info!(collector = %key, id = rx.id, sessions = d.hub.len(), resume = since.is_some(), implicit, "collector connected");
     // What the collector has: its resume point, else where the live stream was.
-    let mut tracker = Tracker::new(crate::positions::merge(since.as_ref(), &rx.start));
+    let mut tracker = if d.config().implicit_resume {
+        Tracker::new(crate::positions::merge(since.as_ref(), &rx.start))
+    } else {
+        Tracker::disabled()
+    };
     // Remembered at once: a crash before the first update must not lose the start.
     d.remember(key, tracker.delivered());
     let mut saved_at = std::time::Instant::now();
@@ -258,9 +262,7 @@ async fn run_session(
                 break;
             }
             tracker.flushed();
-            if saved_at.elapsed() >= crate::positions::SAVE_EVERY
-                && tracker.take_changed().is_some()
-            {
+            if saved_at.elapsed() >= crate::positions::SAVE_EVERY && tracker.take_changed() {
                 d.remember(key, tracker.delivered());
                 saved_at = std::time::Instant::now();
             }
