@@ -134,13 +134,18 @@ pub struct HubMetrics {
     pub replaced: AtomicU64,
 }
 
+/// The sessions, and the key of the last message published per type: one lock, so that a
+/// session's start point and its first queued message agree.
+#[derive(Default)]
+struct Registry {
+    map: HashMap<PublicKey, Handle>,
+    last: firehose_core::since::Since,
+}
+
 /// The registry of live sessions, one per collector key.
 #[derive(Default)]
 pub struct Hub {
-    sessions: Mutex<HashMap<PublicKey, Handle>>,
-    /// The key of the last message published, per type (changed under the sessions lock,
-    /// so that a session's start point and its first queued message agree).
-    last: Mutex<firehose_core::since::Since>,
+    sessions: Mutex<Registry>,
     next_id: AtomicU64,
     /// Counters.
     pub metrics: HubMetrics,
@@ -161,9 +166,9 @@ impl Hub {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, messages) = mpsc::channel(capacity.max(1));
         let (close_tx, close) = oneshot::channel();
-        let mut sessions = self.sessions.lock().expect("hub lock");
-        let start = self.last.lock().expect("hub lock").clone();
-        let old = sessions.insert(
+        let mut reg = self.sessions.lock().expect("hub lock");
+        let start = reg.last.clone();
+        let old = reg.map.insert(
             key,
             Handle {
                 id,
@@ -171,7 +176,7 @@ impl Hub {
                 close: Some(close_tx),
             },
         );
-        drop(sessions);
+        drop(reg);
         if let Some(mut old) = old {
             self.metrics.replaced.fetch_add(1, Ordering::Relaxed);
             if let Some(c) = old.close.take() {
@@ -193,8 +198,8 @@ impl Hub {
     /// the types nothing has been published of yet: a session that joins before the first
     /// entry still starts from a point.
     pub fn seed_start(&self, newest: &firehose_core::since::Since) {
-        let _sessions = self.sessions.lock().expect("hub lock");
-        let mut last = self.last.lock().expect("hub lock");
+        let mut reg = self.sessions.lock().expect("hub lock");
+        let last = &mut reg.last;
         last.cycle = last.cycle.or(newest.cycle);
         if last.original_tx.is_none() {
             last.original_tx.clone_from(&newest.original_tx);
@@ -206,15 +211,15 @@ impl Hub {
 
     /// Forgets session `id` of `key` (if it is still the registered one).
     pub fn unregister(&self, key: &PublicKey, id: u64) {
-        let mut s = self.sessions.lock().expect("hub lock");
-        if s.get(key).is_some_and(|h| h.id == id) {
-            s.remove(key);
+        let mut reg = self.sessions.lock().expect("hub lock");
+        if reg.map.get(key).is_some_and(|h| h.id == id) {
+            reg.map.remove(key);
         }
     }
 
     /// Number of live sessions.
     pub fn len(&self) -> usize {
-        self.sessions.lock().expect("hub lock").len()
+        self.sessions.lock().expect("hub lock").map.len()
     }
 
     /// True without sessions.
@@ -226,11 +231,11 @@ impl Hub {
     pub fn publish(&self, msg: &Shared) {
         self.metrics.published.fetch_add(1, Ordering::Relaxed);
         let mut delivered = 0;
-        let mut s = self.sessions.lock().expect("hub lock");
+        let mut reg = self.sessions.lock().expect("hub lock");
         if let Some(k) = msg.key() {
-            self.last.lock().expect("hub lock").advance_key(k);
+            reg.last.advance_key(k);
         }
-        s.retain(|key, h| match h.tx.try_send(msg.clone()) {
+        reg.map.retain(|key, h| match h.tx.try_send(msg.clone()) {
             Ok(()) => {
                 delivered += 1;
                 true
@@ -257,8 +262,8 @@ impl Hub {
 
     /// Closes every session whose key matches `pred` with `reason`.
     pub fn close_where(&self, pred: impl Fn(&PublicKey) -> bool, reason: CloseReason) {
-        let mut s = self.sessions.lock().expect("hub lock");
-        s.retain(|key, h| {
+        let mut reg = self.sessions.lock().expect("hub lock");
+        reg.map.retain(|key, h| {
             if pred(key) {
                 if let Some(c) = h.close.take() {
                     let _ = c.send(reason.clone());
