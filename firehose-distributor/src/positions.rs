@@ -162,8 +162,10 @@ pub struct Tracker {
     /// Off when implicit resume is: then nothing is kept per message.
     enabled: bool,
     delivered: Since,
-    /// Messages written, with the byte offset where each ends.
-    written: VecDeque<(u64, Shared)>,
+    /// Per flush: the byte offset where it ended and the last message of each type in it.
+    written: VecDeque<(u64, [Option<Shared>; 3])>,
+    /// The last message of each type pushed since the last flush.
+    unflushed: [Option<Shared>; 3],
     pushed_bytes: u64,
     written_bytes: u64,
     changed: bool,
@@ -176,6 +178,7 @@ impl Tracker {
             enabled: true,
             delivered: start,
             written: VecDeque::new(),
+            unflushed: Default::default(),
             pushed_bytes: 0,
             written_bytes: 0,
             changed: false,
@@ -198,7 +201,7 @@ impl Tracker {
         self.pushed_bytes += bytes as u64;
         if let Some(k) = msg.key() {
             self.first_of_type(k);
-            self.written.push_back((self.pushed_bytes, msg.clone()));
+            self.unflushed[k.data_type.index()] = Some(msg.clone());
         }
     }
 
@@ -230,19 +233,29 @@ impl Tracker {
         self.changed |= set;
     }
 
-    /// Everything pushed so far is written: messages [`LAG_BYTES`] behind now count as
-    /// delivered.
+    /// Everything pushed so far is written (one entry per flush, not per message): messages
+    /// [`LAG_BYTES`] behind now count as delivered.
     pub fn flushed(&mut self) {
+        if !self.enabled {
+            return;
+        }
         self.written_bytes = self.pushed_bytes;
-        while let Some((end, msg)) = self.written.front() {
+        if self.unflushed.iter().any(Option::is_some) {
+            let last = std::mem::take(&mut self.unflushed);
+            self.written.push_back((self.written_bytes, last));
+        }
+        while let Some((end, _)) = self.written.front() {
             if end + LAG_BYTES > self.written_bytes {
                 break;
             }
-            if let Some(k) = msg.key() {
-                self.delivered.advance_key(k);
-                self.changed = true;
+            if let Some((_, last)) = self.written.pop_front() {
+                for msg in last.iter().flatten() {
+                    if let Some(k) = msg.key() {
+                        self.delivered.advance_key(k);
+                        self.changed = true;
+                    }
+                }
             }
-            self.written.pop_front();
         }
     }
 
