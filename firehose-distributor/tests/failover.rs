@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::Child;
 use std::time::Duration;
 
 use firehose_client::{ClientConfig, ResumingClient};
@@ -20,7 +19,7 @@ fn distributor(
     name: &str,
     sim: &ArchiverSim,
     keys: &KeyPair,
-) -> (Child, String) {
+) -> (common::process::Proc, String) {
     let firehose_dbstore::Layout::Directory(db) = sim.layout().clone() else {
         panic!("the simulator writes a database directory")
     };

@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,7 +49,7 @@ fn collector(url: String, delay: Duration, cut: Arc<tokio::sync::Notify>) -> See
     seen
 }
 
-fn start(cfg: &std::path::Path) -> Child {
+fn start(cfg: &std::path::Path) -> common::process::Proc {
     common::process::start_binary(cfg, "warn")
 }
 

@@ -11,18 +11,45 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A started distributor, killed when dropped (a test that panics leaves no process behind).
+pub struct Proc(pub Child);
+
+impl std::ops::Deref for Proc {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Proc {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts `firehose-distributor --config <cfg>` with `log_level`, output discarded (in this
 /// crate's tests, which cargo gives the binary's path).
-pub fn start_binary(cfg: &std::path::Path, log_level: &str) -> Child {
+pub fn start_binary(cfg: &std::path::Path, log_level: &str) -> Proc {
     let Some(bin) = option_env!("CARGO_BIN_EXE_firehose-distributor") else {
         panic!("the distributor binary is built for firehose-distributor's own tests only");
     };
-    Command::new(bin)
-        .args(["--config", cfg.to_str().unwrap(), "--log-level", log_level])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    Proc(
+        Command::new(bin)
+            .args(["--config", cfg.to_str().unwrap(), "--log-level", log_level])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// Sends `sig` (`-KILL`, `-TERM`, `-USR1`) to `child`.
