@@ -31,6 +31,9 @@
 /// The records, keys and crypto the client hands out (`firehose-core`), so one dependency
 /// is enough.
 pub use firehose_core as core;
+/// The websocket library whose errors [`ClientError::Ws`] carries (a refused upgrade is
+/// `tungstenite::Error::Http` with the reply's status and body).
+pub use tokio_tungstenite::tungstenite;
 
 pub mod history;
 pub mod http;

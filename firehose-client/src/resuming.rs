@@ -42,6 +42,8 @@ pub struct ResumingClient {
     current: usize,
     connects: u64,
     resume: bool,
+    /// Give up (return the error) when a distributor refuses the subscription.
+    stop_on_refusal: bool,
 }
 
 /// One distributor to subscribe to, with its own back-off.
@@ -87,7 +89,16 @@ impl ResumingClient {
             cfg,
             sub: None,
             connects: 0,
+            stop_on_refusal: false,
         }
+    }
+
+    /// Returns the refusal instead of retrying it when a distributor answers the
+    /// subscription with `401` or `403` (an unlisted, expired or mistyped key): for tools
+    /// that should stop and say why, where a long-running collector keeps trying.
+    pub fn stop_on_refusal(mut self) -> Self {
+        self.stop_on_refusal = true;
+        self
     }
 
     /// Adds a distributor to fail over to, at `url`, whose messages are signed by `key`.
@@ -113,11 +124,12 @@ impl ResumingClient {
     }
 
     /// The next verified record. Connection problems are handled inside (logged, retried);
-    /// an error is returned only for a message that fails verification (it is skipped).
+    /// an error is returned only for a message that fails verification (it is skipped), or,
+    /// with [`ResumingClient::stop_on_refusal`], for a refused subscription.
     pub async fn next(&mut self) -> Result<SignedRecord, ClientError> {
         loop {
             let Some(sub) = self.sub.as_mut() else {
-                self.connect().await;
+                self.connect().await?;
                 continue;
             };
             match sub.next().await {
@@ -165,7 +177,7 @@ impl ResumingClient {
         self.current = (self.current + 1) % self.endpoints.len();
     }
 
-    async fn connect(&mut self) {
+    async fn connect(&mut self) -> Result<(), ClientError> {
         loop {
             // The first distributor (from the current one on) that may be tried now, or a
             // wait until the earliest may.
@@ -189,7 +201,7 @@ impl ResumingClient {
                     // that accepts and closes at once is not hammered.
                     self.sub = Some(sub);
                     self.connects += 1;
-                    return;
+                    return Ok(());
                 }
                 Err(ClientError::Ws(tungstenite::Error::Http(resp)))
                     if resp.status() == 400 && self.cfg.since.is_some() =>
@@ -200,6 +212,11 @@ impl ResumingClient {
                     );
                     self.resume = false;
                     continue;
+                }
+                Err(ClientError::Ws(tungstenite::Error::Http(resp)))
+                    if self.stop_on_refusal && matches!(resp.status().as_u16(), 401 | 403) =>
+                {
+                    return Err(ClientError::Ws(tungstenite::Error::Http(resp)));
                 }
                 Err(e) => {
                     let e = e.to_string();

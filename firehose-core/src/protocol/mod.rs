@@ -1,11 +1,13 @@
 //! What both ends of the wire must agree on, written once: the close codes the distributor's
-//! websocket sends and what a collector should do on each, and MQ mode's names ([`mq`]).
+//! websocket sends and what a collector should do on each, the history routes ([`history`]),
+//! and MQ mode's names ([`mq`]).
 //!
 //! ```
 //! use firehose_core::protocol::{CLOSE_RESUME_LATER, CLOSE_SLOW_CONSUMER};
 //! assert_eq!((CLOSE_SLOW_CONSUMER, CLOSE_RESUME_LATER), (4001, 1011));
 //! ```
 
+pub mod history;
 pub mod mq;
 
 /// Replaced by a newer connection with the same collector key.
