@@ -37,6 +37,7 @@ pub mod atomic_file;
 pub mod auth;
 pub mod backfill_slots;
 pub mod body_budget;
+pub mod check;
 pub mod config;
 pub mod config_keys;
 mod config_overrides;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use firehose_dbstore::fixture::FixtureSpec;
+use firehose_distributor::check::Report;
 use firehose_distributor::config::Config;
 use firehose_distributor::config_source::ConfigSource;
 use firehose_distributor::Distributor;
@@ -75,6 +76,10 @@ enum Mode {
 enum Command {
     /// Serve (the default).
     Serve,
+    /// Check the configuration without serving: keys, databases (opened read-only), the
+    /// data-log directory and its pointer files, the allow-list. Prints a report; exits 0
+    /// when nothing failed, 1 otherwise. Safe to run beside the running distributor.
+    Check,
     /// Demo: a simulated archiver in a temporary directory, served on localhost.
     Demo {
         /// Seconds between simulated cycles.
@@ -123,7 +128,12 @@ async fn run(cli: Cli, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
         .optional(demo || default_path)
         .allow_unknown_keys(cli.allow_unknown_keys)
         .with_overrides(overrides);
-    let mut cfg = source.load()?;
+    let check = matches!(cli.command, Some(Command::Check));
+    let mut cfg = match source.load() {
+        Ok(cfg) => cfg,
+        Err(e) if check => return report(&cli.config, Report::unloadable(e)),
+        Err(e) => return Err(e.into()),
+    };
     // Resume points live beside the config file unless configured, as the MQ cursor does
     // (the working directory without a config file); the demo keeps them in memory.
     if cfg.resume_state_file.is_none() && !demo {
@@ -142,6 +152,13 @@ async fn run(cli: Cli, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
     }
     if let Some(d) = &cli.data_log_dir {
         cfg.data_log_dir = d.clone();
+    }
+    if check {
+        let now = firehose_core::since::now_ms();
+        return report(
+            &cli.config,
+            firehose_distributor::check::check(&cfg, mq, now),
+        );
     }
 
     let mut _tmp = None;
@@ -200,6 +217,16 @@ async fn run(cli: Cli, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
     );
     d.serve(listener, shutdown_signal()).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Prints `check`'s report; a failed check exits 1.
+fn report(config: &std::path::Path, report: Report) -> anyhow::Result<()> {
+    println!("firehose-distributor check: {}", config.display());
+    print!("{report}");
+    if !report.passed() {
+        std::process::exit(1);
+    }
     Ok(())
 }
 
