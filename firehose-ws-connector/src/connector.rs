@@ -1,4 +1,5 @@
-//! Transport (server: many observers; client: one, redialled) and per-message handling.
+//! Transport (server: many observers; client: one, redialled); per-message handling is in
+//! [`crate::handling`].
 //!
 //! Each connection handles its messages in order: decode the envelope, print the block through
 //! the [`Writer`], and only when the writer says it is written and flushed, send the ack on the
@@ -12,23 +13,17 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
-use prost::Message as _;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{http, Error as WsError, Message};
-use tokio_tungstenite::WebSocketStream;
 
-use crate::budget::{Budget, Reserved};
-use crate::codec::{decode_block, topics};
+use crate::budget::Budget;
 use crate::config::{Config, Mode};
-use crate::departure::{departed, refuse_too_big, watch_of};
-use crate::output::{Held, OutputFormat, Writer};
-use crate::proto::{BlockData, FinalizedBlock, TYPE_ACK, TYPE_PAYLOAD};
+use crate::departure::watch_of;
+use crate::metrics::{Metrics, Refusal};
+use crate::output::{OutputFormat, Writer};
 
 /// Counters, for logs, tests and benchmarks.
 #[derive(Debug, Default)]
@@ -55,10 +50,11 @@ pub struct Stats {
 
 /// The connector: settings, output format and the writer handle.
 pub struct Connector {
-    cfg: Config,
-    format: Arc<dyn OutputFormat>,
-    writer: Writer,
-    stats: Arc<Stats>,
+    pub(crate) cfg: Config,
+    pub(crate) format: Arc<dyn OutputFormat>,
+    pub(crate) writer: Writer,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) metrics: Arc<Metrics>,
     budget: Budget,
 }
 
@@ -79,6 +75,7 @@ impl Connector {
             format,
             writer,
             stats: Arc::default(),
+            metrics: Arc::default(),
             budget,
         })
     }
@@ -106,6 +103,11 @@ impl Connector {
     /// The counters.
     pub fn stats(&self) -> &Arc<Stats> {
         &self.stats
+    }
+
+    /// The Prometheus metrics (served by `--metrics-addr`).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     fn ws_config(&self) -> WebSocketConfig {
@@ -205,12 +207,17 @@ impl Connector {
                     Ok(Ok(ws)) => {
                         tracing::info!(%peer, "observer connected");
                         me.stats.connections.fetch_add(1, Ordering::Relaxed);
+                        let _connected = me.metrics.peer_connected();
                         me.handle_connection(ws, &peer.to_string(), Some(reserved), watch)
                             .await;
                         tracing::info!(%peer, "observer disconnected");
                     }
-                    Ok(Err(e)) => tracing::warn!(%peer, error = %e, "websocket handshake failed"),
+                    Ok(Err(e)) => {
+                        me.metrics.refused(Refusal::HandshakeFailed);
+                        tracing::warn!(%peer, error = %e, "websocket handshake failed");
+                    }
                     Err(_) => {
+                        me.metrics.refused(Refusal::HandshakeTimeout);
                         me.stats.handshake_timeouts.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(%peer, "websocket handshake too slow; dropped");
                     }
@@ -236,6 +243,7 @@ impl Connector {
                     Ok((ws, _)) => {
                         tracing::info!(%url, "connected to observer node");
                         self.stats.connections.fetch_add(1, Ordering::Relaxed);
+                        let _connected = self.metrics.peer_connected();
                         let watch = match ws.get_ref() {
                             tokio_tungstenite::MaybeTlsStream::Plain(s) => watch_of(s),
                             _ => None,
@@ -257,194 +265,9 @@ impl Connector {
         }
     }
 
-    async fn output_closed(&self) {
+    pub(crate) async fn output_closed(&self) {
         while !self.writer.is_closed() {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
-    }
-
-    /// Reads messages until the peer goes away; answers with acks. While a block waits for
-    /// the output one more message is read, then `watch` (a second handle on the same socket)
-    /// tells when the peer has gone: its block is not acked, and `reserved` is given back
-    /// once the block's lines, handed to the output whole, are written.
-    pub async fn handle_connection<S>(
-        &self,
-        ws: WebSocketStream<S>,
-        peer: &str,
-        reserved: Option<Reserved>,
-        watch: Option<TcpStream>,
-    ) where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        let held: Held = reserved.map(|r| r as Arc<dyn std::any::Any + Send + Sync>);
-        let (mut sink, mut stream) = ws.split();
-        // A message that arrived while the previous one waited for the output.
-        let mut next: Option<Message> = None;
-        loop {
-            let msg = match next.take() {
-                Some(m) => m,
-                None => match stream.next().await {
-                    Some(Ok(m)) => m,
-                    Some(Err(WsError::Capacity(e))) => {
-                        self.stats.too_big.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(peer, error = %e, "message over the largest size; closing with 1009");
-                        refuse_too_big(sink, stream, self.cfg.max_message_size).await;
-                        return;
-                    }
-                    Some(Err(e)) => {
-                        tracing::warn!(peer, error = %e, "websocket read failed");
-                        break;
-                    }
-                    None => break,
-                },
-            };
-            let bytes = match msg {
-                Message::Binary(b) => b,
-                Message::Text(t) => Bytes::from(t),
-                Message::Close(_) => break,
-                _ => continue, // ping/pong handled by tungstenite
-            };
-            let work = self.handle_message_holding(bytes, peer, held.clone());
-            tokio::pin!(work);
-            // While the block waits for the output, the next message is read (its payload
-            // was let go once its lines were made, so the reservation covers it), and after
-            // it the socket is watched: a peer that leaves is noticed at once.
-            let ack = loop {
-                tokio::select! {
-                    biased;
-                    ack = &mut work => break Some(ack),
-                    ev = stream.next(), if next.is_none() => match ev {
-                        Some(Ok(m @ (Message::Binary(_) | Message::Text(_)))) => next = Some(m),
-                        Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
-                        Some(Ok(_)) => {}
-                    },
-                    () = departed(watch.as_ref()), if next.is_some() => break None,
-                }
-            };
-            let Some(ack) = ack else {
-                self.stats.abandoned.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    peer,
-                    "observer went away while its block waited for the output; not acked"
-                );
-                break;
-            };
-            if let Some(ack) = ack {
-                if let Err(e) = sink.send(Message::Binary(ack.into())).await {
-                    tracing::warn!(peer, error = %e, "cannot send ack");
-                    break;
-                }
-                self.stats.acks_sent.fetch_add(1, Ordering::Relaxed);
-            }
-            if self.writer.is_closed() {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    }
-
-    /// Handles one envelope; returns the ack to send, if any.
-    pub async fn handle_message(&self, bytes: Bytes, peer: &str) -> Option<Vec<u8>> {
-        self.handle_message_holding(bytes, peer, None).await
-    }
-
-    /// [`Connector::handle_message`], keeping `held` until the block's lines are written.
-    async fn handle_message_holding(
-        &self,
-        bytes: Bytes,
-        peer: &str,
-        held: Held,
-    ) -> Option<Vec<u8>> {
-        let m = self.cfg.marshaller;
-        let len = bytes.len();
-        let msg = match m.decode(bytes) {
-            Ok(msg) => msg,
-            Err(e) => {
-                self.stats.bad_messages.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(peer, error = %e, len, "dropped an undecodable message");
-                return None;
-            }
-        };
-        match msg.r#type {
-            TYPE_PAYLOAD => {}
-            TYPE_ACK => return None,
-            other => {
-                self.stats.bad_messages.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(peer, r#type = other, "dropped a message of unknown type");
-                return None;
-            }
-        }
-        let (ack_wanted, counter) = (msg.with_acknowledge, msg.counter);
-        let ok = match msg.topic.as_str() {
-            topics::SAVE_BLOCK => {
-                // The lines are made at once and the message let go before the output is
-                // waited for: while they wait, the connection's budget holds the lines and
-                // the next message, not the payload too.
-                let lines = self.render_block(&msg.payload, peer);
-                drop(msg);
-                match lines {
-                    Ok(Some(lines)) => self.write_block(lines, peer, held).await,
-                    Ok(None) => true,
-                    Err(()) => false,
-                }
-            }
-            topics::REVERT_INDEXED_BLOCK => {
-                match BlockData::decode(msg.payload.clone()) {
-                    Ok(b) => {
-                        tracing::warn!(peer, header_type = %b.header_type, hash = %hex::encode(&b.header_hash), "observer reverted a block (reorg)")
-                    }
-                    Err(e) => {
-                        tracing::warn!(peer, error = %e, "observer reverted a block (undecodable payload)")
-                    }
-                }
-                true
-            }
-            topics::FINALIZED_BLOCK => {
-                if let Ok(f) = FinalizedBlock::decode(msg.payload.clone()) {
-                    tracing::info!(peer, shard = f.shard_id, hash = %hex::encode(&f.header_hash), "block finalized");
-                }
-                true
-            }
-            other => {
-                tracing::debug!(peer, topic = other, "topic not handled; acked");
-                true
-            }
-        };
-        // Counter and Type only (`10 01 18 01` for counter 1), as the original's acks.
-        (ack_wanted && (ok || !self.cfg.blocking_ack_on_error)).then(|| m.ack(counter))
-    }
-
-    /// The block's lines: `Ok(None)` for a block of another shard (skipped), `Err` for a
-    /// block that does not decode.
-    fn render_block(&self, payload: &[u8], peer: &str) -> Result<Option<Vec<u8>>, ()> {
-        let info = match decode_block(payload) {
-            Ok(i) => i,
-            Err(e) => {
-                self.stats.failed_blocks.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(peer, error = %e, "cannot decode block");
-                return Err(());
-            }
-        };
-        if self.cfg.shard.is_some_and(|shard| info.shard != shard) {
-            return Ok(None);
-        }
-        let mut lines = Vec::new();
-        self.format.block(&info, payload, &mut lines);
-        Ok(Some(lines))
-    }
-
-    /// Writes a block's lines; true once they are written and flushed.
-    async fn write_block(&self, lines: Vec<u8>, peer: &str, held: Held) -> bool {
-        match self.writer.write_holding(lines, held).await {
-            Ok(()) => {
-                self.stats.blocks_written.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-            Err(e) => {
-                self.stats.failed_blocks.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(peer, error = %e, "cannot write block");
-                false
-            }
         }
     }
 }

@@ -11,7 +11,10 @@
 //! | [`codec`] | envelope codec (protobuf / JSON), topics, block header decoding |
 //! | [`output`] | output formats ([`output::OutputFormat`]) and the one stdout writer |
 //! | [`config`] | the original's `[web_socket]` settings |
-//! | [`connector`] | server and client transport, per-message handling and acks |
+//! | [`connector`] | server and client transport |
+//! | [`handling`] | per-connection and per-message handling: decode, write, ack |
+//! | [`metrics`] | blocks, bytes, ack latency, peers, newest block, refusals (Prometheus) |
+//! | [`metrics_http`] | `--metrics-addr`: serves the metrics for scraping |
 //! | `sim` | an observer node's outport, for demos, tests and benchmarks (feature `sim`) |
 //!
 //! ```
@@ -36,7 +39,10 @@ pub mod codec;
 pub mod config;
 pub mod connector;
 pub mod departure;
+pub mod handling;
 pub mod logging;
+pub mod metrics;
+pub mod metrics_http;
 pub mod output;
 pub mod proto;
 #[cfg(feature = "sim")]

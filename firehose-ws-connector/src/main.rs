@@ -77,6 +77,12 @@ struct Cli {
     #[arg(long, default_value_t = 2048, env = "FIREHOSE_WS_MESSAGE_BUDGET_MIB",
         value_parser = clap::value_parser!(u64).range(64..=1048576))]
     message_budget_mib: u64,
+    /// Serve Prometheus metrics on this address (`127.0.0.1:9101`), at `/metrics`: blocks
+    /// received, written and acked per peer and topic, bytes written, write-to-ack latency,
+    /// peers connected, the newest block per shard, frames refused by reason. Off by default;
+    /// stdout is the same either way.
+    #[arg(long, env = "FIREHOSE_WS_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
     /// Log level: an mx-chain-logger pattern (`*:INFO`, `*:DEBUG,process:TRACE`), a level
     /// (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, default_value = "*:INFO", env = "FIREHOSE_WS_LOG_LEVEL")]
@@ -182,8 +188,24 @@ fn main() -> anyhow::Result<()> {
         Err(e) => return Err(e).context("writing to stdout"),
     };
     let output = writer.clone();
+    let metrics_listener = match cli.metrics_addr {
+        Some(addr) => Some(
+            rt.block_on(tokio::net::TcpListener::bind(addr))
+                .with_context(|| format!("--metrics-addr {addr}: cannot listen"))?,
+        ),
+        None => None,
+    };
     let result = rt.block_on(async move {
         let connector = Connector::new(cfg, format, writer);
+        if let Some(listener) = metrics_listener {
+            tracing::info!(addr = %listener.local_addr()?, "serving metrics on /metrics");
+            let metrics = connector.metrics().clone();
+            tokio::spawn(firehose_ws_connector::metrics_http::serve(
+                listener,
+                metrics,
+                std::future::pending(),
+            ));
+        }
         let result = connector.run(shutdown_signal()).await;
         // Lines handed to the pipe go out whole before the runtime stops.
         let _ = tokio::time::timeout(Duration::from_secs(2), output.finish()).await;
