@@ -19,16 +19,19 @@ pub async fn metrics(State(d): State<Arc<Distributor>>, headers: HeaderMap) -> R
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok());
     if wants_json(accept) {
-        axum::Json(original_json(&d)).into_response()
-    } else {
-        (
+        return axum::Json(original_json(&d)).into_response();
+    }
+    // The text stats the data-log files: off the async threads.
+    match tokio::task::spawn_blocking(move || prometheus_text(&d)).await {
+        Ok(text) => (
             [(
                 axum::http::header::CONTENT_TYPE,
                 "text/plain; version=0.0.4; charset=utf-8",
             )],
-            prometheus_text(&d),
+            text,
         )
-            .into_response()
+            .into_response(),
+        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
@@ -280,9 +283,55 @@ fn prometheus_text(d: &Distributor) -> String {
             out.push_str(&format!("{name}{{data_type=\"{}\"}} {v}\n", t.log_name()));
         }
     }
+    data_log_times(d, &mut out);
     d.refusals.render(&mut out);
     if let Some(mq) = d.mq.get() {
         out.push_str(&mq.render());
     }
     out
+}
+
+/// When the archiver last wrote each data log (the active file's mtime) and when its reader
+/// last read an entry (the process start before the first): a writer well ahead of its
+/// reader is a reader that stopped (the `DataLogReaderStalled` alert).
+fn data_log_times(d: &Distributor, out: &mut String) {
+    use firehose_logreader::files::LogFiles;
+    let dir = d.config().data_log_dir.clone();
+    let secs = |ms: u64| ms as f64 / 1000.0;
+    out.push_str(
+        "# HELP firehose_distributor_datalog_last_write_timestamp_seconds When the archiver last wrote the data log (mtime of its active file, Unix seconds).\n\
+         # TYPE firehose_distributor_datalog_last_write_timestamp_seconds gauge\n",
+    );
+    for t in DataType::ALL {
+        let files = LogFiles::new(&dir, t.log_name());
+        let mtime = files
+            .read_pointer()
+            .ok()
+            .flatten()
+            .and_then(|n| std::fs::metadata(files.log_path(n)).ok())
+            .and_then(|m| m.modified().ok())
+            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok());
+        if let Some(m) = mtime {
+            let name = t.log_name();
+            let v = m.as_secs_f64();
+            out.push_str(&format!(
+                "firehose_distributor_datalog_last_write_timestamp_seconds{{data_type=\"{name}\"}} {v}\n"
+            ));
+        }
+    }
+    out.push_str(
+        "# HELP firehose_distributor_reader_last_read_timestamp_seconds When the reader last read an entry (the process start before the first), Unix seconds.\n\
+         # TYPE firehose_distributor_reader_last_read_timestamp_seconds gauge\n",
+    );
+    for t in DataType::ALL {
+        let last = match d.readers[t.index()].last_read_ms.load(Relaxed) {
+            0 => d.started_ms,
+            ms => ms,
+        };
+        let name = t.log_name();
+        out.push_str(&format!(
+            "firehose_distributor_reader_last_read_timestamp_seconds{{data_type=\"{name}\"}} {}\n",
+            secs(last)
+        ));
+    }
 }
