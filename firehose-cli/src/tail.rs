@@ -88,11 +88,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         match writeln!(out, "{}", line(record)) {
             Ok(()) => printed += 1,
             // `| head`: the reader is done.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
             Err(e) => return Err(e).context("writing to stdout"),
         }
     }
     out.flush().ok();
+    client.close().await;
     Ok(())
 }
 
@@ -116,11 +117,17 @@ fn explain(e: ClientError, client: &ResumingClient) -> anyhow::Error {
                 .as_deref()
                 .map(String::from_utf8_lossy)
                 .unwrap_or_default();
+            let status = resp.status();
+            // The body often just repeats the status's reason.
+            let body = body.trim();
+            let detail = match status.canonical_reason() {
+                Some(r) if r.eq_ignore_ascii_case(body) => String::new(),
+                _ if body.is_empty() => String::new(),
+                _ => format!(": {body}"),
+            };
             anyhow::anyhow!(
-                "{} refused the subscription: {} {}",
-                client.url(),
-                resp.status(),
-                body.trim()
+                "{} refused the subscription ({status}){detail}",
+                client.url()
             )
         }
         ClientError::BadMessage(CoreError::BadSignature { owner }) => anyhow::anyhow!(

@@ -162,6 +162,13 @@ impl ResumingClient {
         }
     }
 
+    /// Closes the connection in use, if any, with a close frame (see [`Subscription::close`]).
+    pub async fn close(&mut self) {
+        if let Some(sub) = self.sub.take() {
+            sub.close().await;
+        }
+    }
+
     /// This client as a [`Stream`] that never ends (it owns everything: spawn it anywhere).
     pub fn into_stream(self) -> impl Stream<Item = Result<SignedRecord, ClientError>> + Send {
         futures::stream::unfold(self, |mut c| async move {

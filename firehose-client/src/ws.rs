@@ -163,6 +163,18 @@ impl Subscription {
         StreamExt::next(self).await
     }
 
+    /// Closes the connection politely (close frame 1000, then waits briefly for the
+    /// distributor's echo), so the distributor sees a normal departure rather than a reset.
+    pub async fn close(mut self) {
+        use futures::SinkExt as _;
+        if self.ws.close(None).await.is_ok() {
+            // The echo of our close frame, or the end of the stream.
+            let drain = async { while let Some(Ok(_)) = self.ws.next().await {} };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
+        }
+        let _ = self.ws.flush().await;
+    }
+
     /// The raw next message, unverified (for tools that check bytes).
     pub async fn next_raw(&mut self) -> Option<Result<Message, ClientError>> {
         self.ws.next().await.map(|r| r.map_err(ClientError::from))
