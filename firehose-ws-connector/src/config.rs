@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::codec::Marshaller;
 
 /// Which side dials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
     /// The connector dials the node (`ws://host:port/save`) and redials after failures.
     #[default]

@@ -10,6 +10,24 @@ use firehose_ws_connector::config::{Config, Mode};
 use firehose_ws_connector::output::{FirehoseFormat, LegacyFormat, OutputFormat, Writer};
 use firehose_ws_connector::{Connector, Marshaller};
 
+/// `--mode` (the library's [`Mode`], parsed here so that the library needs no CLI crate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CliMode {
+    /// The connector dials the node (`ws://host:port/save`) and redials after failures.
+    Client,
+    /// The connector listens; nodes dial it (route `/save`), many at once.
+    Server,
+}
+
+impl From<CliMode> for Mode {
+    fn from(m: CliMode) -> Mode {
+        match m {
+            CliMode::Client => Mode::Client,
+            CliMode::Server => Mode::Server,
+        }
+    }
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Format {
@@ -35,7 +53,7 @@ struct Cli {
     config: Option<PathBuf>,
     /// `server`: listen for nodes on /save; `client`: dial a node's /save.
     #[arg(long, env = "FIREHOSE_WS_MODE")]
-    mode: Option<Mode>,
+    mode: Option<CliMode>,
     /// Address: `host:port`, `:port` or `ws://host:port` (default localhost:22111).
     #[arg(long, env = "FIREHOSE_WS_URL")]
     url: Option<String>,
@@ -139,7 +157,7 @@ fn main() -> anyhow::Result<()> {
         None => Config::default(),
     };
     if let Some(m) = cli.mode {
-        cfg.mode = m;
+        cfg.mode = m.into();
     }
     if let Some(u) = &cli.url {
         cfg.url = u.clone();
