@@ -15,7 +15,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use firehose::client::core::crypto::{KeyPair, PublicKey};
-use firehose::client::core::fixtures::DEV_PUBLIC_KEY;
+use firehose::client::core::protocol::DEV_PUBLIC_KEY;
 use firehose::client::core::records::{DataType, Record};
 use firehose::client::core::since::now_ms;
 use firehose::client::{ClientConfig, ResumingClient};

@@ -18,7 +18,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use firehose::client::core::crypto::PublicKey;
-use firehose::client::core::fixtures::DEV_PUBLIC_KEY;
+use firehose::client::core::protocol::DEV_PUBLIC_KEY;
 use firehose::client::core::records::DataType;
 use firehose::client::mq::{broker_uri, queue_names, redacted, MqConsumer};
 

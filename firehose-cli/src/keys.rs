@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use firehose_client::core::crypto::{Crypto, HashKey, KeyPair, PublicKey};
-use firehose_client::core::fixtures::{DEV_PUBLIC_KEY, DEV_SECRET_KEY};
+use firehose_client::core::protocol::{DEV_PUBLIC_KEY, DEV_SECRET_KEY};
 use serde_json::{json, Value};
 
 /// `firehose keygen`.

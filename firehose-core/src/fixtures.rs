@@ -14,11 +14,7 @@ use serde_json::json;
 
 use crate::records::{Cycle, OriginalTxData, Receipt, Record};
 
-/// The original distributor's dev public key: the default `DISTRIBUTOR_PUBLIC_KEY` of a
-/// distributor started without keys, so demos and examples work with no setup.
-pub const DEV_PUBLIC_KEY: &str = "758b1c119412298802cd28dbfa394cdfeecc4074492d60844cc192d632d84de3";
-/// The original distributor's dev secret key (public knowledge: never use it in production).
-pub const DEV_SECRET_KEY: &str = "3be00019f23847529bd63e41124864983175063bb524bd54ea3c155f2fa12969758b1c119412298802cd28dbfa394cdfeecc4074492d60844cc192d632d84de3";
+pub use crate::protocol::{DEV_PUBLIC_KEY, DEV_SECRET_KEY};
 
 /// A deterministic 64-hex-character id from a label and a number.
 pub fn id64(label: &str, n: u64) -> String {

@@ -26,6 +26,7 @@ pub mod canonicalize;
 pub mod codec;
 pub mod crypto;
 mod error;
+#[cfg(feature = "fixtures")]
 pub mod fixtures;
 pub mod jscompat;
 pub mod keyed;

@@ -7,8 +7,9 @@ use firehose_dbstore::{Layout, StoreNames};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The original's dev key pair (a warning is printed when it is used).
-pub use firehose_core::fixtures::{DEV_PUBLIC_KEY, DEV_SECRET_KEY};
+/// The original's dev key pair, its default when no keys are configured (a warning is
+/// printed when it is used).
+pub use firehose_core::protocol::{DEV_PUBLIC_KEY, DEV_SECRET_KEY};
 
 /// One allow-listed collector.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

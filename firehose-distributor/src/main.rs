@@ -1,16 +1,13 @@
 //! `firehose-distributor`: the Shardeum-compatible distributor (thin `main` over the library).
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use firehose_dbstore::fixture::FixtureSpec;
 use firehose_distributor::check::Report;
 use firehose_distributor::config::Config;
 use firehose_distributor::config_source::ConfigSource;
 use firehose_distributor::Distributor;
-use firehose_sim::ArchiverSim;
 
 /// Streams an archiver's data logs (cycles, original transactions, receipts) to authenticated
 /// collectors over websockets, each entry signed once with the distributor key.
@@ -81,6 +78,7 @@ enum Command {
     /// when nothing failed, 1 otherwise. Safe to run beside the running distributor.
     Check,
     /// Demo: a simulated archiver in a temporary directory, served on localhost.
+    #[cfg(feature = "demo")]
     Demo {
         /// Seconds between simulated cycles.
         #[arg(long, default_value_t = 1.0)]
@@ -109,7 +107,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
+    #[cfg(feature = "demo")]
     let demo = matches!(cli.command, Some(Command::Demo { .. }));
+    #[cfg(not(feature = "demo"))]
+    let demo = false;
     let default_path = cli.config.as_os_str() == "distributor-config.json";
     if !cli.config.exists() {
         anyhow::ensure!(
@@ -161,33 +162,11 @@ async fn run(cli: Cli, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
         );
     }
 
-    let mut _tmp = None;
-    if let Some(Command::Demo { cycle_seconds }) = cli.command {
-        let dir = tempfile::Builder::new()
-            .prefix("firehose-demo-")
-            .tempdir()?;
-        let spec = FixtureSpec {
-            receipts_per_cycle: 20,
-            txs_per_cycle: 20,
-            receipt_bytes: 1024,
-            ..FixtureSpec::default()
-        };
-        let sim = ArchiverSim::create(dir.path(), spec, 200)?;
-        cfg.data_log_dir = sim.log_dir().to_owned();
-        if let firehose_dbstore::Layout::Directory(db) = sim.layout() {
-            cfg.archiver_db_dir = Some(db.clone());
-        }
-        cfg.ip = "127.0.0.1".into();
-        println!("demo archiver writing to {}", dir.path().display());
-        let interval = Duration::from_secs_f64(cycle_seconds.max(0.01));
-        std::thread::spawn(move || {
-            if let Err(e) = sim.run(interval) {
-                tracing::error!(error = %e, "archiver simulator stopped");
-            }
-        });
-        _tmp = Some(dir);
-    }
-
+    #[cfg(feature = "demo")]
+    let _tmp = match cli.command {
+        Some(Command::Demo { cycle_seconds }) => Some(demo_archiver(&mut cfg, cycle_seconds)?),
+        _ => None,
+    };
     let d = Distributor::new(cfg.clone())?;
     let addr = format!(
         "{}:{}",
@@ -218,6 +197,37 @@ async fn run(cli: Cli, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
     d.serve(listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The demo's simulated archiver, writing in a temporary directory (removed when the
+/// returned handle drops); points `cfg` at it.
+#[cfg(feature = "demo")]
+fn demo_archiver(cfg: &mut Config, cycle_seconds: f64) -> anyhow::Result<tempfile::TempDir> {
+    use firehose_dbstore::fixture::FixtureSpec;
+    use firehose_sim::ArchiverSim;
+    let dir = tempfile::Builder::new()
+        .prefix("firehose-demo-")
+        .tempdir()?;
+    let spec = FixtureSpec {
+        receipts_per_cycle: 20,
+        txs_per_cycle: 20,
+        receipt_bytes: 1024,
+        ..FixtureSpec::default()
+    };
+    let sim = ArchiverSim::create(dir.path(), spec, 200)?;
+    cfg.data_log_dir = sim.log_dir().to_owned();
+    if let firehose_dbstore::Layout::Directory(db) = sim.layout() {
+        cfg.archiver_db_dir = Some(db.clone());
+    }
+    cfg.ip = "127.0.0.1".into();
+    println!("demo archiver writing to {}", dir.path().display());
+    let interval = std::time::Duration::from_secs_f64(cycle_seconds.max(0.01));
+    std::thread::spawn(move || {
+        if let Err(e) = sim.run(interval) {
+            tracing::error!(error = %e, "archiver simulator stopped");
+        }
+    });
+    Ok(dir)
 }
 
 /// Prints `check`'s report; a failed check exits 1.

@@ -10,6 +10,14 @@
 pub mod history;
 pub mod mq;
 
+/// The original distributor's published dev public key: its default `DISTRIBUTOR_PUBLIC_KEY`,
+/// which a distributor started without keys signs with (and warns), as the original does, and
+/// what tools trust when told nothing else.
+pub const DEV_PUBLIC_KEY: &str = "758b1c119412298802cd28dbfa394cdfeecc4074492d60844cc192d632d84de3";
+/// The original distributor's published dev secret key. Public knowledge: anyone can sign
+/// with it, so it must never sign in production.
+pub const DEV_SECRET_KEY: &str = "3be00019f23847529bd63e41124864983175063bb524bd54ea3c155f2fa12969758b1c119412298802cd28dbfa394cdfeecc4074492d60844cc192d632d84de3";
+
 /// Replaced by a newer connection with the same collector key.
 pub const CLOSE_REPLACED: u16 = 1000;
 /// Subscription expired or removed, or the distributor is shutting down: reconnect later.
