@@ -68,8 +68,46 @@ impl Server {
 }
 
 fn write(sim: &mut ArchiverSim, written: &mut Vec<Record>, cycles: std::ops::Range<u64>) {
+    write_paced(sim, written, cycles, None)
+}
+
+/// The archiver's pace while a distributor reads: the next cycle is written once the readers
+/// have read what was written since that distributor started (at most 10 s). This test is
+/// about restarts; a reader lapped by the ring (possible on a starved machine, when the ring
+/// is a few milliseconds of writes long) loses entries by design, counted as gaps.
+struct Pace {
+    d: Arc<Distributor>,
+    written: u64,
+}
+
+impl Pace {
+    fn after(&mut self, entries: u64) {
+        self.written += entries;
+        let read = || {
+            DataType::ALL
+                .iter()
+                .map(|t| self.d.entries_read(*t))
+                .sum::<u64>()
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while read() < self.written && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+fn write_paced(
+    sim: &mut ArchiverSim,
+    written: &mut Vec<Record>,
+    cycles: std::ops::Range<u64>,
+    mut pace: Option<&mut Pace>,
+) {
     for _ in cycles {
-        written.extend(sim.write_cycle().unwrap());
+        let records = sim.write_cycle().unwrap();
+        if let Some(p) = pace.as_deref_mut() {
+            p.after(records.len() as u64);
+        }
+        written.extend(records);
         std::thread::sleep(Duration::from_millis(3));
     }
 }
@@ -124,12 +162,16 @@ async fn three_ring_laps_with_writer_and_distributor_restarts_lose_nothing() {
 
     let mut written = Vec::new();
     // Lap 1, with an archiver restart halfway.
+    let mut pace = Pace {
+        d: server.d.clone(),
+        written: 0,
+    };
     let mut sim = tokio::task::spawn_blocking(move || {
         let mut w = Vec::new();
-        write(&mut sim, &mut w, 0..20);
+        write_paced(&mut sim, &mut w, 0..20, Some(&mut pace));
         drop(sim);
         let mut sim = ArchiverSim::create(dir.path(), spec(), PER_FILE).unwrap();
-        write(&mut sim, &mut w, 20..40);
+        write_paced(&mut sim, &mut w, 20..40, Some(&mut pace));
         (sim, w, dir)
     })
     .await
@@ -151,13 +193,17 @@ async fn three_ring_laps_with_writer_and_distributor_restarts_lose_nothing() {
     written.append(&mut w2);
     // Back up on the same address; the collectors reconnect and resume from their cursors.
     let server = start(&cfg, &addr).await;
+    let mut pace = Pace {
+        d: server.d.clone(),
+        written: 0,
+    };
     let (_, mut w3, _dir) = tokio::task::spawn_blocking(move || {
         let mut s = s;
         let mut w = Vec::new();
-        write(&mut s, &mut w, 60..90);
+        write_paced(&mut s, &mut w, 60..90, Some(&mut pace));
         drop(s);
         let mut s = ArchiverSim::create(dir.path(), spec(), PER_FILE).unwrap();
-        write(&mut s, &mut w, 90..CYCLES);
+        write_paced(&mut s, &mut w, 90..CYCLES, Some(&mut pace));
         (s, w, dir)
     })
     .await
