@@ -20,83 +20,15 @@
 //! assert_eq!(db.history_count(Table::Receipts, Some((1, 2))).unwrap(), 8);
 //! ```
 
-use firehose_core::canonical::safe_parse;
 use rusqlite::types::ValueRef;
 use rusqlite::{params_from_iter, Row};
 use serde_json::{Map, Value};
 
 use crate::sql::{q, sql_int as int};
-use crate::{ArchiverDb, CycleCount, Result, Store};
+use crate::{ArchiverDb, CycleCount, Result};
 
-/// A table the history API reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Table {
-    /// `cycles` (the API returns the parsed `cycleRecord` column only).
-    Cycles,
-    /// `receipts`.
-    Receipts,
-    /// `originalTxsData`.
-    OriginalTxs,
-    /// `accounts` (optional store).
-    Accounts,
-    /// `transactions` (optional store).
-    Transactions,
-}
-
-impl Table {
-    /// The store (file) holding the table.
-    pub fn store(self) -> Store {
-        match self {
-            Table::Cycles => Store::Cycles,
-            Table::Receipts => Store::Receipts,
-            Table::OriginalTxs => Store::OriginalTxs,
-            Table::Accounts => Store::Accounts,
-            Table::Transactions => Store::Transactions,
-        }
-    }
-
-    /// The SQL table name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Table::Cycles => "cycles",
-            Table::Receipts => "receipts",
-            Table::OriginalTxs => "originalTxsData",
-            Table::Accounts => "accounts",
-            Table::Transactions => "transactions",
-        }
-    }
-
-    /// The column holding the cycle counter.
-    pub fn cycle_column(self) -> &'static str {
-        match self {
-            Table::Cycles => "counter",
-            Table::Receipts | Table::OriginalTxs => "cycle",
-            Table::Accounts | Table::Transactions => "cycleNumber",
-        }
-    }
-
-    /// The original's row order, ascending (`desc` for "the newest first").
-    fn order(self, desc: bool) -> String {
-        let dir = if desc { "DESC" } else { "ASC" };
-        match self {
-            Table::Cycles => format!("counter {dir}"),
-            _ => format!("{} {dir}, timestamp {dir}", self.cycle_column()),
-        }
-    }
-
-    pub(crate) fn is_json(self, column: &str) -> bool {
-        match self {
-            Table::Cycles => column == "cycleRecord",
-            Table::Receipts => matches!(
-                column,
-                "tx" | "afterStates" | "beforeStates" | "signedReceipt" | "appReceiptData"
-            ),
-            Table::OriginalTxs => column == "originalTxData",
-            Table::Accounts => column == "data",
-            Table::Transactions => matches!(column, "data" | "originalTxData"),
-        }
-    }
-}
+/// A table the history API reads (the column model's table).
+pub use crate::columns::Table;
 
 /// Which rows of a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,14 +143,14 @@ pub(crate) fn query(table: Table, sel: Selection<'_>) -> (String, Vec<rusqlite::
         Selection::Latest { count } => (
             format!(
                 "SELECT * FROM {name} ORDER BY {} LIMIT ?1",
-                table.order(true)
+                table.order_by(true, None)
             ),
             vec![int(count).into()],
         ),
         Selection::Offset { skip, limit } => (
             format!(
                 "SELECT * FROM {name} ORDER BY {} LIMIT ?1 OFFSET ?2",
-                table.order(false)
+                table.order_by(false, None)
             ),
             vec![int(limit).into(), int(skip).into()],
         ),
@@ -230,7 +162,7 @@ pub(crate) fn query(table: Table, sel: Selection<'_>) -> (String, Vec<rusqlite::
         } => (
             format!(
                 "SELECT * FROM {name} WHERE {cycle} BETWEEN ?1 AND ?2 ORDER BY {} LIMIT ?3 OFFSET ?4",
-                table.order(false)
+                table.order_by(false, None)
             ),
             vec![
                 int(start).into(),
@@ -246,16 +178,13 @@ pub(crate) fn query(table: Table, sel: Selection<'_>) -> (String, Vec<rusqlite::
     }
 }
 
-/// A cycle row as `/cycleinfo` returns it: the parsed `cycleRecord`, or `null`.
+/// A cycle row as `/cycleinfo` returns it: its `cycleRecord` column (by the column model).
 fn cycle_record(row: &Row<'_>, names: &[String]) -> Value {
     names
         .iter()
         .position(|n| n == "cycleRecord")
         .and_then(|i| row.get_ref(i).ok())
-        .map_or(Value::Null, |v| match v {
-            ValueRef::Text(t) if !t.is_empty() => parse_json(t),
-            _ => Value::Null,
-        })
+        .map_or(Value::Null, |v| Table::Cycles.kind("cycleRecord").value(v))
 }
 
 /// A row as an object keyed by column name, in column order.
@@ -271,24 +200,5 @@ fn row_object(table: Table, row: &Row<'_>, names: &[String]) -> Value {
 }
 
 fn column(table: Table, name: &str, v: ValueRef<'_>) -> Value {
-    if table == Table::Receipts && name == "globalModification" {
-        // The original: `receipt.globalModification = value === 1`.
-        return Value::Bool(matches!(v, ValueRef::Integer(1)));
-    }
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(n) => Value::from(n),
-        ValueRef::Real(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
-        // `x &&= parse(x)`: an empty string is falsy and stays as it is.
-        ValueRef::Text(t) if table.is_json(name) && !t.is_empty() => parse_json(t),
-        ValueRef::Text(t) | ValueRef::Blob(t) => {
-            Value::String(String::from_utf8_lossy(t).into_owned())
-        }
-    }
-}
-
-/// A JSON column (safeJsonParse); text that is not JSON is returned as a string.
-pub(crate) fn parse_json(t: &[u8]) -> Value {
-    let text = String::from_utf8_lossy(t);
-    safe_parse(&text).unwrap_or_else(|_| Value::String(text.into_owned()))
+    table.kind(name).value(v)
 }

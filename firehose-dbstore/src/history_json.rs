@@ -23,14 +23,11 @@
 //! assert_eq!(rows.finish(), safe_stringify(&tree).into_bytes());
 //! ```
 
-use std::borrow::Cow;
-
-use firehose_core::canonical::{cmp_utf16, write_number, write_str, write_value, Flavour};
-use firehose_core::canonicalize::canonicalize;
+use firehose_core::canonical::{cmp_utf16, write_str};
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{params_from_iter, Connection, Row};
 
-use crate::history::{parse_json, query, Selection, Table};
+use crate::history::{query, Selection, Table};
 use crate::sql::q;
 use crate::{ArchiverDb, Result};
 
@@ -123,7 +120,7 @@ pub(crate) fn write_query(
         let buf = out.next_row();
         if table == Table::Cycles {
             match record.map(|i| row.get_ref(i)) {
-                Some(Ok(ValueRef::Text(t))) if !t.is_empty() => write_json_text(buf, t),
+                Some(Ok(v)) => write_column(buf, table, "cycleRecord", v),
                 _ => buf.extend_from_slice(b"null"),
             }
         } else {
@@ -155,36 +152,5 @@ fn write_row(buf: &mut Vec<u8>, table: Table, row: &Row<'_>, names: &[String], o
 
 /// One column, as [`crate::history`] turns it into a value, written canonically.
 fn write_column(buf: &mut Vec<u8>, table: Table, name: &str, v: ValueRef<'_>) {
-    if table == Table::Receipts && name == "globalModification" {
-        let b: &[u8] = if matches!(v, ValueRef::Integer(1)) {
-            b"true"
-        } else {
-            b"false"
-        };
-        buf.extend_from_slice(b);
-        return;
-    }
-    match v {
-        ValueRef::Null => buf.extend_from_slice(b"null"),
-        ValueRef::Integer(i) => write_number(buf, &serde_json::Number::from(i)),
-        ValueRef::Real(f) => match serde_json::Number::from_f64(f) {
-            Some(n) => write_number(buf, &n),
-            None => buf.extend_from_slice(b"null"),
-        },
-        ValueRef::Text(t) if table.is_json(name) && !t.is_empty() => write_json_text(buf, t),
-        ValueRef::Text(t) | ValueRef::Blob(t) => write_str(buf, &String::from_utf8_lossy(t)),
-    }
-}
-
-/// A JSON column's text: spliced when canonical, re-serialised when not; text that is not
-/// JSON becomes a string (as `safeJsonParse` falls back).
-fn write_json_text(buf: &mut Vec<u8>, t: &[u8]) {
-    match std::str::from_utf8(t)
-        .ok()
-        .and_then(|_| canonicalize(t).ok())
-    {
-        Some(Cow::Borrowed(b)) => buf.extend_from_slice(b),
-        Some(Cow::Owned(b)) => buf.extend_from_slice(&b),
-        None => write_value(buf, &parse_json(t), Flavour::Safe),
-    }
+    table.kind(name).write(buf, v)
 }

@@ -19,7 +19,6 @@
 use firehose_core::keyed::KeyedRecord;
 use firehose_core::records::{OriginalTxData, Receipt};
 use firehose_core::since::PageKey;
-use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension, Row};
 use serde_json::Value;
 
@@ -63,12 +62,10 @@ impl KeyedRow for Receipt {
             before_states: json_col(row, 7)?,
             app_receipt_data: json_col(row, 8)?,
             execution_shard_key: row.get(9)?,
-            global_modification: match row.get_ref(10)? {
-                ValueRef::Null => None,
-                ValueRef::Integer(i) => Some(i != 0),
-                ValueRef::Text(t) => Some(t == b"true" || t == b"1"),
-                _ => None,
-            },
+            global_modification: Store::Receipts
+                .kind("globalModification")
+                .field(row.get_ref(10)?)
+                .and_then(|v| v.as_bool()),
             extra: Default::default(),
         })
     }
@@ -105,10 +102,11 @@ impl ArchiverDb {
     ) -> Result<Vec<T>> {
         let (c, t, id) = key_params(after, start);
         let sql = format!(
-            "SELECT {cols} FROM {table} WHERE cycle >= ?1 AND cycle >= ?3 AND cycle <= ?2 AND (cycle, timestamp, {id_col}) > (?3, ?4, ?5) ORDER BY cycle ASC, timestamp ASC, {id_col} ASC LIMIT ?6",
+            "SELECT {cols} FROM {table} WHERE cycle >= ?1 AND cycle >= ?3 AND cycle <= ?2 AND (cycle, timestamp, {id_col}) > (?3, ?4, ?5) ORDER BY {order} LIMIT ?6",
             cols = T::COLUMNS,
             table = T::TABLE,
             id_col = T::ID,
+            order = T::STORE.order_by(false, Some(T::ID)),
         );
         let what = "keyed rows by cycle range";
         let mut stmt = self
@@ -149,9 +147,10 @@ impl ArchiverDb {
         limit: usize,
     ) -> Result<Vec<PageKey>> {
         let sql = format!(
-            "SELECT cycle, timestamp, {id_col} FROM {table} WHERE cycle BETWEEN ?1 AND ?2 ORDER BY cycle ASC, timestamp ASC, {id_col} ASC LIMIT ?3",
+            "SELECT cycle, timestamp, {id_col} FROM {table} WHERE cycle BETWEEN ?1 AND ?2 ORDER BY {order} LIMIT ?3",
             id_col = T::ID,
             table = T::TABLE,
+            order = T::STORE.order_by(false, Some(T::ID)),
         );
         let what = "keys in cycles";
         let mut stmt = self
@@ -196,9 +195,10 @@ impl ArchiverDb {
     /// The key of the last row in key order (cycle, timestamp, id), if any.
     pub fn last_key<T: KeyedRow>(&self) -> Result<Option<PageKey>> {
         let sql = format!(
-            "SELECT cycle, timestamp, {id_col} FROM {table} ORDER BY cycle DESC, timestamp DESC, {id_col} DESC LIMIT 1",
+            "SELECT cycle, timestamp, {id_col} FROM {table} ORDER BY {order} LIMIT 1",
             id_col = T::ID,
             table = T::TABLE,
+            order = T::STORE.order_by(true, Some(T::ID)),
         );
         let what = "last key";
         let mut stmt = self

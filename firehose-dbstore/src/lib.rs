@@ -35,6 +35,7 @@
 //! ```
 
 pub mod checkpoint;
+pub mod columns;
 #[cfg(feature = "sim")]
 pub mod fixture;
 pub mod history;
@@ -106,33 +107,9 @@ impl StoreNames {
     }
 }
 
-/// The table groups, each in its own file in the directory layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Store {
-    /// `cycles`.
-    Cycles,
-    /// `receipts`.
-    Receipts,
-    /// `originalTxsData`.
-    OriginalTxs,
-    /// `accounts`.
-    Accounts,
-    /// `transactions`.
-    Transactions,
-}
-
-impl Store {
-    /// The file name in the directory layout.
-    pub fn file_name(self) -> &'static str {
-        match self {
-            Store::Cycles => "cycles.sqlite3",
-            Store::Receipts => "receipts.sqlite3",
-            Store::OriginalTxs => "originalTxsData.sqlite3",
-            Store::Accounts => "accounts.sqlite3",
-            Store::Transactions => "transactions.sqlite3",
-        }
-    }
-}
+/// The table groups, each in its own file in the directory layout: the same type as
+/// [`columns::Table`].
+pub type Store = columns::Table;
 
 impl Layout {
     /// The database file holding `store`.

@@ -2,9 +2,8 @@
 
 use firehose_core::records::Cycle;
 use rusqlite::{params, Connection, Row};
-use serde_json::Value;
 
-use crate::sql::{json_col, open_ro, page, q, sql_int, u64_col};
+use crate::sql::{open_ro, page, q, sql_int, u64_col};
 use crate::{Layout, Result, Store};
 
 /// The largest page any query returns.
@@ -34,7 +33,7 @@ fn cycle_row(row: &Row<'_>) -> rusqlite::Result<Cycle> {
     Ok(Cycle {
         counter: u64_col(row, 0)?,
         cycle_marker: row.get(1)?,
-        cycle_record: json_col(row, 2)?.unwrap_or(Value::Null),
+        cycle_record: Store::Cycles.kind("cycleRecord").value(row.get_ref(2)?),
         extra: Default::default(),
     })
 }
@@ -84,7 +83,8 @@ impl ArchiverDb {
 
     /// The `count` latest cycles, oldest first.
     pub fn latest_cycles(&self, count: usize) -> Result<Vec<Cycle>> {
-        let sql = format!("SELECT {CYCLE_COLS} FROM cycles ORDER BY counter DESC LIMIT ?1");
+        let order = Store::Cycles.order_by(true, None);
+        let sql = format!("SELECT {CYCLE_COLS} FROM cycles ORDER BY {order} LIMIT ?1");
         let mut stmt = self
             .cycles
             .prepare_cached(&sql)
@@ -101,7 +101,8 @@ impl ArchiverDb {
     /// Cycles with `start <= counter <= end`, ascending, at most `limit`.
     pub fn cycles_between(&self, start: u64, end: u64, limit: usize) -> Result<Vec<Cycle>> {
         let sql = format!(
-            "SELECT {CYCLE_COLS} FROM cycles WHERE counter BETWEEN ?1 AND ?2 ORDER BY counter ASC LIMIT ?3"
+            "SELECT {CYCLE_COLS} FROM cycles WHERE counter BETWEEN ?1 AND ?2 ORDER BY {} LIMIT ?3",
+            Store::Cycles.order_by(false, None)
         );
         let mut stmt = self
             .cycles

@@ -232,19 +232,17 @@ fn still_holds(
 /// The page after a point: `?1, ?2, ?3` the point's cycle, timestamp and rowid, `?4` rows.
 fn seek_sql(table: Table) -> String {
     let (name, cycle) = (table.name(), table.cycle_column());
+    let order = table.order_by(false, Some("rowid"));
     format!(
         "SELECT *, rowid FROM {name} WHERE ({cycle}, timestamp, rowid) > (?1, ?2, ?3) \
-         ORDER BY {cycle} ASC, timestamp ASC, rowid ASC LIMIT ?4"
+         ORDER BY {order} LIMIT ?4"
     )
 }
 
 /// The page at an offset (`?1` rows, `?2` offset), in the same order, rowid included.
 fn offset_sql(table: Table) -> String {
-    let (name, cycle) = (table.name(), table.cycle_column());
-    format!(
-        "SELECT *, rowid FROM {name} ORDER BY {cycle} ASC, timestamp ASC, rowid ASC \
-         LIMIT ?1 OFFSET ?2"
-    )
+    let (name, order) = (table.name(), table.order_by(false, Some("rowid")));
+    format!("SELECT *, rowid FROM {name} ORDER BY {order} LIMIT ?1 OFFSET ?2")
 }
 
 /// A row added after rowid `?1` that sorts at or before the point `?2, ?3, ?4`: a scan of the

@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use firehose_core::canonical::safe_parse_slice;
-
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Row};
 use serde_json::Value;
@@ -60,17 +58,10 @@ pub(crate) fn page(limit: usize) -> i64 {
     limit.min(MAX_PAGE) as i64
 }
 
-/// A JSON column: text parsed as the original's `safeJsonParse` parses it (lone surrogates,
-/// `1e400`, reserved keys dropped); NULL is `None`.
+/// A JSON column of a typed record, by the column model ([`crate::columns::Kind::Json`]):
+/// NULL is `None`; text that is not JSON is kept as a string, as the history API keeps it.
 pub(crate) fn json_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Value>> {
-    match row.get_ref(idx)? {
-        ValueRef::Null => Ok(None),
-        ValueRef::Text(t) | ValueRef::Blob(t) => safe_parse_slice(t).map(Some).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
-        }),
-        ValueRef::Integer(i) => Ok(Some(Value::from(i))),
-        ValueRef::Real(f) => Ok(serde_json::Number::from_f64(f).map(Value::Number)),
-    }
+    Ok(crate::columns::Kind::Json.field(row.get_ref(idx)?))
 }
 
 pub(crate) fn u64_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {

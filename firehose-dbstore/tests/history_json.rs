@@ -1,7 +1,8 @@
 //! `history_json` writes exactly `safeStringify(history_rows(..))`, for every table and
 //! selection, including rows no archiver should write: NULLs, empty strings, text that is not
 //! JSON in a JSON column, JSON that is not canonical (spaces, unsorted keys, `2.50`), integers
-//! past 2^53, reals, non-ASCII text, booleans stored as 0, 1 or 2.
+//! past 2^53, reals, non-ASCII text, booleans stored as 0, 1, 2 or "true". The typed records
+//! a resume reads from the same rows hold the same values (one column model for all three).
 
 use firehose_core::canonical::safe_stringify;
 use firehose_dbstore::fixture::{self, FixtureSpec};
@@ -47,7 +48,13 @@ fn odd_database(dir: &std::path::Path) -> Layout {
     for (i, j) in odd_json.iter().enumerate() {
         let i = i as i64;
         let id = format!("{:064x}", 1000 + i);
-        let gm: i64 = [0, 1, 2][i as usize % 3];
+        // Booleans as archivers (and hand edits) leave them: only the integer 1 is true.
+        let gm: rusqlite::types::Value = match i % 4 {
+            0 => 0.into(),
+            1 => 1.into(),
+            2 => 2.into(),
+            _ => "true".to_owned().into(),
+        };
         c.execute(
             "INSERT INTO receipts (receiptId, tx, cycle, applyTimestamp, timestamp, signedReceipt, afterStates, beforeStates, appReceiptData, executionShardKey, globalModification) VALUES (?1, ?2, 3, ?3, ?4, ?2, NULL, ?2, '', 'ключ', ?5)",
             params![id, j, i * 1_000_000_000_000_000_000, 1_700_000_000_000i64 + i, gm],
@@ -145,4 +152,65 @@ fn rows_of_several_selections_make_one_array() {
     assert_eq!(rows.len(), 2);
     let v: serde_json::Value = serde_json::from_slice(&rows.finish()).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 2);
+}
+
+/// The typed path (what a resume sends) reads every column as the history API shows it: the
+/// same booleans, the same JSON, `null` for NULL.
+#[test]
+fn typed_records_agree_with_history_rows() {
+    use firehose_core::records::{OriginalTxData, Receipt};
+    use serde_json::Value;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = ArchiverDb::open(&odd_database(dir.path())).unwrap();
+    let all = Selection::Offset {
+        skip: 0,
+        limit: 1000,
+    };
+    let or_null = |v: &Option<Value>| v.clone().unwrap_or(Value::Null);
+
+    let tree = db.history_rows(Table::Receipts, all).unwrap();
+    let typed: Vec<Receipt> = db.rows_after(0, u64::MAX, None, 1000).unwrap();
+    assert_eq!(typed.len(), tree.len());
+    let mut flags = std::collections::BTreeSet::new();
+    for r in &typed {
+        let row = tree
+            .iter()
+            .find(|row| row["receiptId"] == r.receipt_id.as_str())
+            .unwrap();
+        let id = &r.receipt_id;
+        assert_eq!(row["tx"], r.tx, "{id} tx");
+        assert_eq!(row["signedReceipt"], or_null(&r.signed_receipt), "{id}");
+        assert_eq!(row["afterStates"], or_null(&r.after_states), "{id}");
+        assert_eq!(row["beforeStates"], or_null(&r.before_states), "{id}");
+        assert_eq!(row["appReceiptData"], or_null(&r.app_receipt_data), "{id}");
+        let flag = r
+            .global_modification
+            .expect("the column is never NULL here");
+        assert_eq!(row["globalModification"], Value::Bool(flag), "{id}");
+        assert_eq!(row["cycle"], r.cycle, "{id}");
+        assert_eq!(row["timestamp"], r.timestamp, "{id}");
+        flags.insert(flag);
+    }
+    assert_eq!(flags.len(), 2, "both booleans were read");
+
+    let tree = db.history_rows(Table::OriginalTxs, all).unwrap();
+    let typed: Vec<OriginalTxData> = db.rows_after(0, u64::MAX, None, 1000).unwrap();
+    assert_eq!(typed.len(), tree.len());
+    for t in &typed {
+        let row = tree
+            .iter()
+            .find(|row| row["txId"] == t.tx_id.as_str() && row["cycle"] == t.cycle)
+            .unwrap();
+        assert_eq!(row["originalTxData"], t.original_tx_data, "{}", t.tx_id);
+    }
+
+    let tree = db
+        .history_rows(Table::Cycles, Selection::Latest { count: 1000 })
+        .unwrap();
+    let typed = db.latest_cycles(1000).unwrap();
+    assert_eq!(typed.len(), tree.len());
+    for (c, record) in typed.iter().rev().zip(&tree) {
+        assert_eq!(*record, c.cycle_record, "cycle {}", c.counter);
+    }
 }
