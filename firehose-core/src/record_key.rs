@@ -18,11 +18,42 @@
 use std::borrow::Cow;
 
 use serde::de::IgnoredAny;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::Result;
-use crate::records::{present, DataType, Record};
-use crate::since::PageKey;
+use crate::records::{present, DataType, OriginalTxData, Receipt, Record};
+
+/// A keyset-paging cursor for receipts and original transactions: the order is
+/// (cycle, timestamp, id) ascending, and a page starts strictly after its key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PageKey {
+    /// Cycle counter.
+    pub cycle: u64,
+    /// Timestamp (ms).
+    pub timestamp: u64,
+    /// Receipt id or tx id.
+    pub id: String,
+}
+
+impl From<&Receipt> for PageKey {
+    fn from(r: &Receipt) -> Self {
+        Self {
+            cycle: r.cycle,
+            timestamp: r.timestamp,
+            id: r.receipt_id.clone(),
+        }
+    }
+}
+
+impl From<&OriginalTxData> for PageKey {
+    fn from(t: &OriginalTxData) -> Self {
+        Self {
+            cycle: t.cycle,
+            timestamp: t.timestamp,
+            id: t.tx_id.clone(),
+        }
+    }
+}
 
 /// What identifies a record and orders it for resumption, computed once when it is read so
 /// that sessions can filter messages without parsing them again.

@@ -20,40 +20,8 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::record_key::RecordKey;
-use crate::records::{DataType, OriginalTxData, Receipt, Record};
-
-/// A keyset-paging cursor for receipts and original transactions: the order is
-/// (cycle, timestamp, id) ascending, and a page starts strictly after its key.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct PageKey {
-    /// Cycle counter.
-    pub cycle: u64,
-    /// Timestamp (ms).
-    pub timestamp: u64,
-    /// Receipt id or tx id.
-    pub id: String,
-}
-
-impl From<&Receipt> for PageKey {
-    fn from(r: &Receipt) -> Self {
-        Self {
-            cycle: r.cycle,
-            timestamp: r.timestamp,
-            id: r.receipt_id.clone(),
-        }
-    }
-}
-
-impl From<&OriginalTxData> for PageKey {
-    fn from(t: &OriginalTxData) -> Self {
-        Self {
-            cycle: t.cycle,
-            timestamp: t.timestamp,
-            id: t.tx_id.clone(),
-        }
-    }
-}
+pub use crate::record_key::{PageKey, RecordKey};
+use crate::records::{DataType, Record};
 
 /// The last record a collector has, per type: `{"cycle": 41, "originalTx": {…}, "receipt": {…}}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
