@@ -19,7 +19,7 @@ use firehose_core::records::{OriginalTxData, Receipt};
 use firehose_core::since::Since;
 use firehose_dbstore::fixture::FixtureSpec;
 use firehose_dbstore::{Layout, PageKey};
-use firehose_distributor::api::MAX_SPAN;
+use firehose_distributor::http::api::MAX_SPAN;
 use firehose_distributor::config::Config;
 use firehose_logreader::{DataLogWriter, WriterOptions};
 use serde::Deserialize;

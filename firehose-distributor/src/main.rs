@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use firehose_distributor::check::Report;
+use firehose_distributor::config::check::Report;
 use firehose_distributor::config::Config;
-use firehose_distributor::config_source::ConfigSource;
+use firehose_distributor::config::source::ConfigSource;
 use firehose_distributor::Distributor;
 
 /// Streams an archiver's data logs (cycles, original transactions, receipts) to authenticated
@@ -98,7 +98,7 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_new(&cli.log_level).context("--log-level")?,
         )
         .init();
-    let fds = firehose_distributor::listener::raise_fd_limit();
+    let fds = firehose_distributor::http::listener::raise_fd_limit();
     tracing::debug!(fds, "file descriptor limit");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -158,7 +158,7 @@ async fn run(cli: Cli, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
         let now = firehose_core::since::now_ms();
         return report(
             &cli.config,
-            firehose_distributor::check::check(&cfg, mq, now),
+            firehose_distributor::config::check::check(&cfg, mq, now),
         );
     }
 
@@ -188,10 +188,10 @@ async fn run(cli: Cli, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
         println!("connect a collector: cargo run --example collector -- ws://{addr}");
     }
     // SIGUSR1 or a change of the file reloads the subscriber list.
-    let _reload = firehose_distributor::reload::watch(
+    let _reload = firehose_distributor::config::reload::watch(
         d.clone(),
         source,
-        firehose_distributor::reload::POLL,
+        firehose_distributor::config::reload::POLL,
         true,
     );
     d.serve(listener, shutdown_signal()).await?;

@@ -84,7 +84,7 @@ impl Distributor {
         let msg = encode_signed_entry(&self.crypto, &self.keys, t, raw);
         // Entries are canonical JSON, written from parsed values or checked: UTF-8.
         match String::from_utf8(msg) {
-            Ok(s) => self.hub.publish(&crate::hub::Outgoing::new(s, key)),
+            Ok(s) => self.hub.publish(&crate::ws::hub::Outgoing::new(s, key)),
             Err(_) => tracing::error!("entry is not UTF-8; skipped"),
         }
     }

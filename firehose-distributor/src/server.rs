@@ -1,9 +1,9 @@
 //! The distributor's shared state and lifecycle: settings, keys, the hub, the database pool,
 //! the readers' counters; `serve` runs the listener until shutdown.
 //!
-//! The rest lives beside it: [`crate::readers`] (the live log readers), [`crate::session`]
-//! (a collector's websocket), [`crate::router`] (the HTTP routes), [`crate::api`] (the
-//! history API), [`crate::metrics`] and [`crate::listener`].
+//! The rest lives beside it: [`crate::readers`] (the live log readers), [`crate::ws::session`]
+//! (a collector's websocket), [`crate::http::router`] (the HTTP routes), [`crate::http::api`] (the
+//! history API), [`crate::metrics`] and [`crate::http::listener`].
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::{self, ReplayCache};
 use crate::config::{Config, Subscriber};
-use crate::hub::{CloseReason, Hub, CLOSE_GOING_AWAY};
+use crate::ws::hub::{CloseReason, Hub, CLOSE_GOING_AWAY};
 
 /// Pending connections the listener queues (the kernel caps it at `net.core.somaxconn`).
 /// Tokio's default of 128 overflows when a thousand collectors reconnect at once (after a
@@ -56,35 +56,35 @@ pub struct Distributor {
     pub(crate) keys: KeyPair,
     pub(crate) config: RwLock<Config>,
     pub(crate) replay: ReplayCache,
-    pub(crate) backfill_slots: crate::backfill_slots::BackfillSlots,
+    pub(crate) backfill_slots: crate::backfill::slots::BackfillSlots,
     /// Where each collector got to (implicit resume).
-    pub(crate) positions: Arc<crate::positions::Positions>,
+    pub(crate) positions: Arc<crate::backfill::positions::Positions>,
     /// Counters of implicit resumes.
-    pub(crate) implicit: crate::positions::ImplicitStats,
+    pub(crate) implicit: crate::backfill::positions::ImplicitStats,
     /// Back-fills that yielded their slot to a waiting collector.
     pub(crate) backfills_yielded: std::sync::atomic::AtomicU64,
-    pub(crate) db: Arc<crate::archive_db::LazyDb>,
+    pub(crate) db: Arc<crate::backfill::archive_db::LazyDb>,
     pub(crate) auth_failures: std::sync::atomic::AtomicU64,
     /// Resumes closed with 1011 (history unavailable, or the back-fill lapped by the ring).
     pub(crate) resumes_refused: std::sync::atomic::AtomicU64,
     /// Refused HTTP requests by route and reason.
-    pub(crate) refusals: crate::refusals::Refusals,
+    pub(crate) refusals: crate::http::refusals::Refusals,
     /// When this distributor started (Unix ms).
     pub(crate) started_ms: u64,
-    pub(crate) limiter: crate::ratelimit::RateLimiter,
-    pub(crate) bodies: crate::body_budget::BodyBudget,
+    pub(crate) limiter: crate::http::ratelimit::RateLimiter,
+    pub(crate) bodies: crate::http::body_budget::BodyBudget,
     /// Session tasks still running (they outlive their hub registration while closing).
     pub(crate) live_sessions: std::sync::atomic::AtomicUsize,
     /// Checkpoints of the live readers, for resume scans of the retained logs.
-    pub(crate) log_index: crate::logindex::LogIndex,
+    pub(crate) log_index: crate::backfill::logindex::LogIndex,
     /// Per data type: entries read from the logs, and the last entry's position.
     pub(crate) readers: [ReaderStats; 3],
     /// MQ mode's publisher counters, when it runs (websocket subscriptions are refused then).
     pub(crate) mq: std::sync::OnceLock<Arc<crate::mq::MqStats>>,
     /// What the listener refused.
-    pub(crate) listener_stats: Arc<crate::listener::ListenerStats>,
+    pub(crate) listener_stats: Arc<crate::http::listener::ListenerStats>,
     /// Signatures shared between back-fills.
-    pub(crate) signatures: crate::signatures::SignatureCache,
+    pub(crate) signatures: crate::backfill::signatures::SignatureCache,
     /// The fan-out hub.
     pub hub: Hub,
 }
@@ -131,20 +131,20 @@ impl Distributor {
         if layout.is_none() {
             tracing::warn!("no ARCHIVER_DB_DIR / ARCHIVER_DB_PATH: the history API answers 503");
         }
-        let db = Arc::new(crate::archive_db::LazyDb::open(layout));
-        let positions = crate::positions::Positions::new(config.resume_max_keys);
+        let db = Arc::new(crate::backfill::archive_db::LazyDb::open(layout));
+        let positions = crate::backfill::positions::Positions::new(config.resume_max_keys);
         if let Some(path) = config
             .resume_state_file
             .as_deref()
             .filter(|_| config.implicit_resume)
         {
-            let n = crate::positions_file::load(path, &positions);
+            let n = crate::backfill::positions_file::load(path, &positions);
             tracing::info!(file = %path.display(), collectors = n, "resume points loaded");
         }
         Ok(Arc::new(Self {
             crypto: config.crypto()?,
             keys: config.keys()?,
-            limiter: crate::ratelimit::RateLimiter::new(config.rate_limit, true),
+            limiter: crate::http::ratelimit::RateLimiter::new(config.rate_limit, true),
             bodies: Default::default(),
             config: RwLock::new(config),
             replay: ReplayCache::default(),
@@ -167,7 +167,7 @@ impl Distributor {
         }))
     }
 
-    pub(crate) fn db(&self) -> Arc<crate::archive_db::LazyDb> {
+    pub(crate) fn db(&self) -> Arc<crate::backfill::archive_db::LazyDb> {
         self.db.clone()
     }
 
@@ -337,7 +337,7 @@ impl Distributor {
     }
 
     /// Resume points remembered now.
-    pub fn positions(&self) -> &crate::positions::Positions {
+    pub fn positions(&self) -> &crate::backfill::positions::Positions {
         &self.positions
     }
 
@@ -358,36 +358,36 @@ impl Distributor {
             c.resume_state_file.clone().filter(|_| c.implicit_resume)
         };
         let saver = state.clone().map(|path| {
-            crate::positions_file::spawn_saver(
+            crate::backfill::positions_file::spawn_saver(
                 self.positions.clone(),
                 path,
-                crate::positions::SAVE_EVERY,
+                crate::backfill::positions::SAVE_EVERY,
             )
         });
         let me = self.clone();
         let limits = {
             let c = self.config();
-            crate::listener::Limits {
+            crate::http::listener::Limits {
                 header_read_timeout: Duration::from_millis(c.header_read_timeout_ms.max(1)),
                 max_pending: c.max_pending_connections,
                 max_pending_per_peer: c.max_pending_per_address,
-                ..crate::listener::Limits::default()
+                ..crate::http::listener::Limits::default()
             }
         };
-        crate::listener::serve(
+        crate::http::listener::serve(
             listener,
             self.router(),
             limits,
             self.listener_stats.clone(),
             async move {
                 shutdown.await;
-                me.hub.close_where(|_| true, crate::hub::SHUTDOWN);
+                me.hub.close_where(|_| true, crate::ws::hub::SHUTDOWN);
             },
         )
         .await?;
         // Upgraded connections outlive the HTTP server: give sessions their bounded flush.
         let deadline =
-            tokio::time::Instant::now() + crate::hub::SHUTDOWN_FLUSH + Duration::from_secs(1);
+            tokio::time::Instant::now() + crate::ws::hub::SHUTDOWN_FLUSH + Duration::from_secs(1);
         while self
             .live_sessions
             .load(std::sync::atomic::Ordering::Acquire)
@@ -399,7 +399,7 @@ impl Distributor {
         // The sessions have handed in their last points: save them.
         if let (Some(saver), Some(path)) = (saver, state) {
             saver.abort();
-            crate::positions_file::save_if_changed(&self.positions, &path).await;
+            crate::backfill::positions_file::save_if_changed(&self.positions, &path).await;
         }
         Ok(())
     }

@@ -109,7 +109,7 @@ async fn one_key_holds_one_backfill_slot() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let free = run.d.backfill_slots_available();
     assert!(
-        free >= firehose_distributor::backfill_slots::MAX_BACKFILLS - 1,
+        free >= firehose_distributor::backfill::slots::MAX_BACKFILLS - 1,
         "a replaced session gives its slot back ({free} free)"
     );
     resume_and_read_all(&run, 51, &written, "a collector beside the hoarding key").await;

@@ -183,7 +183,7 @@ async fn a_locked_database_gets_503_then_recovers() {
 /// queue timeout; nothing hangs and no thread is held per waiting request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_beyond_the_queue_gets_503_with_retry_after() {
-    use firehose_distributor::archive_db::{MAX_WAITING, POOL_SIZE};
+    use firehose_distributor::backfill::archive_db::{MAX_WAITING, POOL_SIZE};
     let (_dir, locker, r) = lockable_database().await;
     locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let keys = KeyPair::from_seed([9; 32]);

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use firehose_core::crypto::{KeyPair, PublicKey};
 use firehose_core::since::Since;
-use firehose_distributor::positions::Positions;
-use firehose_distributor::positions_file;
+use firehose_distributor::backfill::positions::Positions;
+use firehose_distributor::backfill::positions_file;
 
 const WRITER: &str = "FIREHOSE_TEST_STATE_WRITER";
 const KEYS: usize = 20_000;

@@ -30,7 +30,7 @@ async fn closed_by_server(s: &mut tokio::net::TcpStream, limit: Duration) -> boo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_sockets_are_closed_and_cost_a_collector_nothing() {
     // Both ends of 450 sockets live in this process: what the binary does at start.
-    firehose_distributor::listener::raise_fd_limit();
+    firehose_distributor::http::listener::raise_fd_limit();
     let spec = FixtureSpec {
         receipts_per_cycle: 20,
         txs_per_cycle: 5,
@@ -118,7 +118,7 @@ async fn idle_sockets(from: &str, to: &str, n: usize) -> Vec<tokio::net::TcpStre
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sockets_from_one_address_lock_nobody_out_and_are_closed() {
-    firehose_distributor::listener::raise_fd_limit();
+    firehose_distributor::http::listener::raise_fd_limit();
     let run = start(common::run::spec(256), 100, |c| {
         c.header_read_timeout_ms = 1_500;
         c.max_pending_connections = 1024;

@@ -280,7 +280,7 @@ impl MqStats {
         ];
         let mut out = String::new();
         for (name, kind, help, v) in rows {
-            crate::prometheus::write_metric(&mut out, name, kind, help, v);
+            crate::metrics::prometheus::write_metric(&mut out, name, kind, help, v);
         }
         out
     }

@@ -8,7 +8,7 @@
 //! use firehose_core::crypto::{Crypto, KeyPair};
 //! use firehose_core::message::encode_signed_entry;
 //! use firehose_core::records::DataType;
-//! use firehose_distributor::signatures::SignatureCache;
+//! use firehose_distributor::backfill::signatures::SignatureCache;
 //!
 //! let (crypto, keys) = (Crypto::default(), KeyPair::from_seed([8; 32]));
 //! let cache = SignatureCache::new(16);

@@ -29,8 +29,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-pub use crate::peers::PeerKey;
-use crate::peers::PeerSlots;
+pub use crate::http::peers::PeerKey;
+use crate::http::peers::PeerSlots;
 
 /// How the listener protects the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 //! block each other); past [`MAX_WAITING`] queued requests, or after [`QUEUE_TIMEOUT`], they
 //! are refused as [`DbError::Busy`] (the API answers 503 with `Retry-After`). A back-fill,
 //! which may wait on a slow collector, reads on its own connection ([`LazyDb::open_own`]), at
-//! most [`crate::backfill_slots::MAX_BACKFILLS`] at once.
+//! most [`crate::backfill::slots::MAX_BACKFILLS`] at once.
 //!
 //! The database is opened at start when it is there, and otherwise on use (an archiver may
 //! create it after the distributor starts, or an operator may restore it), so a missing or
@@ -123,7 +123,7 @@ impl LazyDb {
     }
 
     /// A connection of the back-fill's own (blocking: call it off the async threads), taken
-    /// while holding a [`crate::backfill_slots::BackfillSlot`].
+    /// while holding a [`crate::backfill::slots::BackfillSlot`].
     pub fn open_own(&self) -> Result<ArchiverDb, DbError> {
         self.connect()
     }

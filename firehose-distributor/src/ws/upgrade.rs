@@ -2,7 +2,7 @@
 //!
 //! axum's `WebSocketUpgrade` would hand over a socket that only takes whole messages, each
 //! copied into the connection's buffer; sessions write the hub's shared frames themselves
-//! ([`crate::socket`]), so the upgrade is taken here: the same request checks, the `101`
+//! ([`crate::ws::socket`]), so the upgrade is taken here: the same request checks, the `101`
 //! answer with tungstenite's accept key, then hyper's upgraded connection.
 
 use axum::extract::FromRequestParts;

@@ -1,7 +1,7 @@
 //! The back-fill of a resuming session and its hand-over to live.
 //!
 //! The back-fill reads on a database connection of its own, in a slot of
-//! [`crate::backfill_slots`], and writes batch by batch. While it runs the session stays
+//! [`crate::backfill::slots`], and writes batch by batch. While it runs the session stays
 //! closable: a newer session of the same key (1000), a removed subscriber or a shutdown (1001)
 //! closes it at once, with its close frame, and gives the slot back. Each batch must leave
 //! within `BACKFILL_SEND_TIMEOUT_MS`, and while another collector waits for a slot the
@@ -18,12 +18,12 @@ use firehose_core::records::DataType;
 use firehose_core::since::Since;
 use firehose_logreader::TailOptions;
 
-use crate::backfill_slots::Progress;
-use crate::hub::{CloseReason, SessionRx, CLOSE_SLOW_CONSUMER};
-use crate::positions::Tracker;
-use crate::resume::Handover;
+use crate::backfill::slots::Progress;
+use crate::ws::hub::{CloseReason, SessionRx, CLOSE_SLOW_CONSUMER};
+use crate::backfill::positions::Tracker;
+use crate::backfill::resume::Handover;
 use crate::server::Distributor;
-use crate::session::{close_with, Writer};
+use crate::ws::session::{close_with, Writer};
 
 /// How often a running back-fill checks its deadlines and its progress.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -68,7 +68,7 @@ pub(crate) async fn backfill_then_handover(
     if !db.is_configured() {
         return Some(Handover::new(r.since, Default::default()));
     }
-    let logs = crate::resume::LogScan {
+    let logs = crate::backfill::resume::LogScan {
         dir: d.config().data_log_dir.clone(),
         max_log_files: TailOptions::default().max_log_files,
         start: DataType::ALL.map(|t| d.log_index.scan_start(t, r.registered)),
@@ -96,22 +96,22 @@ pub(crate) async fn backfill_then_handover(
     };
     let job = tokio::task::spawn_blocking(move || {
         let db = db.open_own()?;
-        let signer = crate::resume::Signer {
+        let signer = crate::backfill::resume::Signer {
             crypto: &me.crypto,
             keys: &me.keys,
             cache: &me.signatures,
         };
-        crate::resume::backfill_limited(
+        crate::backfill::resume::backfill_limited(
             &db,
             &signer,
             &point,
             Some(&logs),
             Some(&me.log_index),
             &btx,
-            crate::resume::BATCH.min(usize::try_from(rate).unwrap_or(usize::MAX).max(1)),
+            crate::backfill::resume::BATCH.min(usize::try_from(rate).unwrap_or(usize::MAX).max(1)),
             limit,
         )
-        .map_err(|e| crate::archive_db::DbError::Query(Arc::new(e)))
+        .map_err(|e| crate::backfill::archive_db::DbError::Query(Arc::new(e)))
     });
     let sending = Sending {
         encoding: r.encoding,
@@ -192,7 +192,7 @@ struct Sending {
 /// send deadline and (when contended, and not paced by us) the progress rate.
 async fn send_batches(
     d: &Distributor,
-    brx: &mut tokio::sync::mpsc::Receiver<Vec<crate::hub::Shared>>,
+    brx: &mut tokio::sync::mpsc::Receiver<Vec<crate::ws::hub::Shared>>,
     rx: &mut SessionRx,
     out: &mut Writer,
     tracker: &mut Tracker,
@@ -324,7 +324,7 @@ async fn close_backfill_failed(d: &Distributor, out: &mut Writer) -> Option<Hand
 
 /// After a back-fill, the live reader may still publish entries the collector has (it lags
 /// the database a little): the session's [`Handover`] filter skips them until it retires.
-pub(crate) fn already_sent(handover: &mut Option<Handover>, msg: &crate::hub::Outgoing) -> bool {
+pub(crate) fn already_sent(handover: &mut Option<Handover>, msg: &crate::ws::hub::Outgoing) -> bool {
     let Some(h) = handover else {
         return false;
     };

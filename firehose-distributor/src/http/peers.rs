@@ -1,8 +1,8 @@
-//! Counts per key, each at most a cap ([`KeyedSlots`]): pending connections per source
+//! Counts per key, each at most a cap (`KeyedSlots`): pending connections per source
 //! address ([`PeerKey`]), so that one peer cannot fill the listener's table of connections not
 //! yet sessions, and back-fills per collector key.
 //!
-//! Invariants: a [`Slot`] gives its count back when dropped, and a key whose count falls to
+//! Invariants: a `Slot` gives its count back when dropped, and a key whose count falls to
 //! zero is forgotten, so the map holds only keys with a slot taken (at most the number of
 //! slots taken). Non-guarantee: peers behind one NAT share a count, and an attacker with many
 //! addresses (or keys) is held only by the caller's global cap.

@@ -3,7 +3,7 @@
 //! arguments (the original re-applies all three on `SIGUSR1`).
 //!
 //! ```
-//! use firehose_distributor::config_source::ConfigSource;
+//! use firehose_distributor::config::source::ConfigSource;
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().join("distributor-config.json");

@@ -2,6 +2,8 @@
 //! JSON (content negotiation on `Accept`: axios' and fetch's defaults get JSON, Prometheus'
 //! scrape header and a request with no `Accept` get text).
 
+pub mod prometheus;
+
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -213,7 +215,7 @@ fn prometheus_text(d: &Distributor) -> String {
     ];
     let mut out = String::new();
     for (name, kind, help, value) in rows {
-        crate::prometheus::write_metric(&mut out, name, kind, help, value);
+        crate::metrics::prometheus::write_metric(&mut out, name, kind, help, value);
     }
     let now = auth::now_ms();
     type Metric<'a> = (&'a str, &'a str, &'a str, &'a dyn Fn(&ReaderStats) -> i64);

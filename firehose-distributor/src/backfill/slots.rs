@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use firehose_core::crypto::PublicKey;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::peers::{KeyedSlots, Slot};
+use crate::http::peers::{KeyedSlots, Slot};
 
 /// Back-fills running at once (each holds a connection and a thread while it waits on its
 /// collector).

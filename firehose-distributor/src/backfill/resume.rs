@@ -8,7 +8,7 @@
 //!
 //! The session is registered with the hub first (live entries queue up), then every database
 //! row after `since` is sent, then the entries of the retained data logs after `since` that
-//! SQLite did not have yet (see [`crate::logindex`]), then the queued live entries that the
+//! SQLite did not have yet (see [`crate::backfill::logindex`]), then the queued live entries that the
 //! back-fill did not cover (matched by type and record id): no gap and no duplicate at the
 //! handover. Collectors
 //! that send no `since` get the original behaviour (live only).
@@ -17,8 +17,8 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 
-use crate::hub::{Outgoing, Shared};
-use crate::signatures::SignatureCache;
+use crate::ws::hub::{Outgoing, Shared};
+use crate::backfill::signatures::SignatureCache;
 use firehose_core::crypto::{Crypto, KeyPair};
 use firehose_core::records::{Cycle, DataType, OriginalTxData, Receipt, Record};
 use firehose_core::since::{PageKey, RecordKey, Since};
@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 const PAGE: usize = 500;
 
 /// Where the back-fill scans the retained data logs (after SQLite): the directory, ring size,
-/// and each type's start (see [`crate::logindex`]).
+/// and each type's start (see [`crate::backfill::logindex`]).
 #[derive(Debug, Clone)]
 pub struct LogScan {
     /// The data-log directory.
@@ -67,7 +67,7 @@ pub const BATCH: usize = 256;
 
 /// Sends every row after `since`, signed like live entries, to `out` in batches of `batch`
 /// messages (the last of each pass may be shorter): first from SQLite, then entries of the
-/// retained data logs that SQLite did not have yet (see [`crate::logindex`]). Each batch is
+/// retained data logs that SQLite did not have yet (see [`crate::backfill::logindex`]). Each batch is
 /// signed in parallel on rayon's pool, in order. Runs on a blocking thread; stops early if the
 /// session went away.
 pub fn backfill(
@@ -75,7 +75,7 @@ pub fn backfill(
     signer: &Signer<'_>,
     since: &Since,
     logs: Option<&LogScan>,
-    index: Option<&crate::logindex::LogIndex>,
+    index: Option<&crate::backfill::logindex::LogIndex>,
     out: &mpsc::Sender<Vec<Shared>>,
     batch: usize,
 ) -> firehose_dbstore::Result<Backfilled> {
@@ -89,7 +89,7 @@ pub fn backfill_limited(
     signer: &Signer<'_>,
     since: &Since,
     logs: Option<&LogScan>,
-    index: Option<&crate::logindex::LogIndex>,
+    index: Option<&crate::backfill::logindex::LogIndex>,
     out: &mpsc::Sender<Vec<Shared>>,
     batch: usize,
     limit: u64,

@@ -144,7 +144,7 @@ fn parse_bool(key: &str, text: &str) -> Result<bool, &'static str> {
     let t = text.trim();
     if t.eq_ignore_ascii_case("true") {
         Ok(true)
-    } else if t.eq_ignore_ascii_case("false") || !crate::config_keys::SECURITY.contains(&key) {
+    } else if t.eq_ignore_ascii_case("false") || !crate::config::keys::SECURITY.contains(&key) {
         Ok(false)
     } else {
         Err("a security switch takes true or false (in any case); refused rather than read as false")

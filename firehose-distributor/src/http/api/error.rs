@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use firehose_dbstore::ArchiverDb;
 
-use crate::archive_db::DbError;
-use crate::refusals::Reason;
+use crate::backfill::archive_db::DbError;
+use crate::http::refusals::Reason;
 use crate::server::Distributor;
 
 /// A request that cannot be answered.

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::config_source::ConfigSource;
+use crate::config::source::ConfigSource;
 use crate::server::Distributor;
 
 /// How often the config file's modification time is checked.

@@ -1,6 +1,6 @@
 //! A collector's websocket: the subscription check at the upgrade, and the live loop that
 //! writes the hub's shared frames (a resuming collector's back-fill and hand-over to live are
-//! [`crate::session_backfill`]'s).
+//! [`crate::backfill::stream`]'s).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
@@ -16,11 +16,11 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::auth;
-use crate::frames;
-use crate::positions::Tracker;
+use crate::ws::frames;
+use crate::backfill::positions::Tracker;
 use crate::server::{Distributor, SESSION_MAX_INCOMING, SESSION_READ_BUFFER};
-use crate::socket::FrameWriter;
-use crate::upgrade::{Connection, NotWebsocket, Upgrade};
+use crate::ws::socket::FrameWriter;
+use crate::ws::upgrade::{Connection, NotWebsocket, Upgrade};
 
 /// The server's half of a session's socket.
 pub(crate) type Writer = FrameWriter<tokio::io::WriteHalf<Connection>>;
@@ -95,7 +95,7 @@ pub(crate) async fn upgrade(
             .into_response();
     }
     // Beyond the original: a collector that sends no `since` is resumed from where its last
-    // connection ended, if the distributor remembers it (crate::positions).
+    // connection ended, if the distributor remembers it (crate::backfill::positions).
     let (since, implicit) = match since {
         Some(s) => (Some(s), false),
         None => match d.remembered(&accepted.sender) {
@@ -134,7 +134,7 @@ async fn session(d: Arc<Distributor>, conn: Connection, start: Start) {
         .read_buffer_size(SESSION_READ_BUFFER)
         .max_message_size(Some(SESSION_MAX_INCOMING))
         .max_frame_size(Some(SESSION_MAX_INCOMING));
-    let (incoming, out) = crate::socket::split(conn, config).await;
+    let (incoming, out) = crate::ws::socket::split(conn, config).await;
     run_session(&d, incoming, out, start).await;
     d.live_sessions
         .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
@@ -142,7 +142,7 @@ async fn session(d: Arc<Distributor>, conn: Connection, start: Start) {
 
 async fn run_session(
     d: &Arc<Distributor>,
-    mut incoming: crate::socket::Incoming<tokio::io::ReadHalf<Connection>>,
+    mut incoming: crate::ws::socket::Incoming<tokio::io::ReadHalf<Connection>>,
     mut out: Writer,
     start: Start,
 ) {
@@ -158,7 +158,7 @@ async fn run_session(
     tracing::info!(collector = %key, id = rx.id, sessions = d.hub.len(), resume = since.is_some(), implicit, "collector connected");
     // What the collector has: its resume point, else where the live stream was.
     let mut tracker = if d.config().implicit_resume {
-        Tracker::new(crate::positions::merge(since.as_ref(), &rx.start))
+        Tracker::new(crate::backfill::positions::merge(since.as_ref(), &rx.start))
     } else {
         Tracker::disabled()
     };
@@ -167,14 +167,14 @@ async fn run_session(
     let mut saved_at = std::time::Instant::now();
     let mut handover = None;
     if let Some(since) = since {
-        let resume = crate::session_backfill::Resume {
+        let resume = crate::backfill::stream::Resume {
             key,
             since,
             registered,
             encoding,
             implicit,
         };
-        let done = crate::session_backfill::backfill_then_handover(
+        let done = crate::backfill::stream::backfill_then_handover(
             d,
             resume,
             &mut rx,
@@ -197,7 +197,7 @@ async fn run_session(
             reason = &mut rx.close => {
                 if let Ok(r) = reason {
                     tracing::info!(collector = %key, code = r.code, reason = r.reason, "closing session");
-                    if r == crate::hub::SHUTDOWN {
+                    if r == crate::ws::hub::SHUTDOWN {
                         // Send what is already queued, for a bounded time.
                         while let Ok(m) = rx.messages.try_recv() {
                             if let Some(frame) = m.frame(encoding) {
@@ -205,7 +205,7 @@ async fn run_session(
                                 out.push(frame);
                             }
                         }
-                        let flushed = tokio::time::timeout(crate::hub::SHUTDOWN_FLUSH, out.flush()).await;
+                        let flushed = tokio::time::timeout(crate::ws::hub::SHUTDOWN_FLUSH, out.flush()).await;
                         if matches!(flushed, Ok(Ok(()))) {
                             tracker.flushed();
                         }
@@ -219,7 +219,7 @@ async fn run_session(
                 // What is queued goes out together, in as few writes as the socket takes.
                 let mut next = Some(first);
                 while let Some(msg) = next.take().or_else(|| rx.messages.try_recv().ok()) {
-                    if crate::session_backfill::already_sent(&mut handover, &msg) {
+                    if crate::backfill::stream::already_sent(&mut handover, &msg) {
                         continue;
                     }
                     if let Some(frame) = msg.frame(encoding) {
@@ -262,7 +262,7 @@ async fn run_session(
                 break;
             }
             tracker.flushed();
-            if saved_at.elapsed() >= crate::positions::SAVE_EVERY && tracker.take_changed() {
+            if saved_at.elapsed() >= crate::backfill::positions::SAVE_EVERY && tracker.take_changed() {
                 d.remember(key, tracker.delivered());
                 saved_at = std::time::Instant::now();
             }

@@ -101,7 +101,7 @@ pub fn check(cfg: &Config, mq: bool, now_ms: u64) -> Report {
 }
 
 fn settings(cfg: &Config, r: &mut Report) {
-    match crate::config_ranges::check(cfg) {
+    match crate::config::ranges::check(cfg) {
         Ok(()) => r.push(Level::Ok, "settings", "every numeric setting is in range"),
         Err(e) => r.push(Level::Fail, "settings", e.0),
     }

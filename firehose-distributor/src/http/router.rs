@@ -21,31 +21,31 @@ impl Distributor {
     /// The HTTP + websocket routes.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
-            .route("/", get(crate::session::upgrade))
+            .route("/", get(crate::ws::session::upgrade))
             .route("/health", get(|| async { "OK" }))
             .route("/is-alive", get(|| async { "OK" }))
             .route("/is-healthy", get(|| async { "OK" }))
             .route("/config", get(get_config))
             .route("/metrics", get(crate::metrics::metrics))
-            .route("/totalData", axum::routing::post(crate::api::total_data))
-            .route("/cycleinfo", axum::routing::post(crate::api::cycle_info))
-            .route("/receipt", axum::routing::post(crate::api::receipts))
-            .route("/originalTx", axum::routing::post(crate::api::original_txs))
-            .route("/account", axum::routing::post(crate::api::accounts))
+            .route("/totalData", axum::routing::post(crate::http::api::total_data))
+            .route("/cycleinfo", axum::routing::post(crate::http::api::cycle_info))
+            .route("/receipt", axum::routing::post(crate::http::api::receipts))
+            .route("/originalTx", axum::routing::post(crate::http::api::original_txs))
+            .route("/account", axum::routing::post(crate::http::api::accounts))
             .route(
                 "/transaction",
-                axum::routing::post(crate::api::transactions),
+                axum::routing::post(crate::http::api::transactions),
             )
             .route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),
-                crate::body_budget::reserve,
+                crate::http::body_budget::reserve,
             ))
             .route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 rate_limit,
             ))
             .layer(axum::extract::DefaultBodyLimit::max(
-                crate::body_budget::MAX_BODY,
+                crate::http::body_budget::MAX_BODY,
             ))
             // A request body that never ends (slow chunks) is cut off.
             .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -68,19 +68,19 @@ async fn rate_limit(
         next.run(req).await
     } else {
         let route = [
-            crate::api::Route::TotalData,
-            crate::api::Route::CycleInfo,
-            crate::api::Route::Receipt,
-            crate::api::Route::OriginalTx,
-            crate::api::Route::Account,
-            crate::api::Route::Transaction,
+            crate::http::api::Route::TotalData,
+            crate::http::api::Route::CycleInfo,
+            crate::http::api::Route::Receipt,
+            crate::http::api::Route::OriginalTx,
+            crate::http::api::Route::Account,
+            crate::http::api::Route::Transaction,
         ]
         .into_iter()
-        .map(crate::api::Route::path)
+        .map(crate::http::api::Route::path)
         .find(|p| *p == req.uri().path())
         .unwrap_or("other");
         tracing::debug!(route, %peer, "request refused: over RATE_LIMIT");
-        d.refusals.count(route, crate::api::Reason::RateLimited);
+        d.refusals.count(route, crate::http::api::Reason::RateLimited);
         (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response()
     }
 }

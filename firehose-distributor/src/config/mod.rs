@@ -1,5 +1,12 @@
 //! `distributor-config.json`: the original's keys, with environment overrides.
 
+pub mod check;
+pub mod keys;
+mod overrides;
+mod ranges;
+pub mod reload;
+pub mod source;
+
 use std::path::{Path, PathBuf};
 
 use firehose_core::crypto::{Crypto, HashKey, KeyPair, PublicKey, DEFAULT_HASH_KEY_HEX};
@@ -114,7 +121,7 @@ pub struct Config {
     #[serde(rename = "BACKFILL_MIN_BYTES_PER_SEC")]
     pub backfill_min_bytes_per_sec: u64,
     /// Back-fill a collector that subscribes without `since` from where its last connection
-    /// ended ([`crate::positions`]); false: the original's live-only behaviour.
+    /// ended ([`crate::backfill::positions`]); false: the original's live-only behaviour.
     #[serde(rename = "IMPLICIT_RESUME")]
     pub implicit_resume: bool,
     /// Where the remembered resume points are saved (the binary: `firehose-resume-state.json`
@@ -210,7 +217,7 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| at(&e))?;
         let value: Value = serde_json::from_str(&text).map_err(|e| at(&e))?;
         let known: Vec<String> = Self::settable_keys().into_iter().map(|(k, _)| k).collect();
-        let unknown = crate::config_keys::unknown_keys(&value, &known);
+        let unknown = crate::config::keys::unknown_keys(&value, &known);
         for u in &unknown {
             tracing::warn!(file = %path.display(), "{u}");
         }
@@ -288,7 +295,7 @@ impl Config {
 
     /// Checks what can be checked before starting.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        crate::config_ranges::check(self)?;
+        crate::config::ranges::check(self)?;
         self.crypto()?;
         self.keys()?;
         if let Some(mode) = &self.distributor_mode {

@@ -2,7 +2,7 @@
 //!
 //! A frame a server sends is never masked (RFC 6455 §5.1), so one message's frame is the same
 //! bytes for every collector: the hub builds it once, and each session writes those shared
-//! bytes to its socket (see [`crate::socket`]) instead of a websocket library copying the
+//! bytes to its socket (see [`crate::ws::socket`]) instead of a websocket library copying the
 //! message into a buffer per connection. tungstenite formats the headers.
 
 use bytes::Bytes;

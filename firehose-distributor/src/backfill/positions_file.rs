@@ -1,4 +1,4 @@
-//! The state file of [`crate::positions`]: every remembered resume point, written every
+//! The state file of [`crate::backfill::positions`]: every remembered resume point, written every
 //! interval when something changed and once more at shutdown, atomically
 //! ([`crate::atomic_file`]). A crash costs at most the last interval: the points read back
 //! are older, so resumes repeat entries, never skip them.
@@ -15,7 +15,7 @@ use firehose_core::crypto::PublicKey;
 use firehose_core::since::Since;
 use serde::{Deserialize, Serialize};
 
-use crate::positions::Positions;
+use crate::backfill::positions::Positions;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -11,7 +11,7 @@
 //!   (what was published before, a live-only collector was never going to get).
 //! * [`Positions`] keeps at most a number of keys, forgetting the one updated longest ago
 //!   first (evictions are counted), and is saved atomically to a state file
-//!   ([`crate::positions_file`]).
+//!   ([`crate::backfill::positions_file`]).
 //!
 //! Non-guarantee: a collector that lost data on its own side after its kernel acknowledged
 //! it (a crash before it stored what it read) is not resent that data.
@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use firehose_core::crypto::PublicKey;
 use firehose_core::since::Since;
 
-use crate::hub::Shared;
+use crate::ws::hub::Shared;
 
 /// Bytes written after a message before it counts as delivered (Linux's largest automatic
 /// TCP send buffer is 4 MiB).
@@ -301,7 +301,7 @@ mod tests {
                 cycle: i,
                 timestamp: 0,
             };
-            crate::hub::Outgoing::new(format!("{{\"c\":{i}}}"), Some(k))
+            crate::ws::hub::Outgoing::new(format!("{{\"c\":{i}}}"), Some(k))
         };
         // Nothing of a type when the session joined: its first message sets the point just
         // before it.

@@ -23,7 +23,7 @@ pub const CLOSE_GOING_AWAY: u16 = firehose_core::protocol::CLOSE_GOING_AWAY;
 pub const CLOSE_SLOW_CONSUMER: u16 = firehose_core::protocol::CLOSE_SLOW_CONSUMER;
 
 /// One published message, encoded once per wire format and shared by every session as a
-/// finished websocket frame ([`crate::frames`]): the JSON text frame always; the MessagePack
+/// finished websocket frame ([`crate::ws::frames`]): the JSON text frame always; the MessagePack
 /// (named) frame the first time a session that asked for it needs it.
 #[derive(Debug)]
 pub struct Outgoing {
@@ -42,7 +42,7 @@ impl Outgoing {
     /// Wraps the signed JSON message of the record with `key` (`None`: an entry without
     /// typed fields, which resumes pass over).
     pub fn new(json: String, key: Option<RecordKey>) -> Shared {
-        let json_frame = crate::frames::text(&json);
+        let json_frame = crate::ws::frames::text(&json);
         Arc::new(Self {
             header_len: json_frame.len() - json.len(),
             json_frame,
@@ -76,7 +76,7 @@ impl Outgoing {
                     Encoding::MessagePack
                         .from_json(self.json_bytes())
                         .ok()
-                        .map(|m| crate::frames::binary(&m))
+                        .map(|m| crate::ws::frames::binary(&m))
                 })
                 .clone(),
         }

@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 use crate::server::Distributor;
 
-pub use crate::refusals::{Reason, Refusals};
+pub use crate::http::refusals::{Reason, Refusals};
 use error::json_response;
 pub use error::ApiError;
 pub use request::{MAX_SPAN, PAGE_SIZE, ROW_PAGE_SIZE};

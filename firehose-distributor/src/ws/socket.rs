@@ -1,10 +1,10 @@
 //! A collector's websocket after the upgrade, in two halves: tungstenite parses what the
 //! collector sends ([`Incoming`]); what the server sends is prebuilt frames
-//! ([`crate::frames`]) written straight to the socket by a [`FrameWriter`], many per system
+//! ([`crate::ws::frames`]) written straight to the socket by a [`FrameWriter`], many per system
 //! call, without copying them.
 //!
-//! The session answers pings and close frames itself (with [`crate::frames::pong`] and
-//! [`crate::frames::close_reply`]), so the reading half never writes: the replies tungstenite
+//! The session answers pings and close frames itself (with [`crate::ws::frames::pong`] and
+//! [`crate::ws::frames::close_reply`]), so the reading half never writes: the replies tungstenite
 //! would queue are dropped, and nothing can interleave with a frame being written.
 
 use std::collections::VecDeque;
@@ -174,7 +174,7 @@ mod tests {
         let texts: Vec<String> = (0..200)
             .map(|i| format!("{i}:{}", "x".repeat(i * 37 % 5000)))
             .collect();
-        let shared: Vec<Bytes> = texts.iter().map(|t| crate::frames::text(t)).collect();
+        let shared: Vec<Bytes> = texts.iter().map(|t| crate::ws::frames::text(t)).collect();
         let reader = tokio::spawn(async move {
             let mut got = Vec::new();
             while got.len() < 200 {
