@@ -4,22 +4,22 @@
 //! cycle, original transaction and receipt to authenticated collectors over websockets, each
 //! entry signed once and shared as the same bytes with every client.
 //!
-//! The folders are the layers; each exposes a small API to the others.
+//! The folders are the layers. Each imports only the layers below it; `server` composes them
+//! and nothing imports `server` but the binary:
 //!
-//! | module | what it does |
+//! | layer | what it does |
 //! |---|---|
-//! | [`config`] | `distributor-config.json` with the original's keys, env and `--KEY value` overrides; reload; `check` |
-//! | [`server`] | the shared state ([`Distributor`]) and its lifecycle: bind, serve, shut down |
-//! | [`readers`] | the live log readers: each entry counted, signed once, published to the hub |
-//! | [`ws`] | a collector's websocket: upgrade, session, hub (fan-out), socket, frames |
-//! | [`backfill`] | resumes: the archive database and retained logs, then live, no gap and no duplicate |
-//! | [`http`] | the listener, the routes and the history API |
-//! | [`auth`] | who may subscribe or ask: signatures, the allow-list, the replay cache |
-//! | [`metrics`] | `/metrics`: Prometheus text, or the original's JSON |
+//! | [`server`] | the composition root: the shared state ([`Distributor`]) and its lifecycle (bind, serve, shut down), the live readers, a collector's session (upgrade check, back-fill, hand-over, live loop), the routes and the history API, `/metrics`, reload, MQ mode's service |
+//! | [`http`] | the transport: listener (descriptor budget, pending caps, header timeout), per-address counts, rate limit, body budget, refusal counts |
+//! | [`backfill`] | resumes: the archive database and retained logs, positions (implicit resume), back-fill slots, shared signatures |
+//! | [`ws`] | the websocket mechanics: upgrade, hub (fan-out with a slow-consumer policy), socket, frames |
 //! | [`mq`] | MQ mode: publish to RabbitMQ with confirms and a durable cursor |
+//! | [`auth`] | who may subscribe or ask: signatures, the allow-list, the replay cache |
+//! | [`config`] | `distributor-config.json` with the original's keys, env and `--KEY value` overrides; `check` |
+//! | [`metrics`] | the Prometheus text format |
 //!
 //! Embedders need [`Config`], [`Distributor`] (`new`, `start_readers`, `serve`) and
-//! [`mq::service::serve`]; the layers are public for tests, benchmarks and tools.
+//! [`server::mq::serve`]; the layers are public for tests, benchmarks and tools.
 //!
 //! The collector side (websocket, resuming, history API and MQ clients) is the
 //! `firehose-client` crate.
@@ -31,7 +31,6 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod mq;
-pub mod readers;
 pub mod server;
 pub mod ws;
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use firehose_distributor::config::check::Report;
-use firehose_distributor::config::Config;
 use firehose_distributor::config::source::ConfigSource;
+use firehose_distributor::config::Config;
 use firehose_distributor::Distributor;
 
 /// Streams an archiver's data logs (cycles, original transactions, receipts) to authenticated
@@ -188,10 +188,10 @@ async fn run(cli: Cli, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
         println!("connect a collector: cargo run --example collector -- ws://{addr}");
     }
     // SIGUSR1 or a change of the file reloads the subscriber list.
-    let _reload = firehose_distributor::config::reload::watch(
+    let _reload = firehose_distributor::server::reload::watch(
         d.clone(),
         source,
-        firehose_distributor::config::reload::POLL,
+        firehose_distributor::server::reload::POLL,
         true,
     );
     d.serve(listener, shutdown_signal()).await?;
@@ -269,7 +269,7 @@ async fn run_mq(
         mq.exchanges.receipts,
         mq.state_file.display()
     );
-    firehose_distributor::mq::service::serve(d, cfg, mq, listener, shutdown_signal()).await?;
+    firehose_distributor::server::mq::serve(d, cfg, mq, listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -260,7 +260,9 @@ async fn three_ring_laps_with_writer_and_distributor_restarts_lose_nothing() {
 /// receipt, i.e. after the database pass of original transactions; meanwhile the archiver
 /// writes `cycles_meanwhile` more cycles. Returns what the back-fill reports and the original
 /// transactions it sent, in order.
-fn stalled_backfill(cycles_meanwhile: u64) -> (firehose_distributor::backfill::resume::Backfilled, Vec<u64>) {
+fn stalled_backfill(
+    cycles_meanwhile: u64,
+) -> (firehose_distributor::backfill::resume::Backfilled, Vec<u64>) {
     use firehose_core::crypto::Crypto;
     use firehose_core::since::Since;
     use firehose_dbstore::{ArchiverDb, PageKey};

@@ -10,7 +10,7 @@ use common::run::{spec, start, wait_sessions};
 use firehose_client::{Client, ClientConfig, ClientError};
 use firehose_core::crypto::KeyPair;
 use firehose_distributor::config::source::ConfigSource;
-use firehose_distributor::config::reload;
+use firehose_distributor::server::reload;
 use serde_json::json;
 
 fn write_config(path: &std::path::Path, keys: &[&KeyPair]) {

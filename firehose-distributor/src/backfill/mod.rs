@@ -1,10 +1,10 @@
 //! The back-fill layer: what a collector missed, from the archive database and the retained
-//! logs, handed over to the live stream with no gap and no duplicate.
+//! logs, handed over to the live stream with no gap and no duplicate. A session runs it
+//! ([`crate::server::session_backfill`]).
 //!
 //! | module | what it does |
 //! |---|---|
 //! | [`resume`] | `since`: back-fill from SQLite and the retained logs, then live |
-//! | [`stream`] | a session's back-fill: slot, pacing, deadlines, hand-over to live |
 //! | [`slots`] | at most 32 back-fills at once, one per collector key; slow ones yield |
 //! | [`positions`] / [`positions_file`] | where each collector got to (implicit resume), saved to disk |
 //! | [`logindex`] | where a resume scans the retained logs from |
@@ -18,4 +18,3 @@ pub mod positions_file;
 pub mod resume;
 pub mod signatures;
 pub mod slots;
-pub mod stream;

@@ -17,8 +17,8 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 
-use crate::ws::hub::{Outgoing, Shared};
 use crate::backfill::signatures::SignatureCache;
+use crate::ws::hub::{Outgoing, Shared};
 use firehose_core::crypto::{Crypto, KeyPair};
 use firehose_core::records::{Cycle, DataType, OriginalTxData, Receipt, Record};
 use firehose_core::since::{PageKey, RecordKey, Since};

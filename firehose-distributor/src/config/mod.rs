@@ -4,7 +4,6 @@ pub mod check;
 pub mod keys;
 mod overrides;
 mod ranges;
-pub mod reload;
 pub mod source;
 
 use std::path::{Path, PathBuf};

@@ -16,8 +16,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
-use crate::server::Distributor;
-
 /// The largest request body (bytes).
 pub const MAX_BODY: usize = 1 << 20;
 /// Bytes of request bodies buffered at once, in all.
@@ -29,7 +27,7 @@ pub const BODY_WAIT: Duration = Duration::from_secs(10);
 const UNIT: usize = 1024;
 
 /// The bytes of request bodies buffered at once.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BodyBudget(Arc<Semaphore>);
 
 impl Default for BodyBudget {
@@ -46,11 +44,7 @@ impl BodyBudget {
 }
 
 /// Reserves room for the request's body before it is read; 503 when none comes in time.
-pub(crate) async fn reserve(
-    State(d): State<Arc<Distributor>>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn reserve(State(budget): State<BodyBudget>, req: Request, next: Next) -> Response {
     // A GET (the upgrade, health, metrics) has no body to hold.
     if req.method() == axum::http::Method::GET {
         return next.run(req).await;
@@ -62,8 +56,7 @@ pub(crate) async fn reserve(
         .and_then(|v| v.parse::<usize>().ok());
     let bytes = declared.unwrap_or(MAX_BODY).clamp(1, MAX_BODY);
     let units = u32::try_from(bytes.div_ceil(UNIT)).unwrap_or(u32::MAX);
-    let permit =
-        tokio::time::timeout(BODY_WAIT, d.bodies.0.clone().acquire_many_owned(units)).await;
+    let permit = tokio::time::timeout(BODY_WAIT, budget.0.clone().acquire_many_owned(units)).await;
     let Ok(Ok(_permit)) = permit else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -22,7 +22,7 @@
 
 mod plan;
 pub mod publisher;
-pub mod service;
+
 pub mod state;
 
 use std::path::PathBuf;
@@ -280,7 +280,7 @@ impl MqStats {
         ];
         let mut out = String::new();
         for (name, kind, help, v) in rows {
-            crate::metrics::prometheus::write_metric(&mut out, name, kind, help, v);
+            crate::metrics::write_metric(&mut out, name, kind, help, v);
         }
         out
     }

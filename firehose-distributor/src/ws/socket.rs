@@ -158,6 +158,18 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     }
 }
 
+/// The server's half of an upgraded session's socket.
+pub type SessionWriter = FrameWriter<tokio::io::WriteHalf<crate::ws::upgrade::Connection>>;
+
+/// How long a close frame may take to go out before the socket is dropped anyway.
+pub const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Queues a close frame and writes what is queued, for at most [`CLOSE_WAIT`].
+pub async fn close_with(out: &mut SessionWriter, code: u16, reason: &str) {
+    let frame = crate::ws::frames::close(code, reason);
+    let _ = tokio::time::timeout(CLOSE_WAIT, out.send(frame)).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,10 @@
 //! A collector's websocket: the subscription check at the upgrade, and the live loop that
 //! writes the hub's shared frames (a resuming collector's back-fill and hand-over to live are
-//! [`crate::backfill::stream`]'s).
+//! [`crate::server::session_backfill`]'s).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -16,22 +15,12 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::auth;
-use crate::ws::frames;
 use crate::backfill::positions::Tracker;
 use crate::server::{Distributor, SESSION_MAX_INCOMING, SESSION_READ_BUFFER};
-use crate::ws::socket::FrameWriter;
+use crate::ws::frames;
 use crate::ws::upgrade::{Connection, NotWebsocket, Upgrade};
 
-/// The server's half of a session's socket.
-pub(crate) type Writer = FrameWriter<tokio::io::WriteHalf<Connection>>;
-
-/// How long a close frame may take to go out before the socket is dropped anyway.
-const CLOSE_WAIT: Duration = Duration::from_secs(1);
-
-/// Queues a close frame and writes what is queued, for at most [`CLOSE_WAIT`].
-pub(crate) async fn close_with(out: &mut Writer, code: u16, reason: &str) {
-    let _ = tokio::time::timeout(CLOSE_WAIT, out.send(frames::close(code, reason))).await;
-}
+pub(crate) use crate::ws::socket::{close_with, SessionWriter as Writer, CLOSE_WAIT};
 
 fn unauthorized() -> Response {
     (StatusCode::UNAUTHORIZED, "Unauthorized").into_response()
@@ -167,14 +156,14 @@ async fn run_session(
     let mut saved_at = std::time::Instant::now();
     let mut handover = None;
     if let Some(since) = since {
-        let resume = crate::backfill::stream::Resume {
+        let resume = crate::server::session_backfill::Resume {
             key,
             since,
             registered,
             encoding,
             implicit,
         };
-        let done = crate::backfill::stream::backfill_then_handover(
+        let done = crate::server::session_backfill::backfill_then_handover(
             d,
             resume,
             &mut rx,
@@ -219,7 +208,7 @@ async fn run_session(
                 // What is queued goes out together, in as few writes as the socket takes.
                 let mut next = Some(first);
                 while let Some(msg) = next.take().or_else(|| rx.messages.try_recv().ok()) {
-                    if crate::backfill::stream::already_sent(&mut handover, &msg) {
+                    if crate::server::session_backfill::already_sent(&mut handover, &msg) {
                         continue;
                     }
                     if let Some(frame) = msg.frame(encoding) {
@@ -262,7 +251,9 @@ async fn run_session(
                 break;
             }
             tracker.flushed();
-            if saved_at.elapsed() >= crate::backfill::positions::SAVE_EVERY && tracker.take_changed() {
+            if saved_at.elapsed() >= crate::backfill::positions::SAVE_EVERY
+                && tracker.take_changed()
+            {
                 d.remember(key, tracker.delivered());
                 saved_at = std::time::Instant::now();
             }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use super::publisher::{MqError, Publisher};
-use super::MqConfig;
 use crate::config::{Config, ConfigError};
+use crate::mq::publisher::{MqError, Publisher};
+use crate::mq::MqConfig;
 use crate::server::Distributor;
 
 /// Why MQ mode stopped (or could not start).

@@ -18,12 +18,12 @@ use firehose_core::records::DataType;
 use firehose_core::since::Since;
 use firehose_logreader::TailOptions;
 
-use crate::backfill::slots::Progress;
-use crate::ws::hub::{CloseReason, SessionRx, CLOSE_SLOW_CONSUMER};
 use crate::backfill::positions::Tracker;
 use crate::backfill::resume::Handover;
+use crate::backfill::slots::Progress;
 use crate::server::Distributor;
-use crate::ws::session::{close_with, Writer};
+use crate::ws::hub::{CloseReason, SessionRx, CLOSE_SLOW_CONSUMER};
+use crate::ws::socket::{close_with, SessionWriter as Writer};
 
 /// How often a running back-fill checks its deadlines and its progress.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -324,7 +324,10 @@ async fn close_backfill_failed(d: &Distributor, out: &mut Writer) -> Option<Hand
 
 /// After a back-fill, the live reader may still publish entries the collector has (it lags
 /// the database a little): the session's [`Handover`] filter skips them until it retires.
-pub(crate) fn already_sent(handover: &mut Option<Handover>, msg: &crate::ws::hub::Outgoing) -> bool {
+pub(crate) fn already_sent(
+    handover: &mut Option<Handover>,
+    msg: &crate::ws::hub::Outgoing,
+) -> bool {
     let Some(h) = handover else {
         return false;
     };

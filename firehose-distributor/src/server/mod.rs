@@ -1,9 +1,26 @@
-//! The distributor's shared state and lifecycle: settings, keys, the hub, the database pool,
-//! the readers' counters; `serve` runs the listener until shutdown.
+//! The composition root: the distributor's shared state and lifecycle (settings, keys, the
+//! hub, the database pool, the readers' counters; `serve` runs the listener until shutdown),
+//! and everything that needs all of it.
 //!
-//! The rest lives beside it: [`crate::readers`] (the live log readers), [`crate::ws::session`]
-//! (a collector's websocket), [`crate::http::router`] (the HTTP routes), [`crate::http::api`] (the
-//! history API), [`crate::metrics`] and [`crate::http::listener`].
+//! | module | what it does |
+//! |---|---|
+//! | [`readers`] | the live log readers: each entry counted, signed once, published to the hub |
+//! | [`session`] | a collector's websocket: the check at the upgrade, then the live loop |
+//! | [`session_backfill`] | a session's back-fill: slot, pacing, deadlines, hand-over to live |
+//! | [`router`] | the routes on the one port (CORS, body and time limits, rate limit) |
+//! | [`api`] | the history API, answering as the original (signed requests and replies) |
+//! | [`metrics`] | `/metrics`: Prometheus text, or the original's JSON |
+//! | [`reload`] | the subscriber list reloaded on a file change or `SIGUSR1`; expired ones swept |
+//! | [`mq`] | MQ mode's service: the publisher with the HTTP API beside it |
+
+pub mod api;
+pub mod metrics;
+pub mod mq;
+pub mod readers;
+pub mod reload;
+pub mod router;
+pub mod session;
+pub(crate) mod session_backfill;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;

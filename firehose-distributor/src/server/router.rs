@@ -21,23 +21,38 @@ impl Distributor {
     /// The HTTP + websocket routes.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
-            .route("/", get(crate::ws::session::upgrade))
+            .route("/", get(crate::server::session::upgrade))
             .route("/health", get(|| async { "OK" }))
             .route("/is-alive", get(|| async { "OK" }))
             .route("/is-healthy", get(|| async { "OK" }))
             .route("/config", get(get_config))
-            .route("/metrics", get(crate::metrics::metrics))
-            .route("/totalData", axum::routing::post(crate::http::api::total_data))
-            .route("/cycleinfo", axum::routing::post(crate::http::api::cycle_info))
-            .route("/receipt", axum::routing::post(crate::http::api::receipts))
-            .route("/originalTx", axum::routing::post(crate::http::api::original_txs))
-            .route("/account", axum::routing::post(crate::http::api::accounts))
+            .route("/metrics", get(crate::server::metrics::metrics))
+            .route(
+                "/totalData",
+                axum::routing::post(crate::server::api::total_data),
+            )
+            .route(
+                "/cycleinfo",
+                axum::routing::post(crate::server::api::cycle_info),
+            )
+            .route(
+                "/receipt",
+                axum::routing::post(crate::server::api::receipts),
+            )
+            .route(
+                "/originalTx",
+                axum::routing::post(crate::server::api::original_txs),
+            )
+            .route(
+                "/account",
+                axum::routing::post(crate::server::api::accounts),
+            )
             .route(
                 "/transaction",
-                axum::routing::post(crate::http::api::transactions),
+                axum::routing::post(crate::server::api::transactions),
             )
             .route_layer(axum::middleware::from_fn_with_state(
-                self.clone(),
+                self.bodies.clone(),
                 crate::http::body_budget::reserve,
             ))
             .route_layer(axum::middleware::from_fn_with_state(
@@ -68,19 +83,20 @@ async fn rate_limit(
         next.run(req).await
     } else {
         let route = [
-            crate::http::api::Route::TotalData,
-            crate::http::api::Route::CycleInfo,
-            crate::http::api::Route::Receipt,
-            crate::http::api::Route::OriginalTx,
-            crate::http::api::Route::Account,
-            crate::http::api::Route::Transaction,
+            crate::server::api::Route::TotalData,
+            crate::server::api::Route::CycleInfo,
+            crate::server::api::Route::Receipt,
+            crate::server::api::Route::OriginalTx,
+            crate::server::api::Route::Account,
+            crate::server::api::Route::Transaction,
         ]
         .into_iter()
-        .map(crate::http::api::Route::path)
+        .map(crate::server::api::Route::path)
         .find(|p| *p == req.uri().path())
         .unwrap_or("other");
         tracing::debug!(route, %peer, "request refused: over RATE_LIMIT");
-        d.refusals.count(route, crate::http::api::Reason::RateLimited);
+        d.refusals
+            .count(route, crate::server::api::Reason::RateLimited);
         (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response()
     }
 }
