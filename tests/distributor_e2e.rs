@@ -407,7 +407,7 @@ async fn a_resume_point_at_u64_max_backfills_nothing_and_goes_live() {
         "nothing is sent: the collector has it all"
     );
     assert_eq!(
-        run.d.hub.len(),
+        run.d.hub().len(),
         1,
         "the session is alive (not closed with 1011)"
     );

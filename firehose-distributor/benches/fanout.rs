@@ -75,7 +75,7 @@ async fn run(clients: usize, entries: u64, interval_us: u64) {
             .unwrap();
         socks.push(ws);
     }
-    while d.hub.len() < clients {
+    while d.hub().len() < clients {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let connect = t.elapsed();

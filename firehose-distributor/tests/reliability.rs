@@ -153,12 +153,12 @@ async fn three_ring_laps_with_writer_and_distributor_restarts_lose_nothing() {
         })
         .collect();
     for _ in 0..500 {
-        if server.d.hub.len() == 3 {
+        if server.d.hub().len() == 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(server.d.hub.len(), 3);
+    assert_eq!(server.d.hub().len(), 3);
 
     let mut written = Vec::new();
     // Lap 1, with an archiver restart halfway.

@@ -77,7 +77,7 @@ async fn a_changed_config_file_reloads_the_subscribers() {
     std::fs::write(&path, "{\"subscribers\": [").unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!reload::reload(&run.d, &source));
-    assert_eq!(run.d.hub.len(), 1, "a's session survives a bad file");
+    assert_eq!(run.d.hub().len(), 1, "a's session survives a bad file");
     assert!(!admitted(&cfg_b).await);
 
     // b replaces a: a's session is closed with 1001, b gets in, a is refused.

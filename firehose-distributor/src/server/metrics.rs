@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use firehose_core::records::DataType;
 
 use crate::auth;
-use crate::server::{Distributor, ReaderStats};
+use crate::server::readers::ReaderStats;
+use crate::server::Distributor;
 
 /// `GET /metrics`.
 pub async fn metrics(State(d): State<Arc<Distributor>>, headers: HeaderMap) -> Response {

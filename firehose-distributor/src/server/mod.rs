@@ -34,11 +34,6 @@ use crate::auth::{self, ReplayCache};
 use crate::config::{Config, Subscriber};
 use crate::ws::hub::{CloseReason, Hub, CLOSE_GOING_AWAY};
 
-/// Pending connections the listener queues (the kernel caps it at `net.core.somaxconn`).
-/// Tokio's default of 128 overflows when a thousand collectors reconnect at once (after a
-/// restart): the dropped SYNs are retried only after a second.
-pub const LISTEN_BACKLOG: u32 = 4096;
-
 /// Read buffer of a collector session. Collectors only send pings and a close frame; the
 /// websocket default (128 KiB, resident once read into) cost 1.3 GiB at 10,000 sessions.
 pub const SESSION_READ_BUFFER: usize = 4096;
@@ -47,86 +42,45 @@ pub const SESSION_READ_BUFFER: usize = 4096;
 /// session hold that much).
 pub const SESSION_MAX_INCOMING: usize = 64 * 1024;
 
-/// Binds `addr` (`host:port`) for [`Distributor::serve`] with [`LISTEN_BACKLOG`].
-pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
-    let mut last = None;
-    for a in tokio::net::lookup_host(addr).await? {
-        let socket = if a.is_ipv4() {
-            tokio::net::TcpSocket::new_v4()?
-        } else {
-            tokio::net::TcpSocket::new_v6()?
-        };
-        socket.set_reuseaddr(true)?;
-        match socket.bind(a).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
-            Ok(l) => return Ok(l),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::NotFound, format!("{addr}: no address"))
-    }))
-}
+pub use crate::http::listener::{bind, LISTEN_BACKLOG};
 
 /// Shared state of a running distributor.
 pub struct Distributor {
-    pub(crate) crypto: Crypto,
-    pub(crate) keys: KeyPair,
-    pub(crate) config: RwLock<Config>,
-    pub(crate) replay: ReplayCache,
-    pub(crate) backfill_slots: crate::backfill::slots::BackfillSlots,
+    crypto: Crypto,
+    keys: KeyPair,
+    config: RwLock<Config>,
+    replay: ReplayCache,
+    backfill_slots: crate::backfill::slots::BackfillSlots,
     /// Where each collector got to (implicit resume).
-    pub(crate) positions: Arc<crate::backfill::positions::Positions>,
+    positions: Arc<crate::backfill::positions::Positions>,
     /// Counters of implicit resumes.
-    pub(crate) implicit: crate::backfill::positions::ImplicitStats,
+    implicit: crate::backfill::positions::ImplicitStats,
     /// Back-fills that yielded their slot to a waiting collector.
-    pub(crate) backfills_yielded: std::sync::atomic::AtomicU64,
-    pub(crate) db: Arc<crate::backfill::archive_db::LazyDb>,
-    pub(crate) auth_failures: std::sync::atomic::AtomicU64,
+    backfills_yielded: std::sync::atomic::AtomicU64,
+    db: Arc<crate::backfill::archive_db::LazyDb>,
+    auth_failures: std::sync::atomic::AtomicU64,
     /// Resumes closed with 1011 (history unavailable, or the back-fill lapped by the ring).
-    pub(crate) resumes_refused: std::sync::atomic::AtomicU64,
+    resumes_refused: std::sync::atomic::AtomicU64,
     /// Refused HTTP requests by route and reason.
-    pub(crate) refusals: crate::http::refusals::Refusals,
+    refusals: crate::http::refusals::Refusals,
     /// When this distributor started (Unix ms).
-    pub(crate) started_ms: u64,
-    pub(crate) limiter: crate::http::ratelimit::RateLimiter,
-    pub(crate) bodies: crate::http::body_budget::BodyBudget,
+    started_ms: u64,
+    limiter: crate::http::ratelimit::RateLimiter,
+    bodies: crate::http::body_budget::BodyBudget,
     /// Session tasks still running (they outlive their hub registration while closing).
-    pub(crate) live_sessions: std::sync::atomic::AtomicUsize,
+    live_sessions: std::sync::atomic::AtomicUsize,
     /// Checkpoints of the live readers, for resume scans of the retained logs.
-    pub(crate) log_index: crate::backfill::logindex::LogIndex,
+    log_index: crate::backfill::logindex::LogIndex,
     /// Per data type: entries read from the logs, and the last entry's position.
-    pub(crate) readers: [ReaderStats; 3],
+    readers: [readers::ReaderStats; 3],
     /// MQ mode's publisher counters, when it runs (websocket subscriptions are refused then).
-    pub(crate) mq: std::sync::OnceLock<Arc<crate::mq::MqStats>>,
+    mq: std::sync::OnceLock<Arc<crate::mq::MqStats>>,
     /// What the listener refused.
-    pub(crate) listener_stats: Arc<crate::http::listener::ListenerStats>,
+    listener_stats: Arc<crate::http::listener::ListenerStats>,
     /// Signatures shared between back-fills.
-    pub(crate) signatures: crate::backfill::signatures::SignatureCache,
+    signatures: crate::backfill::signatures::SignatureCache,
     /// The fan-out hub.
-    pub hub: Hub,
-}
-
-/// What a live reader has done (for `/metrics`).
-#[derive(Debug, Default)]
-pub(crate) struct ReaderStats {
-    pub(crate) entries: std::sync::atomic::AtomicU64,
-    pub(crate) malformed: std::sync::atomic::AtomicU64,
-    /// Entries lost because files went away before they were read.
-    pub(crate) gaps: std::sync::atomic::AtomicU64,
-    pub(crate) file_number: std::sync::atomic::AtomicU64,
-    pub(crate) offset: std::sync::atomic::AtomicU64,
-    /// Wall-clock ms of the last entry's record timestamp (cycle start for cycles), 0 if none.
-    pub(crate) last_record_ms: std::sync::atomic::AtomicU64,
-    /// Bytes known lost in gaps (files truncated under the reader).
-    pub(crate) gap_bytes: std::sync::atomic::AtomicU64,
-    /// Entries forwarded without typed fields ([`firehose_logreader::UntypedEntry`]).
-    pub(crate) untyped: std::sync::atomic::AtomicU64,
-    /// Entries whose line was not canonical and was re-serialised before signing.
-    pub(crate) recanonicalized: std::sync::atomic::AtomicU64,
-    /// Wall-clock ms when the last entry was read, 0 if none.
-    pub(crate) last_read_ms: std::sync::atomic::AtomicU64,
-    /// Rows in the database when the readers started (the original's `/metrics` counts from there).
-    pub(crate) baseline: std::sync::atomic::AtomicU64,
+    hub: Hub,
 }
 
 impl std::fmt::Debug for Distributor {
@@ -138,6 +92,11 @@ impl std::fmt::Debug for Distributor {
 }
 
 impl Distributor {
+    /// The fan-out hub: sessions and their queues.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
     /// A distributor for `config` (validated first).
     pub fn new(config: Config) -> Result<Arc<Self>, crate::config::ConfigError> {
         config.validate()?;

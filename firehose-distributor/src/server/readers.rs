@@ -98,3 +98,26 @@ impl Distributor {
         r.last_record_ms.store(ms, Relaxed);
     }
 }
+
+/// What a live reader has done (for `/metrics`).
+#[derive(Debug, Default)]
+pub(crate) struct ReaderStats {
+    pub(crate) entries: std::sync::atomic::AtomicU64,
+    pub(crate) malformed: std::sync::atomic::AtomicU64,
+    /// Entries lost because files went away before they were read.
+    pub(crate) gaps: std::sync::atomic::AtomicU64,
+    pub(crate) file_number: std::sync::atomic::AtomicU64,
+    pub(crate) offset: std::sync::atomic::AtomicU64,
+    /// Wall-clock ms of the last entry's record timestamp (cycle start for cycles), 0 if none.
+    pub(crate) last_record_ms: std::sync::atomic::AtomicU64,
+    /// Bytes known lost in gaps (files truncated under the reader).
+    pub(crate) gap_bytes: std::sync::atomic::AtomicU64,
+    /// Entries forwarded without typed fields ([`firehose_logreader::UntypedEntry`]).
+    pub(crate) untyped: std::sync::atomic::AtomicU64,
+    /// Entries whose line was not canonical and was re-serialised before signing.
+    pub(crate) recanonicalized: std::sync::atomic::AtomicU64,
+    /// Wall-clock ms when the last entry was read, 0 if none.
+    pub(crate) last_read_ms: std::sync::atomic::AtomicU64,
+    /// Rows in the database when the readers started (the original's `/metrics` counts from there).
+    pub(crate) baseline: std::sync::atomic::AtomicU64,
+}

@@ -84,12 +84,12 @@ impl Running {
 /// Waits until `d` has `n` sessions (at most 5 s, or the test fails).
 pub async fn wait_sessions(d: &Distributor, n: usize) {
     for _ in 0..500 {
-        if d.hub.len() == n {
+        if d.hub().len() == n {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    panic!("expected {n} sessions, have {}", d.hub.len());
+    panic!("expected {n} sessions, have {}", d.hub().len());
 }
 
 /// A resume point before every receipt and original transaction.
