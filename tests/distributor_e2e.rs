@@ -236,7 +236,7 @@ async fn fifty_clients_get_every_entry_once_in_order_through_rotation() {
     }
     assert_eq!(
         run.d
-            .hub
+            .hub()
             .metrics
             .slow_consumer_drops
             .load(std::sync::atomic::Ordering::Relaxed),
@@ -344,7 +344,7 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_get_everything() 
     // Exactly one session (the one that never read) was dropped by the policy.
     assert_eq!(
         run.d
-            .hub
+            .hub()
             .metrics
             .slow_consumer_drops
             .load(std::sync::atomic::Ordering::Relaxed),
@@ -679,7 +679,7 @@ async fn resuming_client_survives_slow_consumer_closes_without_gap_or_duplicate(
     reader.abort();
     let drops = run
         .d
-        .hub
+        .hub()
         .metrics
         .slow_consumer_drops
         .load(std::sync::atomic::Ordering::Relaxed);
