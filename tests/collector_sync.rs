@@ -7,8 +7,7 @@ use firehose_core::fixtures::id64;
 use serde_json::{json, Value};
 
 // The distributor's test helpers (a distributor on a simulated archiver, signed HTTP).
-#[path = "../firehose-distributor/tests/common/mod.rs"]
-mod common;
+use firehose_testkit as common;
 
 use common::api::{keys, post, start_with, Api};
 

@@ -2,8 +2,7 @@
 //! websockets, collectors signed like Shardeum's.
 
 // The distributor's test helpers (a distributor on a simulated archiver, signed HTTP).
-#[path = "../firehose-distributor/tests/common/mod.rs"]
-mod common;
+use firehose_testkit as common;
 
 use common::run::{spec, start, wait_sessions};
 use common::{assert_same_per_type, get};

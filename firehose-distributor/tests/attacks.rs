@@ -1,7 +1,7 @@
 //! Round two of the attacks: each test runs the attack on real sockets and checks that it
 //! costs only the attacker.
 
-mod common;
+use firehose_testkit as common;
 
 use std::time::Duration;
 

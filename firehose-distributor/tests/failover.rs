@@ -2,7 +2,7 @@
 //! mid-stream, the collector resumes on the other (its own signing key) from the last record
 //! it handed out, and gets every entry exactly once.
 
-mod common;
+use firehose_testkit as common;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -34,7 +34,8 @@ fn distributor(
         "IMPLICIT_RESUME": false,
     });
     std::fs::write(&cfg, file.to_string()).unwrap();
-    let child = common::process::start_binary(&cfg, "error");
+    let child =
+        common::process::start_binary(env!("CARGO_BIN_EXE_firehose-distributor"), &cfg, "error");
     (child, format!("ws://127.0.0.1:{port}"))
 }
 

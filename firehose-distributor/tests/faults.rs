@@ -2,7 +2,7 @@
 //! pointer to nothing. Each gets a clear error and a retry; the process and the live stream
 //! carry on, and nothing already committed is lost.
 
-mod common;
+use firehose_testkit as common;
 
 use std::sync::Arc;
 use std::time::Duration;

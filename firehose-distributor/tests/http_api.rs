@@ -4,7 +4,7 @@ use firehose_core::crypto::{Crypto, KeyPair};
 use firehose_core::fixtures::id64;
 use serde_json::{json, Value};
 
-mod common;
+use firehose_testkit as common;
 
 use common::api::{http, keys, post, post_unchecked, signed, start, Api};
 

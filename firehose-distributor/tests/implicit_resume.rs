@@ -4,7 +4,7 @@
 //! while the archiver writes, and (b) across a cut connection and the reconnect delay.
 //! Every entry written after the collector first connected arrives, duplicates allowed.
 
-mod common;
+use firehose_testkit as common;
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -50,7 +50,7 @@ fn collector(url: String, delay: Duration, cut: Arc<tokio::sync::Notify>) -> See
 }
 
 fn start(cfg: &std::path::Path) -> common::process::Proc {
-    common::process::start_binary(cfg, "warn")
+    common::process::start_binary(env!("CARGO_BIN_EXE_firehose-distributor"), cfg, "warn")
 }
 
 /// Waits until `seen` holds every record of `want` (60 s at most); the duplicates.

@@ -4,7 +4,7 @@
 //! lock while it waited on its socket, history requests queued behind it on the blocking pool,
 //! and the log readers, on the same pool, were lapped by the ring.)
 
-mod common;
+use firehose_testkit as common;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;

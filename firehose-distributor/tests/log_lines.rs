@@ -14,7 +14,7 @@ use firehose_logreader::writer::{DataLogWriter, WriterOptions};
 use futures::StreamExt;
 use serde_json::Value;
 
-mod common;
+use firehose_testkit as common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsorted_null_and_missing_fields_are_forwarded_and_verify() {

@@ -2,7 +2,7 @@
 //! bodies, and 1000 request heads of 390 KB that never end. The process's peak resident
 //! memory (`VmHWM`) must stay far below what the burst sends.
 
-mod common;
+use firehose_testkit as common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! MQ mode against a real RabbitMQ on loopback (`.ci/run` starts one; see `common::broker`).
 
-mod common;
+use firehose_testkit as common;
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! again, it resumes from its state file; the consumer group declared by `--mq-queue-prefix`
 //! gets every record, duplicates only with the same message id.
 
-mod common;
+use firehose_testkit as common;
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};

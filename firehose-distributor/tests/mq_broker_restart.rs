@@ -2,7 +2,7 @@
 //! publisher reconnects and goes on from what was confirmed; nothing is lost. Its own test
 //! binary, so that no other test shares the broker while it restarts.
 
-mod common;
+use firehose_testkit as common;
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering::Relaxed;

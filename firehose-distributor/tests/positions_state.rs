@@ -2,7 +2,7 @@
 //! leaves the old or the new file, a corrupt file is reported and the distributor starts
 //! anyway, and the number of keys stays within its cap however many collectors come.
 
-mod common;
+use firehose_testkit as common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! started again; collectors resume from their own cursors (`since`) and must hold every
 //! record exactly once, in order per type.
 
-mod common;
+use firehose_testkit as common;
 
 use std::sync::Arc;
 use std::time::Duration;

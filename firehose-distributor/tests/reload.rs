@@ -2,7 +2,7 @@
 //! reload`): a collector taken off the list is closed and refused; a file that does not parse
 //! changes nothing; a collector put on the list is let in.
 
-mod common;
+use firehose_testkit as common;
 
 use std::time::Duration;
 

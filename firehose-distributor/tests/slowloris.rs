@@ -3,7 +3,7 @@
 //! request timeouts, a cap on connections not yet sessions), and a collector connected
 //! meanwhile gets every entry the archiver writes, through log rotations.
 
-mod common;
+use firehose_testkit as common;
 
 use std::time::Duration;
 

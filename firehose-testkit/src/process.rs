@@ -36,12 +36,9 @@ impl Drop for Proc {
     }
 }
 
-/// Starts `firehose-distributor --config <cfg>` with `log_level`, output discarded (in this
-/// crate's tests, which cargo gives the binary's path).
-pub fn start_binary(cfg: &std::path::Path, log_level: &str) -> Proc {
-    let Some(bin) = option_env!("CARGO_BIN_EXE_firehose-distributor") else {
-        panic!("the distributor binary is built for firehose-distributor's own tests only");
-    };
+/// Starts the distributor binary `bin` (`env!("CARGO_BIN_EXE_firehose-distributor")` in the
+/// distributor's tests) with `--config <cfg>` and `log_level`, output discarded.
+pub fn start_binary(bin: &str, cfg: &std::path::Path, log_level: &str) -> Proc {
     Proc(
         Command::new(bin)
             .args(["--config", cfg.to_str().unwrap(), "--log-level", log_level])

@@ -1,6 +1,8 @@
-//! Helpers shared by the integration tests: the broker under test, unique names, a collecting
-//! consumer (MQ tests); the exactly-once-in-order check (all).
-#![allow(dead_code)]
+//! Helpers shared by the workspace's integration tests (the distributor's and the root
+//! `tests/`): the broker under test, unique names, a collecting consumer (MQ tests); the
+//! exactly-once-in-order check (all); a distributor in-process ([`run`]) or as a process
+//! ([`process`]); the history API's test client ([`api`]).
+#![allow(missing_docs)]
 
 pub mod api;
 pub mod process;
