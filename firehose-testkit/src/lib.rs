@@ -5,6 +5,7 @@
 #![allow(missing_docs)]
 
 pub mod api;
+pub mod clients;
 pub mod process;
 pub mod run;
 
