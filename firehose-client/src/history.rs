@@ -8,6 +8,7 @@
 use std::marker::PhantomData;
 
 use firehose_core::keyed::KeyedRecord;
+use firehose_core::protocol::history::{Route, ACCOUNTS, CYCLES, TOTAL_DATA, TRANSACTIONS};
 use firehose_core::records::Cycle;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -56,7 +57,7 @@ pub struct Page {
 impl HttpClient {
     /// `/totalData`.
     pub async fn total_data(&self) -> Result<Totals, HttpError> {
-        let v = self.post("/totalData", json!({})).await?;
+        let v = self.post(TOTAL_DATA, json!({})).await?;
         Totals::deserialize(&v).map_err(|source| HttpError::Row {
             key: "totalData",
             source,
@@ -66,14 +67,14 @@ impl HttpClient {
     /// `/cycleinfo {start, end}`: cycles with counters `start ..= end` (at most 101).
     pub async fn cycles(&self, start: u64, end: u64) -> Result<Vec<Cycle>, HttpError> {
         let v = self
-            .post("/cycleinfo", json!({"start": start, "end": end}))
+            .post(CYCLES.path, json!({"start": start, "end": end}))
             .await?;
         cycles(&v)
     }
 
     /// `/cycleinfo {count}`: the newest `count` cycles (1..=100), newest first.
     pub async fn latest_cycles(&self, count: u64) -> Result<Vec<Cycle>, HttpError> {
-        let v = self.post("/cycleinfo", json!({ "count": count })).await?;
+        let v = self.post(CYCLES.path, json!({ "count": count })).await?;
         cycles(&v)
     }
 
@@ -87,27 +88,18 @@ impl HttpClient {
 
     /// `/account {startCycle, endCycle, page}`: 1000 accounts a page (from 1) and the total.
     pub async fn accounts(&self, start: u64, end: u64, page: u64) -> Result<Page, HttpError> {
-        self.page("/account", "accounts", "totalAccounts", start, end, page)
-            .await
+        self.page(ACCOUNTS, start, end, page).await
     }
 
     /// `/transaction {startCycle, endCycle, page}`: 1000 transactions a page and the total.
     pub async fn transactions(&self, start: u64, end: u64, page: u64) -> Result<Page, HttpError> {
-        self.page(
-            "/transaction",
-            "transactions",
-            "totalTransactions",
-            start,
-            end,
-            page,
-        )
-        .await
+        self.page(TRANSACTIONS, start, end, page).await
     }
 
     /// `/account {startCycle, endCycle}`: accounts in cycles `start ..= end`.
     pub async fn account_total(&self, start: u64, end: u64) -> Result<u64, HttpError> {
         let v = self
-            .post("/account", json!({"startCycle": start, "endCycle": end}))
+            .post(ACCOUNTS.path, json!({"startCycle": start, "endCycle": end}))
             .await?;
         number(&v, "totalAccounts")
     }
@@ -116,25 +108,18 @@ impl HttpClient {
     pub async fn transaction_total(&self, start: u64, end: u64) -> Result<u64, HttpError> {
         let v = self
             .post(
-                "/transaction",
+                TRANSACTIONS.path,
                 json!({"startCycle": start, "endCycle": end}),
             )
             .await?;
-        number(&v, "totalTransactions")
+        number(&v, TRANSACTIONS.total)
     }
 
-    async fn page(
-        &self,
-        route: &str,
-        key: &'static str,
-        total_key: &'static str,
-        start: u64,
-        end: u64,
-        page: u64,
-    ) -> Result<Page, HttpError> {
+    async fn page(&self, route: Route, start: u64, end: u64, page: u64) -> Result<Page, HttpError> {
+        let (key, total_key) = (route.rows, route.total);
         let v = self
             .post(
-                route,
+                route.path,
                 json!({"startCycle": start, "endCycle": end, "page": page}),
             )
             .await?;
@@ -239,7 +224,7 @@ fn typed<T: DeserializeOwned>(rows: &[Value], key: &'static str) -> Result<Vec<T
 
 /// `/cycleinfo` rows are `{counter, marker, …}`: the record itself, its marker its id.
 fn cycles(v: &Value) -> Result<Vec<Cycle>, HttpError> {
-    list(v, "cycleInfo")?
+    list(v, CYCLES.rows)?
         .iter()
         .map(|r| {
             Some(Cycle {
@@ -250,5 +235,5 @@ fn cycles(v: &Value) -> Result<Vec<Cycle>, HttpError> {
             })
         })
         .collect::<Option<Vec<_>>>()
-        .ok_or(HttpError::Missing("cycleInfo"))
+        .ok_or(HttpError::Missing(CYCLES.rows))
 }

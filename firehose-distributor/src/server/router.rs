@@ -10,6 +10,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use firehose_core::protocol::history::{
+    ACCOUNTS, CYCLES, ORIGINAL_TXS, RECEIPTS, TOTAL_DATA, TRANSACTIONS,
+};
 
 use crate::server::Distributor;
 
@@ -28,27 +31,27 @@ impl Distributor {
             .route("/config", get(get_config))
             .route("/metrics", get(crate::server::metrics::metrics))
             .route(
-                "/totalData",
+                TOTAL_DATA,
                 axum::routing::post(crate::server::api::total_data),
             )
             .route(
-                "/cycleinfo",
+                CYCLES.path,
                 axum::routing::post(crate::server::api::cycle_info),
             )
             .route(
-                "/receipt",
+                RECEIPTS.path,
                 axum::routing::post(crate::server::api::receipts),
             )
             .route(
-                "/originalTx",
+                ORIGINAL_TXS.path,
                 axum::routing::post(crate::server::api::original_txs),
             )
             .route(
-                "/account",
+                ACCOUNTS.path,
                 axum::routing::post(crate::server::api::accounts),
             )
             .route(
-                "/transaction",
+                TRANSACTIONS.path,
                 axum::routing::post(crate::server::api::transactions),
             )
             .route_layer(axum::middleware::from_fn_with_state(

@@ -7,6 +7,7 @@
 //! | `/account` | `count`, `start` (+`end`), `startCycle` (+`endCycle`: total; +`page`: rows and total), `accountId` |
 //! | `/transaction` | `count`, `start` (+`end`), `startCycle` (as accounts), `txId`, `appReceiptId` |
 
+use firehose_core::protocol::history;
 use firehose_core::records::{OriginalTxData, Receipt};
 use firehose_dbstore::history::{Selection, Table};
 use firehose_dbstore::history_json::JsonRows;
@@ -39,12 +40,12 @@ impl Route {
     /// The URL path.
     pub fn path(self) -> &'static str {
         match self {
-            Route::TotalData => "/totalData",
-            Route::CycleInfo => "/cycleinfo",
-            Route::Receipt => "/receipt",
-            Route::OriginalTx => "/originalTx",
-            Route::Account => "/account",
-            Route::Transaction => "/transaction",
+            Route::TotalData => history::TOTAL_DATA,
+            Route::CycleInfo => history::CYCLES.path,
+            Route::Receipt => history::RECEIPTS.path,
+            Route::OriginalTx => history::ORIGINAL_TXS.path,
+            Route::Account => history::ACCOUNTS.path,
+            Route::Transaction => history::TRANSACTIONS.path,
         }
     }
 }
@@ -114,7 +115,7 @@ async fn cycle_info(d: &Distributor, v: &Value) -> Result<Reply, ApiError> {
     } else {
         return Err(ApiError::no_selector("cycle"));
     };
-    Ok(Reply::one("cycleInfo", rows))
+    Ok(Reply::one(history::CYCLES.rows, rows))
 }
 
 /// `/receipt` and `/originalTx`.
