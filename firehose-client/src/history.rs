@@ -101,7 +101,7 @@ impl HttpClient {
         let v = self
             .post(ACCOUNTS.path, json!({"startCycle": start, "endCycle": end}))
             .await?;
-        number(&v, "totalAccounts")
+        number(&v, ACCOUNTS.total)
     }
 
     /// `/transaction {startCycle, endCycle}`: transactions in cycles `start ..= end`.
