@@ -273,12 +273,7 @@ async fn resuming_client_survives_slow_consumer_closes_without_gap_or_duplicate(
         );
     }
     reader.abort();
-    let drops = run
-        .d
-        .hub()
-        .metrics
-        .slow_consumer_drops
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let drops = run.d.hub().metrics.slow_consumer_drops.get();
     assert!(drops >= 1, "the policy closed it");
     assert!(
         connects >= 2,

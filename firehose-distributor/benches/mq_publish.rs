@@ -5,7 +5,6 @@
 //! local RabbitMQ with guest/guest); skips without one.
 #![allow(missing_docs)]
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use firehose_dbstore::fixture::FixtureSpec;
@@ -72,7 +71,7 @@ fn main() {
         let run = tokio::spawn(p.run(None, async {
             let _ = stopped.await;
         }));
-        while stats.confirmed.load(Relaxed) < total {
+        while stats.confirmed.get() < total {
             if start.elapsed() > Duration::from_secs(60) || run.is_finished() {
                 eprintln!("mq_publish: no confirms within 60 s; stopped");
                 return;

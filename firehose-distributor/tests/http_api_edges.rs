@@ -183,7 +183,7 @@ async fn health_cors_and_metrics_by_accept() {
     let prometheus = "Accept: application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1\r\n";
     for headers in [prometheus, ""] {
         let (_, head, body) = http_with(api.addr, "GET", "/metrics", headers, "").await;
-        assert!(head.contains("text/plain"), "{head}");
+        assert!(head.contains("application/openmetrics-text"), "{head}");
         assert!(
             body.contains(
                 "firehose_distributor_http_refused_total{route=\"/receipt\",reason=\"bad_request\"} 1"

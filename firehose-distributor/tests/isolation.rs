@@ -6,7 +6,6 @@
 
 use firehose_testkit as common;
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use common::api::signed;
@@ -106,7 +105,7 @@ async fn a_stalled_backfill_and_a_request_burst_cost_a_live_collector_nothing() 
         let line = format!("firehose_distributor_reader_gaps_total{{data_type=\"{t}\"}} 0");
         assert!(metrics.contains(&line), "{line}\n{metrics}");
     }
-    assert_eq!(run.d.hub().metrics.slow_consumer_drops.load(Relaxed), 0);
+    assert_eq!(run.d.hub().metrics.slow_consumer_drops.get(), 0);
 }
 
 /// A back-fill whose collector stops reading is closed with 4001 after the send deadline,
@@ -138,7 +137,7 @@ async fn a_backfill_the_collector_does_not_read_is_closed_with_4001() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(run.d.hub().is_empty(), "the stalled session is gone");
-    assert_eq!(run.d.hub().metrics.slow_consumer_drops.load(Relaxed), 1);
+    assert_eq!(run.d.hub().metrics.slow_consumer_drops.get(), 1);
     // The collector reads what its socket still holds, then the end: the close frame (4001)
     // if it fit behind the data, or the connection's end.
     loop {

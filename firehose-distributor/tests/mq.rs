@@ -137,7 +137,7 @@ async fn three_consumer_groups_each_get_every_record_once_in_order() {
         assert_exactly_once_in_order(&got, &written, g);
     }
     use std::sync::atomic::Ordering::Relaxed;
-    assert_eq!(stats.confirmed.load(Relaxed), written.len() as u64);
+    assert_eq!(stats.confirmed.get(), written.len() as u64);
     // 12 cycles (0..=11), 3 kept open for late data: the cursor is at 8.
     assert_eq!(stats.through_plus_one.load(Relaxed), 9);
     stop.send(()).unwrap();
@@ -296,7 +296,7 @@ async fn unreachable_broker_is_retried_and_shutdown_still_works() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     use std::sync::atomic::Ordering::Relaxed;
     assert_eq!(stats.connected.load(Relaxed), 0);
-    assert_eq!(stats.published.load(Relaxed), 0);
+    assert_eq!(stats.published.get(), 0);
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(5), run)
         .await

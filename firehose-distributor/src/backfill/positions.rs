@@ -16,8 +16,9 @@
 //! Non-guarantee: a collector that lost data on its own side after its kernel acknowledged
 //! it (a crash before it stored what it read) is not resent that data.
 
+use crate::metrics::Counter;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use firehose_core::crypto::PublicKey;
@@ -33,11 +34,11 @@ pub const LAG_BYTES: u64 = 4 << 20;
 #[derive(Debug, Default)]
 pub struct ImplicitStats {
     /// Sessions resumed from a remembered point.
-    pub resumes: AtomicU64,
+    pub resumes: Counter,
     /// Entries they were back-filled.
-    pub backfilled: AtomicU64,
+    pub backfilled: Counter,
     /// Implicit resumes cut at their maximum (a gap was left).
-    pub cut: AtomicU64,
+    pub cut: Counter,
 }
 
 /// How often a session hands its delivered point to [`Positions`] (and at its end).
@@ -61,7 +62,7 @@ pub struct Positions {
     inner: Mutex<Inner>,
     cap: usize,
     /// Keys forgotten to stay within the cap.
-    pub evicted: AtomicU64,
+    pub evicted: Counter,
     /// Changed since the state file was last written.
     dirty: AtomicBool,
 }
@@ -80,7 +81,7 @@ impl Positions {
         Self {
             inner: Mutex::default(),
             cap: cap.max(1),
-            evicted: AtomicU64::new(0),
+            evicted: Counter::default(),
             dirty: AtomicBool::new(false),
         }
     }
@@ -108,7 +109,7 @@ impl Positions {
                 break;
             };
             g.points.remove(&oldest);
-            self.evicted.fetch_add(1, Ordering::Relaxed);
+            self.evicted.inc();
         }
         self.dirty.store(true, Ordering::Release);
     }
@@ -288,7 +289,7 @@ mod tests {
         p.set(key(3), Since::default());
         assert!(p.get(&key(2)).is_none());
         assert!(p.get(&key(1)).is_some() && p.get(&key(3)).is_some());
-        assert_eq!(p.evicted.load(Ordering::Relaxed), 1);
+        assert_eq!(p.evicted.get(), 1);
         assert!(p.take_dirty() && !p.take_dirty());
     }
 

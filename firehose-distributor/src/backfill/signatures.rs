@@ -20,7 +20,7 @@
 //! assert_eq!((cache.hits(), cache.misses()), (1, 1));
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use crate::metrics::Counter;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -38,8 +38,8 @@ pub const CAPACITY: usize = 16_384;
 #[derive(Debug)]
 pub struct SignatureCache {
     by_hash: Mutex<BoundedMap<[u8; 32], Arc<str>>>,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    hits: Counter,
+    misses: Counter,
 }
 
 impl Default for SignatureCache {
@@ -53,8 +53,8 @@ impl SignatureCache {
     pub fn new(capacity: usize) -> Self {
         Self {
             by_hash: Mutex::new(BoundedMap::new(capacity)),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            hits: Counter::default(),
+            misses: Counter::default(),
         }
     }
 
@@ -90,14 +90,14 @@ impl SignatureCache {
                 let known = self.lock().get(&hash).cloned();
                 let sign = match known {
                     Some(sig) => {
-                        self.hits.fetch_add(1, Relaxed);
+                        self.hits.inc();
                         Sign {
                             owner: owner.clone(),
                             sig: sig.to_string(),
                         }
                     }
                     None => {
-                        self.misses.fetch_add(1, Relaxed);
+                        self.misses.inc();
                         let sign = crypto.sign_of_hash(&hash, keys);
                         self.lock().insert(hash, sign.sig.as_str().into());
                         sign
@@ -115,12 +115,17 @@ impl SignatureCache {
 
     /// Messages whose signature came from the cache.
     pub fn hits(&self) -> u64 {
-        self.hits.load(Relaxed)
+        self.hits.get()
     }
 
     /// Messages signed afresh.
     pub fn misses(&self) -> u64 {
-        self.misses.load(Relaxed)
+        self.misses.get()
+    }
+
+    /// The counters (shared, afresh), for the metrics registry.
+    pub fn counters(&self) -> (&Counter, &Counter) {
+        (&self.hits, &self.misses)
     }
 }
 

@@ -16,8 +16,8 @@
 //!   after it; request bodies are bounded in time by a timeout layer on the routes.
 //! * `accept` errors (EMFILE and the like) back off instead of spinning, logged once a second.
 
+use crate::metrics::Counter;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -65,13 +65,13 @@ pub const MAX_HEAD_BYTES: usize = 32 << 10;
 #[derive(Debug, Default)]
 pub struct ListenerStats {
     /// Connections closed at once because too many were pending.
-    pub refused_pending: AtomicU64,
+    pub refused_pending: Counter,
     /// Connections closed at once because too many were pending from their address.
-    pub refused_peer: AtomicU64,
+    pub refused_peer: Counter,
     /// Connections closed because they sent nothing within the header-read timeout.
-    pub idle_closed: AtomicU64,
+    pub idle_closed: Counter,
     /// `accept` failures (each followed by a back-off).
-    pub accept_errors: AtomicU64,
+    pub accept_errors: Counter,
 }
 
 /// Raises `RLIMIT_NOFILE` to its hard limit; returns the soft limit now in force.
@@ -185,7 +185,7 @@ pub async fn serve(
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
-                    stats.accept_errors.fetch_add(1, Ordering::Relaxed);
+                    stats.accept_errors.inc();
                     if last_error_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                         tracing::warn!(error = %e, "accept failed; backing off");
                         last_error_log = Some(Instant::now());
@@ -203,12 +203,12 @@ pub async fn serve(
         } else if let Some(slot) = peers.try_acquire(PeerKey::of(peer.ip())) {
             Some(slot)
         } else {
-            stats.refused_peer.fetch_add(1, Ordering::Relaxed);
+            stats.refused_peer.inc();
             tracing::debug!(%peer, "too many connections pending from this address; closed");
             continue;
         };
         let Ok(pending_slot) = pending.clone().try_acquire_owned() else {
-            stats.refused_pending.fetch_add(1, Ordering::Relaxed);
+            stats.refused_pending.inc();
             tracing::debug!(%peer, "too many connections pending; closed");
             continue;
         };
@@ -233,7 +233,7 @@ pub async fn serve(
             // socket to the websocket session and this future completes).
             let _pending = (pending_slot, peer_slot);
             if !first_byte_within(io.inner(), first_byte).await {
-                stats.idle_closed.fetch_add(1, Ordering::Relaxed);
+                stats.idle_closed.inc();
                 tracing::debug!(%peer, "nothing received within the header timeout; closed");
                 return;
             }

@@ -1,7 +1,8 @@
 //! Refused HTTP requests, counted by route and reason for `/metrics`.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use prometheus_client::encoding::EncodeLabelSet;
+
+use crate::metrics::{Counter, Family, Registry};
 
 /// Why a request was refused (a small fixed set: metric labels stay few).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,34 +35,38 @@ impl Reason {
     }
 }
 
-/// Counters of refused requests per (route, reason).
+/// The labels of a refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RefusalLabel {
+    route: &'static str,
+    reason: &'static str,
+}
+
+/// Counters of refused requests per (route, reason), in the registry as
+/// `firehose_distributor_http_refused_total{route, reason}`.
 #[derive(Debug, Default)]
 pub struct Refusals {
-    counts: Mutex<BTreeMap<(&'static str, Reason), u64>>,
+    counts: Family<RefusalLabel, Counter>,
 }
 
 impl Refusals {
-    /// Counts one refusal.
-    pub fn count(&self, route: &'static str, reason: Reason) {
-        *self
-            .counts
-            .lock()
-            .expect("refusals lock")
-            .entry((route, reason))
-            .or_default() += 1;
+    /// Counters registered in `registry`.
+    pub fn registered(registry: &Registry) -> Self {
+        let r = Self::default();
+        registry.register(
+            "firehose_distributor_http_refused",
+            "HTTP requests refused, by route and reason.",
+            r.counts.clone(),
+        );
+        r
     }
 
-    /// The Prometheus family `firehose_distributor_http_refused_total{route, reason}`.
-    pub fn render(&self, out: &mut String) {
-        let name = "firehose_distributor_http_refused_total";
-        out.push_str(&format!(
-            "# HELP {name} HTTP requests refused, by route and reason.\n# TYPE {name} counter\n"
-        ));
-        for ((route, reason), n) in self.counts.lock().expect("refusals lock").iter() {
-            out.push_str(&format!(
-                "{name}{{route=\"{route}\",reason=\"{}\"}} {n}\n",
-                reason.label()
-            ));
-        }
+    /// Counts one refusal.
+    pub fn count(&self, route: &'static str, reason: Reason) {
+        let label = RefusalLabel {
+            route,
+            reason: reason.label(),
+        };
+        self.counts.get_or_create(&label).inc();
     }
 }

@@ -25,8 +25,9 @@ pub mod publisher;
 
 pub mod state;
 
+use crate::metrics::Counter;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use firehose_core::records::{DataType, Record};
@@ -214,76 +215,19 @@ pub fn message_id(r: &Record) -> String {
 #[derive(Debug, Default)]
 pub struct MqStats {
     /// Messages handed to the broker.
-    pub published: AtomicU64,
+    pub published: Counter,
     /// Messages the broker confirmed.
-    pub confirmed: AtomicU64,
+    pub confirmed: Counter,
     /// Messages published again after a nack or a lost connection.
-    pub retried: AtomicU64,
+    pub retried: Counter,
     /// Connections made to the broker after the first.
-    pub reconnects: AtomicU64,
+    pub reconnects: Counter,
     /// 1 while connected.
     pub connected: AtomicU64,
     /// Cursor: every cycle up to this is published and confirmed (+1; 0 = none yet).
     pub through_plus_one: AtomicU64,
     /// Newest cycle in the database (+1; 0 = none yet).
     pub newest_plus_one: AtomicU64,
-}
-
-impl MqStats {
-    /// Prometheus text for these counters.
-    pub fn render(&self) -> String {
-        let through = self.through_plus_one.load(Relaxed);
-        let newest = self.newest_plus_one.load(Relaxed);
-        let rows: [(&str, &str, &str, i64); 7] = [
-            (
-                "firehose_mq_published_total",
-                "counter",
-                "Messages published to RabbitMQ.",
-                self.published.load(Relaxed) as i64,
-            ),
-            (
-                "firehose_mq_confirmed_total",
-                "counter",
-                "Messages confirmed by the broker.",
-                self.confirmed.load(Relaxed) as i64,
-            ),
-            (
-                "firehose_mq_retried_total",
-                "counter",
-                "Messages published again after a nack or a lost connection.",
-                self.retried.load(Relaxed) as i64,
-            ),
-            (
-                "firehose_mq_reconnects_total",
-                "counter",
-                "Reconnections to the broker.",
-                self.reconnects.load(Relaxed) as i64,
-            ),
-            (
-                "firehose_mq_connected",
-                "gauge",
-                "1 while connected to the broker.",
-                self.connected.load(Relaxed) as i64,
-            ),
-            (
-                "firehose_mq_cursor_cycle",
-                "gauge",
-                "Every cycle up to this one is published and confirmed (-1: none yet).",
-                through as i64 - 1,
-            ),
-            (
-                "firehose_mq_lag_cycles",
-                "gauge",
-                "Newest cycle in the database minus the cursor.",
-                newest.saturating_sub(through) as i64,
-            ),
-        ];
-        let mut out = String::new();
-        for (name, kind, help, v) in rows {
-            crate::metrics::write_metric(&mut out, name, kind, help, v);
-        }
-        out
-    }
 }
 
 #[cfg(test)]

@@ -189,7 +189,7 @@ impl Publisher {
                 }
             };
             if connected_before {
-                self.stats.reconnects.fetch_add(1, Relaxed);
+                self.stats.reconnects.inc();
             }
             connected_before = true;
             backoff = Duration::from_millis(250);
@@ -329,9 +329,9 @@ impl Publisher {
                     )
                     .await
                     .inspect_err(|_| {
-                        self.stats.retried.fetch_add(batch.len() as u64, Relaxed);
+                        self.stats.retried.inc_by(batch.len() as u64);
                     })?;
-                self.stats.published.fetch_add(1, Relaxed);
+                self.stats.published.inc();
                 confirms.push(confirm);
             }
             let mut nacked = 0usize;
@@ -346,16 +346,16 @@ impl Publisher {
             match tokio::time::timeout(BROKER_TIMEOUT, wait).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
-                    self.stats.retried.fetch_add(batch.len() as u64, Relaxed);
+                    self.stats.retried.inc_by(batch.len() as u64);
                     return Err(e.into());
                 }
                 Err(_) => {
-                    self.stats.retried.fetch_add(batch.len() as u64, Relaxed);
+                    self.stats.retried.inc_by(batch.len() as u64);
                     return Err(RoundError::NoConfirms);
                 }
             }
             if nacked == 0 {
-                self.stats.confirmed.fetch_add(batch.len() as u64, Relaxed);
+                self.stats.confirmed.inc_by(batch.len() as u64);
                 return Ok(());
             }
             tracing::warn!(
@@ -363,7 +363,7 @@ impl Publisher {
                 attempt,
                 "the broker refused messages; publishing the batch again"
             );
-            self.stats.retried.fetch_add(batch.len() as u64, Relaxed);
+            self.stats.retried.inc_by(batch.len() as u64);
         }
         Err(RoundError::Refused(self.cfg.confirm_attempts))
     }

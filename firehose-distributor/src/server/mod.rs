@@ -22,6 +22,7 @@ pub mod router;
 pub mod session;
 pub(crate) mod session_backfill;
 
+use crate::metrics::Counter;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -56,11 +57,11 @@ pub struct Distributor {
     /// Counters of implicit resumes.
     implicit: crate::backfill::positions::ImplicitStats,
     /// Back-fills that yielded their slot to a waiting collector.
-    backfills_yielded: std::sync::atomic::AtomicU64,
+    backfills_yielded: Counter,
     db: Arc<crate::backfill::archive_db::LazyDb>,
-    auth_failures: std::sync::atomic::AtomicU64,
+    auth_failures: Counter,
     /// Resumes closed with 1011 (history unavailable, or the back-fill lapped by the ring).
-    resumes_refused: std::sync::atomic::AtomicU64,
+    resumes_refused: Counter,
     /// Refused HTTP requests by route and reason.
     refusals: crate::http::refusals::Refusals,
     /// When this distributor started (Unix ms).
@@ -81,6 +82,10 @@ pub struct Distributor {
     signatures: crate::backfill::signatures::SignatureCache,
     /// The fan-out hub.
     hub: Hub,
+    /// Every metric, for `/metrics`.
+    registry: crate::metrics::Registry,
+    /// The gauges set at a scrape.
+    scrape: metrics::Scrape,
 }
 
 impl std::fmt::Debug for Distributor {
@@ -117,6 +122,25 @@ impl Distributor {
             let n = crate::backfill::positions_file::load(path, &positions);
             tracing::info!(file = %path.display(), collectors = n, "resume points loaded");
         }
+        let registry = crate::metrics::Registry::default();
+        let hub = Hub::default();
+        let listener_stats = Arc::<crate::http::listener::ListenerStats>::default();
+        let implicit = crate::backfill::positions::ImplicitStats::default();
+        let signatures = crate::backfill::signatures::SignatureCache::default();
+        let (auth_failures, resumes_refused, backfills_yielded) = Default::default();
+        let scrape = metrics::Scrape::registered(
+            &registry,
+            metrics::Counted {
+                hub: &hub.metrics,
+                listener: &listener_stats,
+                implicit: &implicit,
+                evicted: &positions.evicted,
+                signatures: signatures.counters(),
+                auth_failures: &auth_failures,
+                resumes_refused: &resumes_refused,
+                backfills_yielded: &backfills_yielded,
+            },
+        );
         Ok(Arc::new(Self {
             crypto: config.crypto()?,
             keys: config.keys()?,
@@ -126,20 +150,22 @@ impl Distributor {
             replay: ReplayCache::default(),
             backfill_slots: Default::default(),
             positions: Arc::new(positions),
-            implicit: Default::default(),
-            backfills_yielded: Default::default(),
+            implicit,
+            backfills_yielded,
             db,
-            auth_failures: Default::default(),
-            resumes_refused: Default::default(),
-            refusals: Default::default(),
+            auth_failures,
+            resumes_refused,
+            refusals: crate::http::refusals::Refusals::registered(&registry),
             started_ms: auth::now_ms(),
             live_sessions: Default::default(),
             log_index: Default::default(),
-            readers: Default::default(),
+            readers: readers::ReaderStats::registered(&registry),
             mq: Default::default(),
-            listener_stats: Default::default(),
-            signatures: Default::default(),
-            hub: Hub::default(),
+            listener_stats,
+            signatures,
+            hub,
+            registry,
+            scrape,
         }))
     }
 
@@ -158,8 +184,7 @@ impl Distributor {
         sender: &str,
     ) -> Result<(), auth::AuthError> {
         let fail = |e: auth::AuthError| {
-            self.auth_failures
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.auth_failures.inc();
             e
         };
         self.crypto
@@ -181,12 +206,13 @@ impl Distributor {
 
     /// Switches to MQ mode: `/metrics` reports `stats`, websocket subscriptions get 503.
     pub fn attach_mq(&self, stats: Arc<crate::mq::MqStats>) {
+        self.scrape.attach_mq(&self.registry, &stats);
         let _ = self.mq.set(stats);
     }
 
     /// Entries of `t` the live reader has read from the data logs.
     pub fn entries_read(&self, t: DataType) -> u64 {
-        self.readers[t.index()].entries.load(Relaxed)
+        self.readers[t.index()].entries.get()
     }
 
     /// The signing public key.

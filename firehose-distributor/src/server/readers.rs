@@ -1,6 +1,8 @@
 //! The live log readers: one per data log, each entry counted, signed once and published
 //! to every session.
 
+use crate::metrics::Counter;
+use crate::metrics::{DataTypeLabel, Family, Registry};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,20 +51,18 @@ impl Distributor {
                         me.log_index.entry_read(u.data_type, u.position);
                         me.count_read(u.data_type, u.recanonicalized);
                         let r = &me.readers[u.data_type.index()];
-                        r.untyped.fetch_add(1, Relaxed);
+                        r.untyped.inc();
                         tracing::info!(data_type = %u.data_type, reason = %u.reason, "forwarding a data-log entry that lacks typed fields (live only: resumes skip it)");
                         me.publish_entry(u.data_type, &u.raw, None);
                     }
                     LogEvent::Malformed(m) => {
-                        me.readers[m.data_type.index()]
-                            .malformed
-                            .fetch_add(1, Relaxed);
+                        me.readers[m.data_type.index()].malformed.inc();
                         tracing::warn!(path = %m.path.display(), line = m.line, reason = %m.reason, "skipped a malformed data-log line")
                     }
                     LogEvent::Gap(g) => {
                         let r = &me.readers[g.data_type.index()];
-                        r.gaps.fetch_add(1, Relaxed);
-                        r.gap_bytes.fetch_add(g.bytes, Relaxed);
+                        r.gaps.inc();
+                        r.gap_bytes.inc_by(g.bytes);
                         tracing::error!(data_type = %g.data_type, reason = %g.reason, "data-log gap");
                     }
                 }
@@ -73,9 +73,8 @@ impl Distributor {
     /// Counts an entry read (typed or not) for `/metrics`.
     fn count_read(&self, t: DataType, recanonicalized: bool) {
         let r = &self.readers[t.index()];
-        r.entries.fetch_add(1, Relaxed);
-        r.recanonicalized
-            .fetch_add(u64::from(recanonicalized), Relaxed);
+        r.entries.inc();
+        r.recanonicalized.inc_by(u64::from(recanonicalized));
         r.last_read_ms.store(auth::now_ms(), Relaxed);
     }
 
@@ -102,22 +101,69 @@ impl Distributor {
 /// What a live reader has done (for `/metrics`).
 #[derive(Debug, Default)]
 pub(crate) struct ReaderStats {
-    pub(crate) entries: std::sync::atomic::AtomicU64,
-    pub(crate) malformed: std::sync::atomic::AtomicU64,
+    pub(crate) entries: Counter,
+    pub(crate) malformed: Counter,
     /// Entries lost because files went away before they were read.
-    pub(crate) gaps: std::sync::atomic::AtomicU64,
+    pub(crate) gaps: Counter,
     pub(crate) file_number: std::sync::atomic::AtomicU64,
     pub(crate) offset: std::sync::atomic::AtomicU64,
     /// Wall-clock ms of the last entry's record timestamp (cycle start for cycles), 0 if none.
     pub(crate) last_record_ms: std::sync::atomic::AtomicU64,
     /// Bytes known lost in gaps (files truncated under the reader).
-    pub(crate) gap_bytes: std::sync::atomic::AtomicU64,
+    pub(crate) gap_bytes: Counter,
     /// Entries forwarded without typed fields ([`firehose_logreader::UntypedEntry`]).
-    pub(crate) untyped: std::sync::atomic::AtomicU64,
+    pub(crate) untyped: Counter,
     /// Entries whose line was not canonical and was re-serialised before signing.
-    pub(crate) recanonicalized: std::sync::atomic::AtomicU64,
+    pub(crate) recanonicalized: Counter,
     /// Wall-clock ms when the last entry was read, 0 if none.
     pub(crate) last_read_ms: std::sync::atomic::AtomicU64,
     /// Rows in the database when the readers started (the original's `/metrics` counts from there).
     pub(crate) baseline: std::sync::atomic::AtomicU64,
+}
+
+impl ReaderStats {
+    /// One reader's stats per data type (in [`DataType::ALL`] order), its counters registered
+    /// in `registry` labelled by data type.
+    pub(crate) fn registered(registry: &Registry) -> [ReaderStats; 3] {
+        let family = |name: &str, help: &str| {
+            let f = Family::<DataTypeLabel, Counter>::default();
+            registry.register(name, help, f.clone());
+            f
+        };
+        let entries = family(
+            "firehose_distributor_reader_entries",
+            "Entries read from the data log.",
+        );
+        let malformed = family(
+            "firehose_distributor_reader_malformed",
+            "Malformed data-log lines skipped.",
+        );
+        let gaps = family(
+            "firehose_distributor_reader_gaps",
+            "Times the reader found data-log files gone before it read them (entries lost).",
+        );
+        let gap_bytes = family(
+            "firehose_distributor_reader_gap_bytes",
+            "Bytes known lost in gaps (a data-log file truncated under the reader).",
+        );
+        let untyped = family("firehose_distributor_reader_untyped", "Entries forwarded as they are because typed fields are missing or null (live only: resumes skip them).");
+        let recanonicalized = family(
+            "firehose_distributor_reader_recanonicalized",
+            "Entries whose line was not canonical JSON and was re-serialised before signing.",
+        );
+        DataType::ALL.map(|t| {
+            let l = DataTypeLabel {
+                data_type: t.log_name(),
+            };
+            ReaderStats {
+                entries: entries.get_or_create(&l).clone(),
+                malformed: malformed.get_or_create(&l).clone(),
+                gaps: gaps.get_or_create(&l).clone(),
+                gap_bytes: gap_bytes.get_or_create(&l).clone(),
+                untyped: untyped.get_or_create(&l).clone(),
+                recanonicalized: recanonicalized.get_or_create(&l).clone(),
+                ..ReaderStats::default()
+            }
+        })
+    }
 }

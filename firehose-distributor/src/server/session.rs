@@ -3,7 +3,6 @@
 //! [`crate::server::session_backfill`]'s).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
@@ -63,8 +62,7 @@ pub(crate) async fn upgrade(
     let accepted = match accepted {
         Ok(a) => a,
         Err(e) => {
-            d.auth_failures
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            d.auth_failures.inc();
             tracing::info!(error = %e, "refused a subscription");
             return unauthorized();
         }
@@ -90,7 +88,7 @@ pub(crate) async fn upgrade(
         None => match d.remembered(&accepted.sender) {
             Some(p) => {
                 tracing::info!(collector = %accepted.sender, since = %serde_json::to_string(&p).unwrap_or_default(), "implicit resume: back-filling from where the last connection ended");
-                d.implicit.resumes.fetch_add(1, Relaxed);
+                d.implicit.resumes.inc();
                 (Some(p), true)
             }
             None => (None, false),

@@ -8,7 +8,6 @@
 //! back-fill must keep `BACKFILL_MIN_BYTES_PER_SEC`; otherwise the session is closed with
 //! 4001, like a slow live one, and the collector resumes later from what it has.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -139,7 +138,7 @@ pub(crate) async fn backfill_then_handover(
                 "back-fill done"
             );
             if done.cut {
-                d.implicit.cut.fetch_add(1, Relaxed);
+                d.implicit.cut.inc();
                 tracing::warn!(
                     collector = %r.key,
                     sent = done.from_db + done.from_logs,
@@ -260,7 +259,7 @@ async fn send_batches(
         progress.wrote(bytes);
         sent += batch.len() as u64;
         if how.implicit {
-            d.implicit.backfilled.fetch_add(batch.len() as u64, Relaxed);
+            d.implicit.backfilled.inc_by(batch.len() as u64);
         }
         if how.rate > 0 {
             // Paced: the next batch leaves when the rate allows, the session still closable.
@@ -287,7 +286,7 @@ async fn stopped(d: &Distributor, out: &mut Writer, stop: Stop) -> Option<Handov
         }
         Stop::Stalled => {
             tracing::warn!("back-fill: the collector does not read; closing with 4001");
-            d.hub.metrics.slow_consumer_drops.fetch_add(1, Relaxed);
+            d.hub.metrics.slow_consumer_drops.inc();
             close_with(
                 out,
                 CLOSE_SLOW_CONSUMER,
@@ -297,8 +296,8 @@ async fn stopped(d: &Distributor, out: &mut Writer, stop: Stop) -> Option<Handov
         }
         Stop::Yield => {
             tracing::warn!("back-fill too slow while others wait for a slot; closing with 4001");
-            d.hub.metrics.slow_consumer_drops.fetch_add(1, Relaxed);
-            d.backfills_yielded.fetch_add(1, Relaxed);
+            d.hub.metrics.slow_consumer_drops.inc();
+            d.backfills_yielded.inc();
             close_with(
                 out,
                 CLOSE_SLOW_CONSUMER,
@@ -312,7 +311,7 @@ async fn stopped(d: &Distributor, out: &mut Writer, stop: Stop) -> Option<Handov
 
 /// Tells a resuming collector that its back-fill failed (1011: try again later).
 async fn close_backfill_failed(d: &Distributor, out: &mut Writer) -> Option<Handover> {
-    d.resumes_refused.fetch_add(1, Relaxed);
+    d.resumes_refused.inc();
     close_with(
         out,
         firehose_core::protocol::CLOSE_RESUME_LATER,

@@ -5,6 +5,7 @@
 //! whose queue is full is closed with code [`CLOSE_SLOW_CONSUMER`] and counted; it reconnects
 //! when it can keep up. A slow session never blocks the readers or the other sessions.
 
+use crate::metrics::Counter;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -125,13 +126,13 @@ pub struct SessionRx {
 #[derive(Debug, Default)]
 pub struct HubMetrics {
     /// Messages published.
-    pub published: AtomicU64,
+    pub published: Counter,
     /// Messages queued to sessions.
-    pub deliveries: AtomicU64,
+    pub deliveries: Counter,
     /// Sessions closed as slow consumers.
-    pub slow_consumer_drops: AtomicU64,
+    pub slow_consumer_drops: Counter,
     /// Sessions replaced by a newer connection with the same key.
-    pub replaced: AtomicU64,
+    pub replaced: Counter,
 }
 
 /// The sessions, and the key of the last message published per type: one lock, so that a
@@ -178,7 +179,7 @@ impl Hub {
         );
         drop(reg);
         if let Some(mut old) = old {
-            self.metrics.replaced.fetch_add(1, Ordering::Relaxed);
+            self.metrics.replaced.inc();
             if let Some(c) = old.close.take() {
                 let _ = c.send(CloseReason {
                     code: CLOSE_REPLACED,
@@ -229,7 +230,7 @@ impl Hub {
 
     /// Queues `msg` to every session; never waits.
     pub fn publish(&self, msg: &Shared) {
-        self.metrics.published.fetch_add(1, Ordering::Relaxed);
+        self.metrics.published.inc();
         let mut delivered = 0;
         let mut reg = self.sessions.lock().expect("hub lock");
         if let Some(k) = msg.key() {
@@ -241,9 +242,7 @@ impl Hub {
                 true
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.metrics
-                    .slow_consumer_drops
-                    .fetch_add(1, Ordering::Relaxed);
+                self.metrics.slow_consumer_drops.inc();
                 tracing::warn!(collector = %key, "slow consumer: queue full, closing");
                 if let Some(c) = h.close.take() {
                     let _ = c.send(CloseReason {
@@ -255,9 +254,7 @@ impl Hub {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         });
-        self.metrics
-            .deliveries
-            .fetch_add(delivered, Ordering::Relaxed);
+        self.metrics.deliveries.inc_by(delivered);
     }
 
     /// Closes every session whose key matches `pred` with `reason`.
