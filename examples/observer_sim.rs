@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use firehose::ws_connector::sim::{block_payload, HeaderKind, Observer};
+use firehose::sim::observer::{block_payload, HeaderKind, Observer};
 use firehose::ws_connector::Marshaller;
 
 /// Node-side simulator for firehose-ws-connector.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use firehose_ws_connector::sim::{block_payload, HeaderKind, Observer};
+use firehose_sim::observer::{block_payload, HeaderKind, Observer};
 use firehose_ws_connector::Marshaller;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

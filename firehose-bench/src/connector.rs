@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use firehose_ws_connector::sim::{block_hash, block_payload, HeaderKind, Observer};
+use firehose_sim::observer::{block_hash, block_payload, HeaderKind, Observer};
 use firehose_ws_connector::Marshaller;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 

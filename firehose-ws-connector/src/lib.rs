@@ -15,7 +15,6 @@
 //! | [`handling`] | per-connection and per-message handling: decode, write, ack |
 //! | [`metrics`] | blocks, bytes, ack latency, peers, newest block, refusals (Prometheus) |
 //! | [`metrics_http`] | `--metrics-addr`: serves the metrics for scraping |
-//! | `sim` | an observer node's outport, for demos, tests and benchmarks (feature `sim`) |
 //!
 //! ```
 //! use firehose_ws_connector::codec::decode_block;
@@ -45,8 +44,6 @@ pub mod metrics;
 pub mod metrics_http;
 pub mod output;
 pub mod proto;
-#[cfg(feature = "sim")]
-pub mod sim;
 
 pub use codec::{topics, Marshaller};
 pub use config::{Config, Mode};

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use firehose_ws_connector::sim::{block_payload, HeaderKind, Observer};
+use firehose_sim::observer::{block_payload, HeaderKind, Observer};
 use firehose_ws_connector::Marshaller;
 
 fn free_port() -> u16 {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use firehose_ws_connector::codec::Marshaller;
 use firehose_ws_connector::output::{FirehoseFormat, OutputFormat, Writer};
-use firehose_ws_connector::sim::{block_payload, HeaderKind, Observer};
+use firehose_sim::observer::{block_payload, HeaderKind, Observer};
 use firehose_ws_connector::{Config, Connector, Mode};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;

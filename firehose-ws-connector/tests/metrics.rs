@@ -6,7 +6,7 @@ use std::io::Read as _;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use firehose_ws_connector::sim::{block_payload, HeaderKind, Observer};
+use firehose_sim::observer::{block_payload, HeaderKind, Observer};
 use firehose_ws_connector::Marshaller;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

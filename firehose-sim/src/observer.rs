@@ -1,4 +1,5 @@
-//! The node side of the protocol, for simulators, tests and benchmarks.
+//! A MultiversX observer node's side of the websocket outport protocol, for simulators, tests
+//! and benchmarks of `firehose-ws-connector`.
 //!
 //! [`block_payload`] builds a realistic `OutportBlock` of a given size; [`Observer`] sends
 //! blocks on a websocket the way an observer node does: counter from 1, `WithAcknowledge`,
@@ -13,8 +14,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::codec::{topics, Marshaller};
-use crate::proto::{BlockData, Header, HeaderV2, MetaBlock, WsMessage, TYPE_ACK, TYPE_PAYLOAD};
+use firehose_ws_connector::codec::{topics, Marshaller};
+use firehose_ws_connector::proto::{BlockData, Header, HeaderV2, MetaBlock, WsMessage, TYPE_ACK, TYPE_PAYLOAD};
 
 /// An `OutportBlock` with a padding transaction pool (field 3), as a node would send it.
 #[derive(Clone, PartialEq, prost::Message)]
