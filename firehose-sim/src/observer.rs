@@ -15,7 +15,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use firehose_ws_connector::codec::{topics, Marshaller};
-use firehose_ws_connector::proto::{BlockData, Header, HeaderV2, MetaBlock, WsMessage, TYPE_ACK, TYPE_PAYLOAD};
+use firehose_ws_connector::proto::{
+    BlockData, Header, HeaderV2, MetaBlock, WsMessage, TYPE_ACK, TYPE_PAYLOAD,
+};
 
 /// An `OutportBlock` with a padding transaction pool (field 3), as a node would send it.
 #[derive(Clone, PartialEq, prost::Message)]

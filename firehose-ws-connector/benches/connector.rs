@@ -11,9 +11,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use firehose_sim::observer::{block_payload, HeaderKind, Observer};
 use firehose_ws_connector::codec::Marshaller;
 use firehose_ws_connector::output::{FirehoseFormat, OutputFormat, Writer};
-use firehose_sim::observer::{block_payload, HeaderKind, Observer};
 use firehose_ws_connector::{Config, Connector, Mode};
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpListener;

@@ -3,9 +3,9 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use firehose_sim::observer::{block_payload, HeaderKind};
 use firehose_ws_connector::codec::decode_block;
 use firehose_ws_connector::output::{FirehoseFormat, OutputFormat};
-use firehose_sim::observer::{block_payload, HeaderKind};
 
 fn benches(c: &mut Criterion) {
     let format = FirehoseFormat::default();

@@ -8,9 +8,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::Duration;
 
+use firehose_sim::observer::{block_payload, HeaderKind, Observer};
 use firehose_ws_connector::codec::Marshaller;
 use firehose_ws_connector::output::{FirehoseFormat, OutputFormat, Writer};
-use firehose_sim::observer::{block_payload, HeaderKind, Observer};
 use firehose_ws_connector::{Config, Connector, Mode};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;

@@ -8,9 +8,9 @@ pub use std::time::Duration;
 
 pub use base64::Engine as _;
 pub use bytes::Bytes;
+pub use firehose_sim::observer::{block_payload, HeaderKind, Observer};
 pub use firehose_ws_connector::codec::{decode_block, Marshaller};
 pub use firehose_ws_connector::output::{FirehoseFormat, LegacyFormat, OutputFormat, Writer};
-pub use firehose_sim::observer::{block_payload, HeaderKind, Observer};
 pub use firehose_ws_connector::{Config, Connector, Mode};
 pub use tokio::net::{TcpListener, TcpStream};
 pub use tokio::sync::oneshot;

@@ -1,0 +1,118 @@
+//! `firehose keygen` and `firehose tail` against the demo distributor (a real process on
+//! loopback): a listed key, a refused key, a foreign signature, fail-over.
+
+mod support;
+
+use support::*;
+
+#[test]
+fn keygen_never_overwrites_a_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = keygen(dir.path(), "k.json");
+    let before = std::fs::read(&path).unwrap();
+    let out = firehose(&["keygen", "--out", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("never overwritten"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn tail_prints_verified_records_and_stops_on_refusal_or_a_foreign_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path(), "listed.json");
+    let (unlisted, _) = keygen(dir.path(), "unlisted.json");
+    let demo = Demo::start(dir.path(), &public);
+    let key = key.to_str().unwrap();
+    let ws = demo.ws();
+
+    // From cycle 3 on, cycles only: consecutive counters.
+    let out = firehose(&[
+        "tail",
+        "--url",
+        &ws,
+        "--key-file",
+        key,
+        "--since",
+        "3",
+        "--types",
+        "cycle",
+        "--count",
+        "5",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let counters: Vec<u64> = stdout_lines(&out)
+        .iter()
+        .map(|l| l["cycle"]["counter"].as_u64().expect("a cycle line"))
+        .collect();
+    assert_eq!(counters, [4, 5, 6, 7, 8]);
+
+    // Receipts, in MessagePack frames, with a dead distributor first to fail over from.
+    let dead = format!("ws://127.0.0.1:{}", free_port());
+    let urls = format!("{dead},{ws}");
+    let out = firehose(&[
+        "tail",
+        "--url",
+        &urls,
+        "--key-file",
+        key,
+        "--since",
+        "0",
+        "--types",
+        "receipt",
+        "--count",
+        "3",
+        "--msgpack",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = stdout_lines(&out);
+    assert_eq!(lines.len(), 3);
+    assert!(
+        lines.iter().all(|l| l["receipt"]["receiptId"].is_string()),
+        "{lines:?}"
+    );
+
+    // A key that is not on the allow-list: refused, with the reason.
+    let out = firehose(&[
+        "tail",
+        "--url",
+        &ws,
+        "--key-file",
+        unlisted.to_str().unwrap(),
+        "--count",
+        "1",
+    ]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let err = stderr(&out);
+    assert!(
+        err.contains("refused the subscription") && err.contains("401"),
+        "{err}"
+    );
+
+    // Messages signed by another key than the one we trust.
+    let other = "ab".repeat(32);
+    let out = firehose(&[
+        "tail",
+        "--url",
+        &ws,
+        "--key-file",
+        key,
+        "--since",
+        "0",
+        "--count",
+        "1",
+        "--distributor-key",
+        &other,
+    ]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr(&out).contains("not by the distributor key"),
+        "{}",
+        stderr(&out)
+    );
+}
