@@ -3,7 +3,7 @@
 
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
-use crate::records::DataType;
+use crate::records::{DataType, Record};
 
 /// Queue names for a consumer group `prefix` (the relayer-collector deployments' pattern):
 /// `<prefix>.cycles`, `<prefix>.originalTxs`, `<prefix>.receipts`.
@@ -60,5 +60,15 @@ pub fn redacted(uri: &str) -> String {
             format!("{}{user}:***{}", &uri[..s + 3], &uri[at..])
         }
         _ => uri.to_owned(),
+    }
+}
+
+/// The AMQP `message_id` of a record, by which consumers drop duplicates: its key, with the timestamp for rows that can be replaced by
+/// a newer version (a re-published newer version gets a new id, a duplicate the same).
+pub fn message_id(r: &Record) -> String {
+    match r {
+        Record::Cycle(c) => format!("cycle:{}:{}", c.counter, c.cycle_marker),
+        Record::OriginalTx(t) => format!("originalTx:{}:{}", t.tx_id, t.timestamp),
+        Record::Receipt(x) => format!("receipt:{}:{}", x.receipt_id, x.timestamp),
     }
 }

@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use firehose_core::records::{DataType, Record};
+use firehose_core::records::DataType;
 
 use crate::config::ConfigError;
 
@@ -201,15 +201,7 @@ pub async fn declare_group(
     Ok(())
 }
 
-/// The `message_id` of a record: its key, with the timestamp for rows that can be replaced by
-/// a newer version (a re-published newer version gets a new id, a duplicate the same).
-pub fn message_id(r: &Record) -> String {
-    match r {
-        Record::Cycle(c) => format!("cycle:{}:{}", c.counter, c.cycle_marker),
-        Record::OriginalTx(t) => format!("originalTx:{}:{}", t.tx_id, t.timestamp),
-        Record::Receipt(x) => format!("receipt:{}:{}", x.receipt_id, x.timestamp),
-    }
-}
+pub use firehose_core::protocol::mq::message_id;
 
 /// What the publisher has done (for `/metrics`).
 #[derive(Debug, Default)]
@@ -233,6 +225,7 @@ pub struct MqStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use firehose_core::records::Record;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         |k| {
