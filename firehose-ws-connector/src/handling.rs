@@ -18,7 +18,7 @@ use crate::budget::Reserved;
 use crate::codec::{decode_block, topics, BlockInfo};
 use crate::connector::Connector;
 use crate::departure::{departed, refuse_too_big};
-use crate::metrics::Refusal;
+use crate::metrics::{BlockStamp, PeerMetrics, Refusal};
 use crate::output::Held;
 use crate::proto::{BlockData, FinalizedBlock, TYPE_ACK, TYPE_PAYLOAD};
 
@@ -47,6 +47,7 @@ impl Connector {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let held: Held = reserved.map(|r| r as Arc<dyn std::any::Any + Send + Sync>);
+        let pm = self.metrics.peer(peer);
         let (mut sink, mut stream) = ws.split();
         // A message that arrived while the previous one waited for the output.
         let mut next: Option<Message> = None;
@@ -75,7 +76,7 @@ impl Connector {
                 Message::Close(_) => break,
                 _ => continue, // ping/pong handled by tungstenite
             };
-            let work = self.handle_message_holding(bytes, peer, held.clone());
+            let work = self.handle_message_holding(bytes, peer, &pm, held.clone());
             tokio::pin!(work);
             // While the block waits for the output, the next message is read (its payload
             // was let go once its lines were made, so the reservation covers it), and after
@@ -107,7 +108,7 @@ impl Connector {
                 }
                 self.stats.acks_sent.fetch_add(1, Ordering::Relaxed);
                 let since_write = handled.written_at.map(|t| t.elapsed());
-                self.metrics.acked(peer, &handled.topic, since_write);
+                pm.acked(&handled.topic, since_write);
             }
             if self.writer.is_closed() {
                 break;
@@ -118,11 +119,20 @@ impl Connector {
 
     /// Handles one envelope; returns the ack to send, if any.
     pub async fn handle_message(&self, bytes: Bytes, peer: &str) -> Option<Vec<u8>> {
-        self.handle_message_holding(bytes, peer, None).await.ack
+        let pm = self.metrics.peer(peer);
+        self.handle_message_holding(bytes, peer, &pm, None)
+            .await
+            .ack
     }
 
     /// [`Connector::handle_message`], keeping `held` until the block's lines are written.
-    async fn handle_message_holding(&self, bytes: Bytes, peer: &str, held: Held) -> Handled {
+    async fn handle_message_holding(
+        &self,
+        bytes: Bytes,
+        peer: &str,
+        pm: &PeerMetrics<'_>,
+        held: Held,
+    ) -> Handled {
         let none = |topic: String| Handled {
             ack: None,
             topic,
@@ -149,7 +159,7 @@ impl Connector {
                 return none(msg.topic);
             }
         }
-        self.metrics.received(peer, &msg.topic);
+        pm.received(&msg.topic);
         let (ack_wanted, counter) = (msg.with_acknowledge, msg.counter);
         let topic = msg.topic.clone();
         let mut written_at = None;
@@ -163,7 +173,7 @@ impl Connector {
                 match lines {
                     Ok(Some((lines, info))) => {
                         written_at = Some(Instant::now());
-                        self.write_block(lines, &info, &topic, peer, held).await
+                        self.write_block(lines, &info, &topic, peer, pm, held).await
                     }
                     Ok(None) => true,
                     Err(()) => false,
@@ -227,14 +237,19 @@ impl Connector {
         info: &BlockInfo,
         topic: &str,
         peer: &str,
+        pm: &PeerMetrics<'_>,
         held: Held,
     ) -> bool {
         let bytes = lines.len();
         match self.writer.write_holding(lines, held).await {
             Ok(()) => {
                 self.stats.blocks_written.fetch_add(1, Ordering::Relaxed);
-                let (shard, nonce, ts) = (info.shard, info.nonce, info.timestamp);
-                self.metrics.written(peer, topic, bytes, shard, nonce, ts);
+                let block = BlockStamp {
+                    shard: info.shard,
+                    nonce: info.nonce,
+                    timestamp: info.timestamp,
+                };
+                pm.written(topic, bytes, block);
                 true
             }
             Err(e) => {

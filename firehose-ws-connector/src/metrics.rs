@@ -169,7 +169,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// The label for `peer`: the IP of `ip:port`, a URL as it is; `other` past [`MAX_PEERS`].
-    fn peer(&self, peer: &str) -> String {
+    fn peer_label(&self, peer: &str) -> String {
         let label = match peer.parse::<std::net::SocketAddr>() {
             Ok(addr) => addr.ip().to_string(),
             Err(_) => peer.to_owned(),
@@ -182,46 +182,33 @@ impl Metrics {
         }
     }
 
-    fn labels(&self, peer: &str, topic: &str) -> PeerTopic {
-        PeerTopic {
-            peer: self.peer(peer),
-            topic: topic.to_owned(),
+    /// The counters of one connection: its label is worked out once, and the handles of the
+    /// topic it sends (almost always `SaveBlock`) and of its shard are kept, so a block costs
+    /// a few atomic adds, not label lookups.
+    pub fn peer(&self, peer: &str) -> PeerMetrics<'_> {
+        PeerMetrics {
+            metrics: self,
+            peer: self.peer_label(peer),
+            topic: Mutex::default(),
+            shard: Mutex::default(),
         }
     }
 
-    /// A message of `topic` arrived from `peer`.
+    /// A message of `topic` arrived from `peer` (see [`Metrics::peer`] for a connection's).
     pub fn received(&self, peer: &str, topic: &str) {
-        self.received.get_or_create(&self.labels(peer, topic)).inc();
+        self.peer(peer).received(topic);
     }
 
     /// A block's `bytes` of lines were written for `peer`; `nonce`, `timestamp` (s) and
     /// `shard` are the block's.
-    pub fn written(
-        &self,
-        peer: &str,
-        topic: &str,
-        bytes: usize,
-        shard: u32,
-        nonce: u64,
-        timestamp: u64,
-    ) {
-        self.written.get_or_create(&self.labels(peer, topic)).inc();
-        self.bytes_written.inc_by(bytes as u64);
-        let shard = Shard {
-            shard: shard.to_string(),
-        };
-        let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        self.nonce.get_or_create(&shard).set(as_i64(nonce));
-        self.timestamp.get_or_create(&shard).set(as_i64(timestamp));
+    pub fn written(&self, peer: &str, topic: &str, bytes: usize, block: BlockStamp) {
+        self.peer(peer).written(topic, bytes, block);
     }
 
     /// An ack for a message of `topic` went to `peer`; `since_write` is how long after its
     /// lines were handed to the output (none for messages without a block).
     pub fn acked(&self, peer: &str, topic: &str, since_write: Option<Duration>) {
-        self.acked.get_or_create(&self.labels(peer, topic)).inc();
-        if let Some(d) = since_write {
-            self.write_to_ack.observe(d.as_secs_f64());
-        }
+        self.peer(peer).acked(topic, since_write);
     }
 
     /// Something was refused.
@@ -251,5 +238,89 @@ pub struct PeerGuard<'a>(&'a Gauge);
 impl Drop for PeerGuard<'_> {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+/// Where a written block stands: its shard, nonce and header time (Unix seconds).
+#[derive(Debug, Clone, Copy)]
+pub struct BlockStamp {
+    /// Shard (`u32::MAX` for the metachain).
+    pub shard: u32,
+    /// Nonce.
+    pub nonce: u64,
+    /// Header timestamp, seconds.
+    pub timestamp: u64,
+}
+
+/// One connection's view of the [`Metrics`] ([`Metrics::peer`]).
+#[derive(Debug)]
+pub struct PeerMetrics<'a> {
+    metrics: &'a Metrics,
+    peer: String,
+    /// The last topic's (received, written, acked) counters.
+    topic: Mutex<Option<(String, [Counter; 3])>>,
+    /// The last shard's (nonce, timestamp) gauges.
+    shard: Mutex<Option<(u32, [Gauge; 2])>>,
+}
+
+impl PeerMetrics<'_> {
+    /// The (received, written, acked) counters of `topic`, looked up when the topic changes.
+    fn counters(&self, topic: &str) -> [Counter; 3] {
+        let mut cached = self.topic.lock().unwrap_or_else(|e| e.into_inner());
+        match &*cached {
+            Some((t, c)) if t == topic => c.clone(),
+            _ => {
+                let m = self.metrics;
+                let l = PeerTopic {
+                    peer: self.peer.clone(),
+                    topic: topic.to_owned(),
+                };
+                let c = [
+                    m.received.get_or_create(&l).clone(),
+                    m.written.get_or_create(&l).clone(),
+                    m.acked.get_or_create(&l).clone(),
+                ];
+                *cached = Some((topic.to_owned(), c.clone()));
+                c
+            }
+        }
+    }
+
+    /// A message of `topic` arrived.
+    pub fn received(&self, topic: &str) {
+        self.counters(topic)[0].inc();
+    }
+
+    /// A block's `bytes` of lines were written.
+    pub fn written(&self, topic: &str, bytes: usize, block: BlockStamp) {
+        self.counters(topic)[1].inc();
+        self.metrics.bytes_written.inc_by(bytes as u64);
+        let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let mut cached = self.shard.lock().unwrap_or_else(|e| e.into_inner());
+        let gauges = match &*cached {
+            Some((s, g)) if *s == block.shard => g.clone(),
+            _ => {
+                let l = Shard {
+                    shard: block.shard.to_string(),
+                };
+                let g = [
+                    self.metrics.nonce.get_or_create(&l).clone(),
+                    self.metrics.timestamp.get_or_create(&l).clone(),
+                ];
+                *cached = Some((block.shard, g.clone()));
+                g
+            }
+        };
+        gauges[0].set(as_i64(block.nonce));
+        gauges[1].set(as_i64(block.timestamp));
+    }
+
+    /// An ack for a message of `topic` went out, `since_write` after its lines were handed to
+    /// the output.
+    pub fn acked(&self, topic: &str, since_write: Option<Duration>) {
+        self.counters(topic)[2].inc();
+        if let Some(d) = since_write {
+            self.metrics.write_to_ack.observe(d.as_secs_f64());
+        }
     }
 }
