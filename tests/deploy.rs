@@ -5,10 +5,11 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use firehose_sim::observer::{block_payload, HeaderKind, Observer};
+use firehose_testkit::process::{free_port, Proc};
 use firehose_ws_connector::Marshaller;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -24,24 +25,6 @@ fn binary(package: &str) -> PathBuf {
         assert!(status.success(), "cannot build {package}");
     }
     bin
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn start(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {

@@ -5,47 +5,11 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use firehose_sim::observer::{block_payload, HeaderKind, Observer};
-use firehose_ws_connector::Marshaller;
+use firehose_sim::observer::{block_payload, HeaderKind};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod support;
 
-fn spawn(port: u16, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_firehose-ws-connector"))
-        .args([
-            "--mode",
-            "server",
-            "--url",
-            &format!("127.0.0.1:{port}"),
-            "--log-level",
-            "debug",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-async fn connect(port: u16) -> Observer<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    for _ in 0..200 {
-        if let Ok((ws, _)) =
-            tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/save")).await
-        {
-            let mut o = Observer::new(ws, Marshaller::Protobuf);
-            o.ack_timeout = Duration::from_secs(10);
-            return o;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("connector did not start");
-}
+use support::{connect, free_port, spawn};
 
 /// Drains both pipes while the connector runs (a full pipe would stall it, as it should):
 /// the stdout lines and the stderr text, once the process has ended.
@@ -82,7 +46,11 @@ fn sigterm(child: &Child) {
 #[tokio::test]
 async fn stdout_has_only_fire_lines_and_sigterm_exits_cleanly() {
     let port = free_port();
-    let mut child = spawn(port, &["--timestamp-nanos"]);
+    let mut child = spawn(
+        port,
+        &["--log-level", "debug", "--timestamp-nanos"],
+        Stdio::piped(),
+    );
     let (out, err) = drain(&mut child);
     let mut o = connect(port).await;
     for nonce in 1..=20 {
@@ -108,7 +76,7 @@ async fn stdout_has_only_fire_lines_and_sigterm_exits_cleanly() {
 #[tokio::test]
 async fn closed_stdout_is_a_clean_exit_and_the_block_is_not_acked() {
     let port = free_port();
-    let mut child = spawn(port, &[]);
+    let mut child = spawn(port, &["--log-level", "debug"], Stdio::piped());
     let mut stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let mut o = connect(port).await;

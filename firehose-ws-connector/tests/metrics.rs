@@ -6,40 +6,12 @@ use std::io::Read as _;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use firehose_sim::observer::{block_payload, HeaderKind, Observer};
-use firehose_ws_connector::Marshaller;
+use firehose_sim::observer::{block_payload, HeaderKind};
+
+mod support;
+
+use support::{connect, free_port, spawn};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn(port: u16, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_firehose-ws-connector"))
-        .args(["--mode", "server", "--url", &format!("127.0.0.1:{port}")])
-        .args(["--max-message-mib", "1"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn connect(port: u16) -> Observer<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    for _ in 0..400 {
-        if let Ok((ws, _)) =
-            tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/save")).await
-        {
-            return Observer::new(ws, Marshaller::Protobuf);
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("connector did not start");
-}
 
 /// The same observer session: ten acked blocks of shard 1, a garbage envelope, one more
 /// block, then (on a second connection) a message over the 1 MiB limit.
@@ -100,7 +72,11 @@ fn stop(mut child: Child) -> Vec<u8> {
 async fn the_scrape_shows_what_observers_did_and_stdout_is_unchanged() {
     let (port, metrics_port) = (free_port(), free_port());
     let addr = format!("127.0.0.1:{metrics_port}");
-    let child = spawn(port, &["--metrics-addr", &addr]);
+    let child = spawn(
+        port,
+        &["--max-message-mib", "1", "--metrics-addr", &addr],
+        Stdio::null(),
+    );
     observe(port).await;
     // The connections' ends are counted once the connector has seen them.
     let mut scrape = String::new();
@@ -172,7 +148,7 @@ async fn the_scrape_shows_what_observers_did_and_stdout_is_unchanged() {
 
     // The same session without --metrics-addr prints the same bytes.
     let port = free_port();
-    let child = spawn(port, &[]);
+    let child = spawn(port, &["--max-message-mib", "1"], Stdio::null());
     observe(port).await;
     let without = stop(child);
     assert_eq!(
