@@ -1,7 +1,8 @@
 //! The deploy files stay true to the servers: every metric that the alert rules
-//! (`deploy/prometheus/firehose-alerts.yml`) and the Grafana dashboard
-//! (`deploy/grafana/firehose.json`) use is exposed by a running distributor (websocket and MQ
-//! mode) or a running ws-connector, so a rename cannot silently blind an alert.
+//! (`deploy/prometheus/firehose-alerts.yml`), the Grafana dashboard
+//! (`deploy/grafana/firehose.json`) and the README name is exposed by a running distributor
+//! (websocket and MQ mode) or a running ws-connector, so a rename cannot silently blind an
+//! alert.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -167,6 +168,15 @@ async fn every_metric_the_alerts_and_the_dashboard_use_is_exposed() {
         .await
         .unwrap();
 
+    // One refused history request, so that the refusal family has a sample.
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", ws_port))
+        .await
+        .unwrap();
+    let req =
+        "POST /totalData HTTP/1.0\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).await.unwrap();
     // Give the demo's readers a few cycles to read.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let ws_text = scrape(ws_port).await;
@@ -179,6 +189,33 @@ async fn every_metric_the_alerts_and_the_dashboard_use_is_exposed() {
 
     let rules = used_names("deploy/prometheus/firehose-alerts.yml");
     let dashboard = used_names("deploy/grafana/firehose.json");
+    // The README names metrics too (crate names such as `firehose_client` aside); a
+    // histogram is named there without its `_bucket`/`_sum`/`_count` samples.
+    let readme: BTreeSet<String> = used_names("README.md")
+        .into_iter()
+        .filter(|n| {
+            [
+                "firehose_distributor_",
+                "firehose_connector_",
+                "firehose_mq_",
+            ]
+            .iter()
+            .any(|p| n.starts_with(p))
+        })
+        .collect();
+    assert!(readme.len() >= 15, "the README names {readme:?}");
+    let histograms: BTreeSet<String> = exposed
+        .iter()
+        .filter_map(|n| n.strip_suffix("_bucket").map(str::to_owned))
+        .collect();
+    let missing: Vec<_> = readme
+        .iter()
+        .filter(|n| !exposed.contains(*n) && !histograms.contains(*n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the README names metrics no server exposes: {missing:?}"
+    );
     assert!(rules.len() >= 12, "the rules use {rules:?}");
     assert!(dashboard.len() >= 20, "the dashboard uses {dashboard:?}");
     for (file, names) in [
