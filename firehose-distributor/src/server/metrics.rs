@@ -258,8 +258,14 @@ fn prometheus_text(d: &Distributor) -> String {
         s.reader_read
             .get_or_create(&l)
             .set(last_read as f64 / 1000.0);
-        if let Some(mtime) = last_write(&dir, t) {
-            s.datalog_write.get_or_create(&l).set(mtime);
+        // No active file (yet, or any more): no sample, rather than an old time.
+        match last_write(&dir, t) {
+            Some(mtime) => {
+                s.datalog_write.get_or_create(&l).set(mtime);
+            }
+            None => {
+                s.datalog_write.remove(&l);
+            }
         }
     }
     if let (Some(g), Some(mq)) = (s.mq.get(), d.mq.get()) {
