@@ -69,7 +69,12 @@ async fn big_history() -> (common::run::Running, Vec<Record>) {
         receipt_bytes: 8192,
         ..FixtureSpec::default()
     };
-    let mut run = start(spec, 100_000, |c| c.backfill_send_timeout_ms = 120_000).await;
+    // No replay buffer: these are the database back-fill's policies (slots, yields).
+    let mut run = start(spec, 100_000, |c| {
+        c.backfill_send_timeout_ms = 120_000;
+        c.replay_buffer_bytes = 0;
+    })
+    .await;
     let mut written = Vec::new();
     for _ in 0..40 {
         written.extend(run.sim.write_cycle().unwrap());

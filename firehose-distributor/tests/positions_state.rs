@@ -25,7 +25,7 @@ fn write_forever(path: &str) -> ! {
             cycle: Some(i),
             ..Since::default()
         };
-        p.set(PublicKey(k), since);
+        p.set(PublicKey(k), since, true);
     }
     loop {
         positions_file::save(std::path::Path::new(path), &p).unwrap();
@@ -153,7 +153,7 @@ async fn the_number_of_remembered_keys_is_capped() {
     for i in 0..100_000u64 {
         let mut k = [0u8; 32];
         k[..8].copy_from_slice(&i.to_le_bytes());
-        run.d.remember(PublicKey(k), &Since::default());
+        run.d.remember(PublicKey(k), &Since::default(), true);
     }
     assert_eq!(run.d.positions().len(), 100);
     let metrics = common::get(&run.url, "/metrics").await;

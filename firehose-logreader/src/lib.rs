@@ -30,5 +30,5 @@ pub mod writer;
 
 pub use error::{Error, Result};
 pub use reader::{DataLogReader, LogEntry, LogEvent, LogPosition, StartAt, UntypedEntry};
-pub use tail::{tail_all, LogTail, TailOptions};
+pub use tail::{tail_all, tail_readers, LogTail, TailOptions};
 pub use writer::{DataLogWriter, WriterOptions};

@@ -112,12 +112,22 @@ pub async fn tail_all(
     start: impl Fn(DataType) -> StartAt,
     opts: TailOptions,
 ) -> Result<LogTail> {
+    let readers = DataType::ALL.map(|t| {
+        let files = LogFiles::new(dir, t.log_name()).with_max_log_files(opts.max_log_files);
+        DataLogReader::with_files(files, t, start(t)).with_max_line_bytes(opts.max_line_bytes)
+    });
+    tail_readers(readers, opts).await
+}
+
+/// [`tail_all`] with readers the caller made (and may have read from already: each goes on
+/// from where it is, so nothing between is lost or repeated).
+pub async fn tail_readers(
+    readers: impl IntoIterator<Item = DataLogReader>,
+    opts: TailOptions,
+) -> Result<LogTail> {
     let (tx, rx) = mpsc::channel(opts.channel_capacity.max(1));
     let mut tasks = Vec::new();
-    for t in DataType::ALL {
-        let files = LogFiles::new(dir, t.log_name()).with_max_log_files(opts.max_log_files);
-        let reader =
-            DataLogReader::with_files(files, t, start(t)).with_max_line_bytes(opts.max_line_bytes);
+    for reader in readers {
         tasks.push(spawn_reader(reader, opts, tx.clone()).await?);
     }
     Ok(LogTail { rx, tasks })

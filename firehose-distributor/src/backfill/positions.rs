@@ -4,13 +4,17 @@
 //! ended instead of losing what was written meanwhile.
 //!
 //! * A session tracks the messages it has written to its socket ([`Tracker`]); a message
-//!   counts as delivered only once [`LAG_BYTES`] more have been written after it, since what
-//!   is still in the kernel's send buffer is lost if the network drops. So a resume repeats
-//!   at most the last [`LAG_BYTES`] a collector was sent (duplicates, never a gap).
+//!   counts as delivered once the collector's TCP has acknowledged its last byte: bytes
+//!   written minus the socket's unacknowledged send queue ([`firehose_tcpq`]), minus a
+//!   configurable margin (`RESUME_ACK_MARGIN_BYTES`, for a TCP-terminating proxy in between),
+//!   sampled when the point is handed to [`Positions`]. Where the queue cannot be read, a
+//!   message counts once [`LAG_BYTES`] more were written after it. So a resume repeats at most
+//!   what was unacknowledged when the last point was handed over (duplicates, never a gap).
 //! * A session starts from the point the live stream had reached when it joined the hub
 //!   (what was published before, a live-only collector was never going to get).
-//! * [`Positions`] keeps at most a number of keys, forgetting the one updated longest ago
-//!   first (evictions are counted), and is saved atomically to a state file
+//! * [`Positions`] keeps at most a number of keys. Keys that were never delivered anything
+//!   (strangers that subscribed and left) are forgotten first, oldest first; then the key
+//!   updated longest ago. Evictions are counted. It is saved atomically to a state file
 //!   ([`crate::backfill::positions_file`]).
 //!
 //! Non-guarantee: a collector that lost data on its own side after its kernel acknowledged
@@ -26,8 +30,8 @@ use firehose_core::since::Since;
 
 use crate::ws::hub::Shared;
 
-/// Bytes written after a message before it counts as delivered (Linux's largest automatic
-/// TCP send buffer is 4 MiB).
+/// Where the socket's unacknowledged queue cannot be read: bytes written after a message
+/// before it counts as delivered (Linux's largest automatic TCP send buffer is 4 MiB).
 pub const LAG_BYTES: u64 = 4 << 20;
 
 /// Counters of implicit resumes, for `/metrics`.
@@ -39,6 +43,9 @@ pub struct ImplicitStats {
     pub backfilled: Counter,
     /// Implicit resumes cut at their maximum (a gap was left).
     pub cut: Counter,
+    /// Resumes (implicit or with `since`) that caught up from the replay buffer, without a
+    /// database back-fill or a slot.
+    pub from_replay: Counter,
 }
 
 /// How often a session hands its delivered point to [`Positions`] (and at its end).
@@ -69,10 +76,31 @@ pub struct Positions {
 
 #[derive(Debug, Default)]
 struct Inner {
-    points: HashMap<PublicKey, (Since, u64)>,
-    /// Keys by the sequence number of their last update (oldest first).
+    points: HashMap<PublicKey, Point>,
+    /// Keys that were delivered something, by the sequence number of their last update
+    /// (oldest first).
     order: BTreeMap<u64, PublicKey>,
+    /// Keys never delivered anything (forgotten before any of `order`), the same way.
+    strangers: BTreeMap<u64, PublicKey>,
     seq: u64,
+}
+
+#[derive(Debug)]
+struct Point {
+    since: Since,
+    seq: u64,
+    /// Something was delivered to this key once (it stays so).
+    delivered: bool,
+}
+
+impl Inner {
+    fn order_of(&mut self, delivered: bool) -> &mut BTreeMap<u64, PublicKey> {
+        if delivered {
+            &mut self.order
+        } else {
+            &mut self.strangers
+        }
+    }
 }
 
 impl Positions {
@@ -92,20 +120,37 @@ impl Positions {
 
     /// The resume point of `key`, if one is remembered.
     pub fn get(&self, key: &PublicKey) -> Option<Since> {
-        self.lock().points.get(key).map(|(s, _)| s.clone())
+        self.lock().points.get(key).map(|p| p.since.clone())
     }
 
-    /// Remembers `since` for `key` (the most recently updated key is forgotten last).
-    pub fn set(&self, key: PublicKey, since: Since) {
+    /// Whether `key` was ever delivered something (as far as the store remembers).
+    pub fn was_delivered(&self, key: &PublicKey) -> bool {
+        self.lock().points.get(key).is_some_and(|p| p.delivered)
+    }
+
+    /// Remembers `since` for `key`; `delivered`: the collector was delivered something (a
+    /// key once delivered stays so). Past the cap, keys never delivered anything are
+    /// forgotten first, then the one updated longest ago.
+    pub fn set(&self, key: PublicKey, since: Since, delivered: bool) {
         let mut g = self.lock();
         g.seq += 1;
         let seq = g.seq;
-        if let Some((_, old)) = g.points.insert(key, (since, seq)) {
-            g.order.remove(&old);
+        let mut delivered = delivered;
+        if let Some(old) = g.points.remove(&key) {
+            delivered |= old.delivered;
+            g.order_of(old.delivered).remove(&old.seq);
         }
-        g.order.insert(seq, key);
+        g.points.insert(
+            key,
+            Point {
+                since,
+                seq,
+                delivered,
+            },
+        );
+        g.order_of(delivered).insert(seq, key);
         while g.points.len() > self.cap {
-            let Some((_, oldest)) = g.order.pop_first() else {
+            let Some((_, oldest)) = g.strangers.pop_first().or_else(|| g.order.pop_first()) else {
                 break;
             };
             g.points.remove(&oldest);
@@ -120,8 +165,14 @@ impl Positions {
         let before = g.points.len();
         g.points.retain(|k, _| keep(k));
         if g.points.len() != before {
-            let Inner { points, order, .. } = &mut *g;
+            let Inner {
+                points,
+                order,
+                strangers,
+                ..
+            } = &mut *g;
             order.retain(|_, k| points.contains_key(k));
+            strangers.retain(|_, k| points.contains_key(k));
             self.dirty.store(true, Ordering::Release);
         }
     }
@@ -136,12 +187,19 @@ impl Positions {
         self.len() == 0
     }
 
-    /// Every point, oldest update first (what the state file holds).
-    pub fn snapshot(&self) -> Vec<(PublicKey, Since)> {
+    /// Every point with whether it was delivered something, oldest update first (what the
+    /// state file holds).
+    pub fn snapshot(&self) -> Vec<(PublicKey, Since, bool)> {
         let g = self.lock();
-        g.order
-            .values()
-            .filter_map(|k| g.points.get(k).map(|(s, _)| (*k, s.clone())))
+        let mut all: Vec<(u64, PublicKey)> = g
+            .order
+            .iter()
+            .chain(g.strangers.iter())
+            .map(|(s, k)| (*s, *k))
+            .collect();
+        all.sort_unstable_by_key(|(s, _)| *s);
+        all.into_iter()
+            .filter_map(|(_, k)| g.points.get(&k).map(|p| (k, p.since.clone(), p.delivered)))
             .collect()
     }
 
@@ -170,7 +228,11 @@ pub struct Tracker {
     pushed_bytes: u64,
     written_bytes: u64,
     changed: bool,
+    delivered_any: bool,
 }
+
+/// Flushes a tracker keeps unsettled before it applies the [`LAG_BYTES`] rule itself.
+const MAX_UNSETTLED: usize = 4096;
 
 impl Tracker {
     /// A session whose collector has everything up to `start`.
@@ -183,6 +245,7 @@ impl Tracker {
             pushed_bytes: 0,
             written_bytes: 0,
             changed: false,
+            delivered_any: false,
         }
     }
 
@@ -234,8 +297,7 @@ impl Tracker {
         self.changed |= set;
     }
 
-    /// Everything pushed so far is written (one entry per flush, not per message): messages
-    /// [`LAG_BYTES`] behind now count as delivered.
+    /// Everything pushed so far is written (one entry per flush, not per message).
     pub fn flushed(&mut self) {
         if !self.enabled {
             return;
@@ -245,8 +307,26 @@ impl Tracker {
             let last = std::mem::take(&mut self.unflushed);
             self.written.push_back((self.written_bytes, last));
         }
+        // Unacknowledged flushes are kept until the next settle; without one (a socket whose
+        // queue cannot be read), the LAG_BYTES rule keeps the list short.
+        if self.written.len() > MAX_UNSETTLED {
+            self.settle(None, 0);
+        }
+    }
+
+    /// Counts as delivered every message whose last byte the collector's TCP acknowledged:
+    /// `unacked` is the socket's unacknowledged send queue now (`None`: unknown, then
+    /// messages [`LAG_BYTES`] behind the last written count), less `margin` more bytes.
+    pub fn settle(&mut self, unacked: Option<u64>, margin: u64) {
+        if !self.enabled {
+            return;
+        }
+        let acked = match unacked {
+            Some(q) => self.written_bytes.saturating_sub(q).saturating_sub(margin),
+            None => self.written_bytes.saturating_sub(LAG_BYTES.max(margin)),
+        };
         while let Some((end, _)) = self.written.front() {
-            if end + LAG_BYTES > self.written_bytes {
+            if *end > acked {
                 break;
             }
             if let Some((_, last)) = self.written.pop_front() {
@@ -254,10 +334,16 @@ impl Tracker {
                     if let Some(k) = msg.key() {
                         self.delivered.advance_key(k);
                         self.changed = true;
+                        self.delivered_any = true;
                     }
                 }
             }
         }
+    }
+
+    /// Whether anything was ever counted delivered in this session.
+    pub fn delivered_any(&self) -> bool {
+        self.delivered_any
     }
 
     /// Whether the delivered point moved since the last call.
@@ -283,14 +369,68 @@ mod tests {
     #[test]
     fn the_cap_forgets_the_key_updated_longest_ago() {
         let p = Positions::new(2);
-        p.set(key(1), Since::default());
-        p.set(key(2), Since::default());
-        p.set(key(1), Since::default()); // 1 is now the most recent
-        p.set(key(3), Since::default());
+        p.set(key(1), Since::default(), true);
+        p.set(key(2), Since::default(), true);
+        p.set(key(1), Since::default(), true); // 1 is now the most recent
+        p.set(key(3), Since::default(), true);
         assert!(p.get(&key(2)).is_none());
         assert!(p.get(&key(1)).is_some() && p.get(&key(3)).is_some());
         assert_eq!(p.evicted.get(), 1);
         assert!(p.take_dirty() && !p.take_dirty());
+    }
+
+    #[test]
+    fn strangers_are_forgotten_before_delivered_keys() {
+        let p = Positions::new(3);
+        p.set(key(1), Since::default(), true); // a working collector, updated longest ago
+        for n in 2..=200 {
+            p.set(key(n), Since::default(), false); // strangers churning
+        }
+        assert!(p.get(&key(1)).is_some() && p.was_delivered(&key(1)));
+        assert_eq!(p.len(), 3);
+        // Once delivered, always delivered: a later update without delivery keeps the mark.
+        p.set(key(1), Since::default(), false);
+        assert!(p.was_delivered(&key(1)));
+        // Among delivered keys, the oldest update goes first.
+        p.set(key(201), Since::default(), true);
+        p.set(key(202), Since::default(), true);
+        p.set(key(203), Since::default(), true);
+        assert!(p.get(&key(1)).is_none());
+        assert_eq!(p.snapshot().len(), 3);
+    }
+
+    fn cycle_msg(i: u64) -> Shared {
+        let k = RecordKey {
+            data_type: firehose_core::records::DataType::Cycle,
+            id: format!("c{i}").into(),
+            cycle: i,
+            timestamp: 0,
+        };
+        crate::ws::hub::Outgoing::new(format!("{{\"c\":{i}}}"), Some(k))
+    }
+
+    #[test]
+    fn a_message_counts_once_its_last_byte_is_acknowledged() {
+        let mut t = Tracker::new(Since {
+            cycle: Some(0),
+            ..Since::default()
+        });
+        t.pushed(&cycle_msg(1), 100);
+        t.flushed();
+        t.pushed(&cycle_msg(2), 100);
+        t.flushed();
+        t.settle(Some(200), 0);
+        assert!(!t.take_changed(), "nothing acknowledged");
+        t.settle(Some(101), 0);
+        assert!(!t.take_changed(), "one byte of message 1 unacknowledged");
+        t.settle(Some(100), 0);
+        assert!(t.take_changed() && t.delivered_any());
+        assert_eq!(t.delivered().cycle, Some(1));
+        // A margin for a proxy that acknowledges for the collector.
+        t.settle(Some(0), 50);
+        assert!(!t.take_changed());
+        t.settle(Some(0), 0);
+        assert_eq!(t.delivered().cycle, Some(2));
     }
 
     #[test]
@@ -316,9 +456,11 @@ mod tests {
         });
         t.pushed(&msg(1), 1000);
         t.flushed();
+        t.settle(None, 0);
         assert!(!t.take_changed(), "still within the lag");
         t.pushed(&msg(2), LAG_BYTES as usize);
         t.flushed();
+        t.settle(None, 0);
         assert!(t.take_changed());
         assert_eq!(t.delivered().cycle, Some(1));
         assert_eq!(t.delivered().cycle, Some(1), "2 is still within the lag");

@@ -29,6 +29,14 @@ struct File {
 struct Entry {
     key: String,
     since: Since,
+    /// The key was delivered something (strangers are forgotten first); files written
+    /// before this field count every key as delivered.
+    #[serde(default = "delivered_by_default")]
+    delivered: bool,
+}
+
+fn delivered_by_default() -> bool {
+    true
 }
 
 /// Reads `path` into `into`; returns how many points it held. A missing file is none; a
@@ -45,8 +53,8 @@ pub fn load(path: &Path, into: &Positions) -> usize {
     match parse(&text) {
         Ok(entries) => {
             let n = entries.len();
-            for (k, s) in entries {
-                into.set(k, s);
+            for (k, s, delivered) in entries {
+                into.set(k, s, delivered);
             }
             into.take_dirty();
             n
@@ -70,7 +78,7 @@ pub fn load(path: &Path, into: &Positions) -> usize {
     }
 }
 
-fn parse(text: &[u8]) -> Result<Vec<(PublicKey, Since)>, String> {
+fn parse(text: &[u8]) -> Result<Vec<(PublicKey, Since, bool)>, String> {
     let f: File = serde_json::from_slice(text).map_err(|e| e.to_string())?;
     if f.version != 1 {
         return Err(format!(
@@ -82,7 +90,7 @@ fn parse(text: &[u8]) -> Result<Vec<(PublicKey, Since)>, String> {
         .into_iter()
         .map(|e| {
             PublicKey::from_hex(&e.key)
-                .map(|k| (k, e.since))
+                .map(|k| (k, e.since, e.delivered))
                 .map_err(|err| format!("key {}: {err}", e.key))
         })
         .collect()
@@ -96,9 +104,10 @@ pub fn save(path: &Path, p: &Positions) -> std::io::Result<()> {
         positions: p
             .snapshot()
             .into_iter()
-            .map(|(k, since)| Entry {
+            .map(|(k, since, delivered)| Entry {
                 key: k.to_hex(),
                 since,
+                delivered,
             })
             .collect(),
     };
@@ -148,7 +157,7 @@ mod tests {
             cycle: Some(7),
             ..Since::default()
         };
-        p.set(PublicKey([1; 32]), since.clone());
+        p.set(PublicKey([1; 32]), since.clone(), true);
         save(&path, &p).unwrap();
         let back = Positions::new(10);
         assert_eq!(load(&path, &back), 1);

@@ -139,6 +139,16 @@ pub struct Config {
     /// logged and counted.
     #[serde(rename = "IMPLICIT_RESUME_MAX")]
     pub implicit_resume_max: u64,
+    /// Bytes a resume point stays behind what the collector's TCP acknowledged (0: exact).
+    /// Set it to the buffering of a TCP-terminating proxy between the distributor and the
+    /// collectors (a load balancer acknowledges what it has not passed on yet).
+    #[serde(rename = "RESUME_ACK_MARGIN_BYTES")]
+    pub resume_ack_margin_bytes: u64,
+    /// The replay buffer: the most recent signed messages kept in memory, so that resuming
+    /// collectors catch up from shared bytes without a database back-fill or a slot
+    /// ([`crate::ws::replay`]); 0 turns it off.
+    #[serde(rename = "REPLAY_BUFFER_BYTES")]
+    pub replay_buffer_bytes: usize,
 }
 
 impl Default for Config {
@@ -167,6 +177,8 @@ impl Default for Config {
             resume_max_keys: 10_000,
             implicit_resume_rate: 500,
             implicit_resume_max: 100_000,
+            resume_ack_margin_bytes: 0,
+            replay_buffer_bytes: 256 << 20,
             header_read_timeout_ms: 10_000,
             max_pending_connections: 1024,
             max_pending_per_address: 256,

@@ -15,7 +15,7 @@ struct Setting {
 const HOUR_MS: u64 = 3_600_000;
 const MIB: u64 = 1 << 20;
 
-fn settings(c: &Config) -> [Setting; 11] {
+fn settings(c: &Config) -> [Setting; 13] {
     let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
     [
         Setting {
@@ -77,6 +77,18 @@ fn settings(c: &Config) -> [Setting; 11] {
             value: c.implicit_resume_max,
             min: 1,
             max: 1 << 40,
+        },
+        Setting {
+            key: "RESUME_ACK_MARGIN_BYTES",
+            value: c.resume_ack_margin_bytes,
+            min: 0,
+            max: 1024 * MIB,
+        },
+        Setting {
+            key: "REPLAY_BUFFER_BYTES",
+            value: n(c.replay_buffer_bytes),
+            min: 0,
+            max: 64 * 1024 * MIB,
         },
         Setting {
             key: "FILE_STREAM_INTERVAL_MS",

@@ -95,6 +95,13 @@ pub fn connection_budget(limits: &Limits) -> usize {
     usize::try_from(budget.max(16)).unwrap_or(usize::MAX)
 }
 
+/// The descriptor of the connection a request came on (a request extension): a websocket
+/// session asks it how much of what it wrote the peer has not acknowledged
+/// ([`firehose_tcpq::unacknowledged`]). Valid only while the connection is: the session
+/// that owns the upgraded connection is the only user.
+#[derive(Debug, Clone, Copy)]
+pub struct SocketFd(pub std::os::fd::RawFd);
+
 /// A socket that gives its descriptor budget back when it closes (it follows the connection
 /// into a websocket session).
 struct Counted {
@@ -213,6 +220,7 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let socket_fd = SocketFd(std::os::fd::AsRawFd::as_raw_fd(&stream));
         let io = TokioIo::new(Counted {
             inner: stream,
             _fd: fd,
@@ -222,6 +230,7 @@ pub async fn serve(
             let mut router = router.clone();
             let mut req = req.map(axum::body::Body::new);
             req.extensions_mut().insert(ConnectInfo(peer));
+            req.extensions_mut().insert(socket_fd);
             async move { tower_service::Service::call(&mut router, req).await }
         });
         let builder = builder.clone();

@@ -122,7 +122,7 @@ impl Scrape {
     /// Registers every counter of `c` and the scrape gauges in `r`.
     pub(crate) fn registered(r: &Registry, c: Counted<'_>) -> Scrape {
         let s = Scrape::default();
-        let counters: [(&str, &str, &Counter); 17] = [
+        let counters: [(&str, &str, &Counter); 18] = [
             ("firehose_distributor_entries_published", "Entries signed and published.", &c.hub.published),
             ("firehose_distributor_deliveries", "Messages queued to sessions.", &c.hub.deliveries),
             ("firehose_distributor_slow_consumer_drops", "Sessions closed because their queue overflowed.", &c.hub.slow_consumer_drops),
@@ -135,6 +135,7 @@ impl Scrape {
             ("firehose_distributor_resumes_refused", "Resuming sessions closed with 1011 (history unavailable, lapped by the log ring, or no back-fill slot came free); the collector resumes again.", c.resumes_refused),
             ("firehose_distributor_implicit_resumes", "Collectors that subscribed without `since` and were back-filled from where their last connection ended.", &c.implicit.resumes),
             ("firehose_distributor_implicit_resume_entries", "Entries sent by implicit resumes.", &c.implicit.backfilled),
+            ("firehose_distributor_resumes_from_replay", "Resuming sessions that caught up from the replay buffer (shared signed bytes: no database back-fill, no slot).", &c.implicit.from_replay),
             ("firehose_distributor_implicit_resumes_cut", "Implicit resumes cut at IMPLICIT_RESUME_MAX (a gap was left and logged).", &c.implicit.cut),
             ("firehose_distributor_resume_positions_evicted", "Remembered collector positions forgotten to stay within RESUME_MAX_KEYS.", c.evicted),
             ("firehose_distributor_backfills_yielded", "Back-fills closed with 4001 because they progressed too slowly while another collector waited for a slot.", c.backfills_yielded),

@@ -5,8 +5,10 @@
 //! | module | what it does |
 //! |---|---|
 //! | [`readers`] | the live log readers: each entry counted, signed once, published to the hub |
+//! | `prefill` | at start, the retained logs into the replay buffer for returning collectors |
 //! | [`session`] | a collector's websocket: the check at the upgrade, then the live loop |
 //! | [`session_backfill`] | a session's back-fill: slot, pacing, deadlines, hand-over to live |
+//! | [`catchup`] | a resuming session's catch-up from the replay buffer (shared bytes, no slot), then live |
 //! | [`router`] | the routes on the one port (CORS, body and time limits, rate limit) |
 //! | [`api`] | the history API, answering as the original (signed requests and replies) |
 //! | [`metrics`] | `/metrics`: Prometheus text, or the original's JSON |
@@ -14,8 +16,10 @@
 //! | [`mq`] | MQ mode's service: the publisher with the HTTP API beside it |
 
 pub mod api;
+pub(crate) mod catchup;
 pub mod metrics;
 pub mod mq;
+mod prefill;
 pub mod readers;
 pub mod reload;
 pub mod router;
@@ -123,7 +127,7 @@ impl Distributor {
             tracing::info!(file = %path.display(), collectors = n, "resume points loaded");
         }
         let registry = crate::metrics::Registry::default();
-        let hub = Hub::default();
+        let hub = Hub::with_replay(config.replay_buffer_bytes);
         let listener_stats = Arc::<crate::http::listener::ListenerStats>::default();
         let implicit = crate::backfill::positions::ImplicitStats::default();
         let signatures = crate::backfill::signatures::SignatureCache::default();
@@ -317,9 +321,10 @@ impl Distributor {
         self.positions.get(key)
     }
 
-    /// Remembers that `key`'s collector has everything up to `since` (with the allow-list on,
-    /// only for listed keys; not at all with implicit resume off).
-    pub fn remember(&self, key: PublicKey, since: &firehose_core::since::Since) {
+    /// Remembers that `key`'s collector has everything up to `since`; `delivered`: something
+    /// was delivered to it (strangers that never were are forgotten first). With the
+    /// allow-list on, only for listed keys; not at all with implicit resume off.
+    pub fn remember(&self, key: PublicKey, since: &firehose_core::since::Since, delivered: bool) {
         {
             let c = self.config();
             if !c.implicit_resume {
@@ -335,7 +340,7 @@ impl Distributor {
                 return;
             }
         }
-        self.positions.set(key, since.clone());
+        self.positions.set(key, since.clone(), delivered);
     }
 
     /// Resume points remembered now.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use firehose_core::message::encode_signed_entry;
 use firehose_core::records::DataType;
 use firehose_core::since::RecordKey;
-use firehose_logreader::{tail_all, LogEvent, StartAt, TailOptions};
+use firehose_logreader::{tail_all, tail_readers, LogEvent, StartAt, TailOptions};
 
 use crate::auth;
 use crate::server::Distributor;
@@ -33,7 +33,28 @@ impl Distributor {
             max_line_bytes: max_line,
             ..TailOptions::default()
         };
-        let mut tail = tail_all(&dir, |_| StartAt::Live, opts).await?;
+        let replay = self.config().replay_buffer_bytes > 0;
+        let mut tail = if replay {
+            // From the oldest retained entry: the replay buffer is filled first, then the
+            // same readers go on live (crate::server::prefill).
+            let readers = DataType::ALL.map(|t| {
+                let files = firehose_logreader::files::LogFiles::new(&dir, t.log_name())
+                    .with_max_log_files(opts.max_log_files);
+                firehose_logreader::DataLogReader::with_files(files, t, StartAt::Oldest)
+                    .with_max_line_bytes(max_line)
+            });
+            let newest = self.newest_in_db().await;
+            let me = self.clone();
+            let readers = tokio::task::spawn_blocking(move || me.prefill(readers, newest))
+                .await
+                .map_err(|e| firehose_logreader::Error::Io {
+                    path: dir.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+            tail_readers(readers, opts).await?
+        } else {
+            tail_all(&dir, |_| StartAt::Live, opts).await?
+        };
         let me = self.clone();
         Ok(tokio::spawn(async move {
             while let Some(ev) = tail.recv().await {

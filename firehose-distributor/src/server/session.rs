@@ -25,9 +25,30 @@ fn unauthorized() -> Response {
     (StatusCode::UNAUTHORIZED, "Unauthorized").into_response()
 }
 
+/// How a session learns what its collector's TCP acknowledged, and hands its point over.
+pub(crate) struct Acks {
+    /// The connection's descriptor (absent: the [`crate::backfill::positions::LAG_BYTES`]
+    /// rule applies).
+    fd: Option<std::os::fd::RawFd>,
+    /// `RESUME_ACK_MARGIN_BYTES`.
+    margin: u64,
+}
+
+impl Acks {
+    /// Counts as delivered what the collector's TCP acknowledged, and remembers the point.
+    pub(crate) fn hand_over(&self, d: &Distributor, key: PublicKey, tracker: &mut Tracker) {
+        let unacked = self
+            .fd
+            .and_then(|fd| firehose_tcpq::unacknowledged(fd).ok());
+        tracker.settle(unacked, self.margin);
+        d.remember(key, tracker.delivered(), tracker.delivered_any());
+    }
+}
+
 pub(crate) async fn upgrade(
     State(d): State<Arc<Distributor>>,
     Query(q): Query<HashMap<String, String>>,
+    fd: Option<axum::Extension<crate::http::listener::SocketFd>>,
     ws: Result<Upgrade, NotWebsocket>,
 ) -> Response {
     let Ok(ws) = ws else {
@@ -100,6 +121,10 @@ pub(crate) async fn upgrade(
         since,
         implicit,
         encoding,
+        acks: Acks {
+            fd: fd.map(|axum::Extension(f)| f.0),
+            margin: d.config().resume_ack_margin_bytes,
+        },
     };
     ws.on_upgrade(move |conn| session(d, conn, start))
 }
@@ -112,6 +137,7 @@ struct Start {
     /// The resume point is the server's (no `since` was sent): paced and limited.
     implicit: bool,
     encoding: firehose_core::codec::Encoding,
+    acks: Acks,
 }
 
 async fn session(d: Arc<Distributor>, conn: Connection, start: Start) {
@@ -139,9 +165,16 @@ async fn run_session(
         since,
         implicit,
         encoding,
+        acks,
     } = start;
     let registered = std::time::Instant::now();
-    let mut rx = d.hub.register(key, capacity);
+    // A resuming session catches up from the replay buffer before anything is queued to it.
+    let catch_up = since.is_some() && d.hub.replay().enabled();
+    let mut rx = if catch_up {
+        d.hub.register_catching_up(key, capacity)
+    } else {
+        d.hub.register(key, capacity)
+    };
     tracing::info!(collector = %key, id = rx.id, sessions = d.hub.len(), resume = since.is_some(), implicit, "collector connected");
     // What the collector has: its resume point, else where the live stream was.
     let mut tracker = if d.config().implicit_resume {
@@ -150,8 +183,7 @@ async fn run_session(
         Tracker::disabled()
     };
     // Remembered at once: a crash before the first update must not lose the start.
-    d.remember(key, tracker.delivered());
-    let mut saved_at = std::time::Instant::now();
+    d.remember(key, tracker.delivered(), false);
     let mut handover = None;
     if let Some(since) = since {
         let resume = crate::server::session_backfill::Resume {
@@ -160,24 +192,30 @@ async fn run_session(
             registered,
             encoding,
             implicit,
+            catch_up,
         };
-        let done = crate::server::session_backfill::backfill_then_handover(
+        let done = crate::server::session_backfill::resume(
             d,
             resume,
             &mut rx,
             &mut out,
             &mut tracker,
+            &acks,
         )
         .await;
-        d.remember(key, tracker.delivered());
+        acks.hand_over(d, key, &mut tracker);
         match done {
-            Some(h) => handover = Some(h),
-            None => {
+            Ok(h) => handover = h,
+            Err(()) => {
                 d.hub.unregister(&key, rx.id);
                 return;
             }
         }
     }
+    // The point is handed over every SAVE_EVERY, also while nothing is written (what was
+    // written is acknowledged meanwhile).
+    let mut save = tokio::time::interval(crate::backfill::positions::SAVE_EVERY);
+    save.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
@@ -215,6 +253,10 @@ async fn run_session(
                     }
                 }
             }
+            _ = save.tick() => {
+                acks.hand_over(d, key, &mut tracker);
+                continue;
+            }
             m = incoming.next() => match m {
                 None => break,
                 Some(Ok(Message::Close(frame))) => {
@@ -249,15 +291,9 @@ async fn run_session(
                 break;
             }
             tracker.flushed();
-            if saved_at.elapsed() >= crate::backfill::positions::SAVE_EVERY
-                && tracker.take_changed()
-            {
-                d.remember(key, tracker.delivered());
-                saved_at = std::time::Instant::now();
-            }
         }
     }
-    d.remember(key, tracker.delivered());
+    acks.hand_over(d, key, &mut tracker);
     d.hub.unregister(&key, rx.id);
     tracing::info!(collector = %key, "collector disconnected");
 }

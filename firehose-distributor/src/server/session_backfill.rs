@@ -40,10 +40,77 @@ pub(crate) struct Resume {
     /// The resume point is the server's memory (no `since` was sent): paced at
     /// `IMPLICIT_RESUME_RATE` and cut at `IMPLICIT_RESUME_MAX` entries.
     pub implicit: bool,
+    /// The session was registered as catching up ([`crate::server::catchup`]): nothing is
+    /// queued to it until it attaches.
+    pub catch_up: bool,
 }
 
-/// Why a running back-fill stops early.
-enum Stop {
+/// Takes a resuming session to live: from the replay buffer when it reaches back far enough
+/// (no slot, no database), else a database back-fill first and the buffer after it.
+/// `Ok(filter)`: live now, skipping what `filter` says was sent; `Err(())`: the session
+/// ended (closed as it should be).
+pub(crate) async fn resume(
+    d: &Arc<Distributor>,
+    r: Resume,
+    rx: &mut SessionRx,
+    out: &mut Writer,
+    tracker: &mut Tracker,
+    acks: &crate::server::session::Acks,
+) -> Result<Option<Handover>, ()> {
+    if !r.catch_up {
+        return match backfill_then_handover(d, r, rx, out, tracker, acks).await {
+            Some((h, _)) => Ok(Some(h)),
+            None => Err(()),
+        };
+    }
+    let (rate, max) = if r.implicit {
+        let c = d.config();
+        (c.implicit_resume_rate, c.implicit_resume_max)
+    } else {
+        (0, u64::MAX)
+    };
+    let mut from = crate::server::catchup::From {
+        key: r.key,
+        since: crate::backfill::positions::merge(Some(&r.since), &rx.start),
+        sent: None,
+        rate,
+        max,
+        implicit: r.implicit,
+        encoding: r.encoding,
+    };
+    match crate::server::catchup::from_replay(d, &mut from, rx, out, tracker, acks).await {
+        Ok(n) => {
+            d.implicit.from_replay.inc();
+            tracing::info!(collector = %r.key, sent = n, "caught up from the replay buffer; live");
+            return Ok(None);
+        }
+        Err(Stop::NotCovered) => {}
+        Err(stop) => {
+            stopped::<()>(d, out, stop).await;
+            return Err(());
+        }
+    }
+    let Some((handover, reached)) = backfill_then_handover(d, r, rx, out, tracker, acks).await
+    else {
+        return Err(());
+    };
+    from.since = crate::backfill::positions::merge(Some(&reached), &rx.start);
+    from.sent = Some(handover);
+    match crate::server::catchup::from_replay(d, &mut from, rx, out, tracker, acks).await {
+        Ok(_) => Ok(from.sent),
+        Err(Stop::NotCovered) => {
+            close_backfill_failed::<()>(d, out).await;
+            Err(())
+        }
+        Err(stop) => {
+            stopped::<()>(d, out, stop).await;
+            Err(())
+        }
+    }
+}
+
+/// Why a running back-fill or catch-up stops early.
+pub(crate) enum Stop {
     /// The socket failed.
     Socket,
     /// The hub closed the session (replaced, removed, shutting down).
@@ -52,20 +119,26 @@ enum Stop {
     Stalled,
     /// Too slow while another collector waits for a slot.
     Yield,
+    /// The replay buffer does not reach back to the resume point (nothing was sent).
+    NotCovered,
+    /// The replay buffer dropped what a catch-up had still to send.
+    Lapped,
 }
 
 /// Back-fills a resuming session, then sends the live entries queued meanwhile that the
-/// back-fill did not cover. `None` if the session ended (closed as it should be).
-pub(crate) async fn backfill_then_handover(
+/// back-fill did not cover (none for a session that catches up). `None` if the session
+/// ended (closed as it should be); else the filter for what follows, and the point reached.
+async fn backfill_then_handover(
     d: &Arc<Distributor>,
     r: Resume,
     rx: &mut SessionRx,
     out: &mut Writer,
     tracker: &mut Tracker,
-) -> Option<Handover> {
+    acks: &crate::server::session::Acks,
+) -> Option<(Handover, Since)> {
     let db = d.db();
     if !db.is_configured() {
-        return Some(Handover::new(r.since, Default::default()));
+        return Some((Handover::new(r.since.clone(), Default::default()), r.since));
     }
     let logs = crate::backfill::resume::LogScan {
         dir: d.config().data_log_dir.clone(),
@@ -113,17 +186,18 @@ pub(crate) async fn backfill_then_handover(
         .map_err(|e| crate::backfill::archive_db::DbError::Query(Arc::new(e)))
     });
     let sending = Sending {
+        key: r.key,
         encoding: r.encoding,
         rate,
         implicit: r.implicit,
     };
-    if let Err(stop) = send_batches(d, &mut brx, rx, out, tracker, sending).await {
+    if let Err(stop) = send_batches(d, &mut brx, rx, out, tracker, sending, acks).await {
         // The slot goes back before the close frame waits on the socket; dropping the
         // channel ends the back-fill's thread at its next batch.
         drop(slot);
         return stopped(d, out, stop).await;
     }
-    let ids = match job.await {
+    let (ids, reached) = match job.await {
         Ok(Ok(done)) if done.lapped.is_some() => {
             tracing::warn!(
                 data_type = ?done.lapped,
@@ -146,7 +220,7 @@ pub(crate) async fn backfill_then_handover(
                     "implicit resume cut at IMPLICIT_RESUME_MAX: going live; the entries after `gap_after` up to the live point are not sent (the collector's own sync catches up when it restarts)"
                 );
             }
-            done.ids
+            (done.ids, done.reached)
         }
         // Going on live would leave a gap the collector cannot see: close with 1011, and
         // it resumes from the same point when it reconnects.
@@ -175,11 +249,12 @@ pub(crate) async fn backfill_then_handover(
     }
     out.flush().await.ok()?;
     tracker.flushed();
-    Some(handover)
+    Some((handover, reached))
 }
 
 /// How a back-fill's batches go out.
 struct Sending {
+    key: PublicKey,
     encoding: Encoding,
     /// Entries a second (0: unpaced).
     rate: u64,
@@ -196,7 +271,9 @@ async fn send_batches(
     out: &mut Writer,
     tracker: &mut Tracker,
     how: Sending,
+    acks: &crate::server::session::Acks,
 ) -> Result<(), Stop> {
+    let mut saved_at = Instant::now();
     let (deadline, min_rate) = {
         let c = d.config();
         (c.backfill_send_timeout(), c.backfill_min_bytes_per_sec)
@@ -256,6 +333,11 @@ async fn send_batches(
             }
         }
         tracker.flushed();
+        // The point moves forward as the collector acknowledges: a retry never starts over.
+        if saved_at.elapsed() >= crate::backfill::positions::SAVE_EVERY {
+            acks.hand_over(d, how.key, tracker);
+            saved_at = Instant::now();
+        }
         progress.wrote(bytes);
         sent += batch.len() as u64;
         if how.implicit {
@@ -273,9 +355,22 @@ async fn send_batches(
 }
 
 /// Ends a back-fill that stopped early, telling the collector why where it can.
-async fn stopped(d: &Distributor, out: &mut Writer, stop: Stop) -> Option<Handover> {
+pub(crate) async fn stopped<T>(d: &Distributor, out: &mut Writer, stop: Stop) -> Option<T> {
     match stop {
         Stop::Socket | Stop::Closed(Err(_)) => {}
+        Stop::NotCovered => {
+            close_backfill_failed::<()>(d, out).await;
+        }
+        Stop::Lapped => {
+            tracing::warn!("catch-up lapped by the replay buffer; closing with 4001");
+            d.hub.metrics.slow_consumer_drops.inc();
+            close_with(
+                out,
+                CLOSE_SLOW_CONSUMER,
+                "too slow to catch up; resume later",
+            )
+            .await;
+        }
         Stop::Closed(Ok(reason)) => {
             tracing::info!(
                 code = reason.code,
@@ -310,7 +405,7 @@ async fn stopped(d: &Distributor, out: &mut Writer, stop: Stop) -> Option<Handov
 }
 
 /// Tells a resuming collector that its back-fill failed (1011: try again later).
-async fn close_backfill_failed(d: &Distributor, out: &mut Writer) -> Option<Handover> {
+async fn close_backfill_failed<T>(d: &Distributor, out: &mut Writer) -> Option<T> {
     d.resumes_refused.inc();
     close_with(
         out,

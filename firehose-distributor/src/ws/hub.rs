@@ -106,6 +106,9 @@ struct Handle {
     id: u64,
     tx: mpsc::Sender<Shared>,
     close: Option<oneshot::Sender<CloseReason>>,
+    /// Queued published messages: false while the session catches up from the replay
+    /// buffer ([`Hub::attach`] turns it on).
+    live: bool,
 }
 
 /// One registered session's receiving ends.
@@ -143,13 +146,16 @@ struct Registry {
     last: firehose_core::since::Since,
 }
 
-/// The registry of live sessions, one per collector key.
+/// The registry of live sessions, one per collector key, and the replay buffer of what was
+/// published.
 #[derive(Default)]
 pub struct Hub {
     sessions: Mutex<Registry>,
     next_id: AtomicU64,
     /// Counters.
     pub metrics: HubMetrics,
+    /// The most recent messages, for resuming sessions ([`crate::ws::replay`]).
+    replay: crate::ws::replay::Replay,
 }
 
 impl std::fmt::Debug for Hub {
@@ -161,9 +167,60 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
+    /// A hub whose replay buffer keeps up to `replay_bytes` of the newest messages.
+    pub fn with_replay(replay_bytes: usize) -> Self {
+        Self {
+            replay: crate::ws::replay::Replay::new(replay_bytes),
+            ..Self::default()
+        }
+    }
+
+    /// The replay buffer.
+    pub fn replay(&self) -> &crate::ws::replay::Replay {
+        &self.replay
+    }
+
     /// Registers a session for `key` with a queue of `capacity` messages. An existing session
     /// with the same key is closed with [`CLOSE_REPLACED`].
     pub fn register(&self, key: PublicKey, capacity: usize) -> SessionRx {
+        self.register_as(key, capacity, true)
+    }
+
+    /// Registers a session that catches up from the replay buffer first: closable like any
+    /// other, but nothing is queued to it until [`Hub::attach`].
+    pub fn register_catching_up(&self, key: PublicKey, capacity: usize) -> SessionRx {
+        self.register_as(key, capacity, false)
+    }
+
+    /// Turns session `id` of `key` live if it has read the replay buffer up to `next_seq`
+    /// (the seq the next published message gets): from then on every message is queued to
+    /// it, so nothing is missed or repeated. `false`: more was published meanwhile (read it,
+    /// then try again), or the session is gone.
+    pub fn attach(&self, key: &PublicKey, id: u64, next_seq: u64) -> bool {
+        let mut reg = self.sessions.lock().expect("hub lock");
+        if self.replay.next_seq() != next_seq {
+            return false;
+        }
+        match reg.map.get_mut(key) {
+            Some(h) if h.id == id => {
+                h.live = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Puts a message read before the live readers started into the replay buffer (no
+    /// session is sent it), in publish order.
+    pub fn prefill(&self, msg: &Shared) {
+        let mut reg = self.sessions.lock().expect("hub lock");
+        if let Some(k) = msg.key() {
+            reg.last.advance_key(k);
+        }
+        self.replay.push(msg);
+    }
+
+    fn register_as(&self, key: PublicKey, capacity: usize, live: bool) -> SessionRx {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, messages) = mpsc::channel(capacity.max(1));
         let (close_tx, close) = oneshot::channel();
@@ -175,6 +232,7 @@ impl Hub {
                 id,
                 tx,
                 close: Some(close_tx),
+                live,
             },
         );
         drop(reg);
@@ -236,24 +294,30 @@ impl Hub {
         if let Some(k) = msg.key() {
             reg.last.advance_key(k);
         }
-        reg.map.retain(|key, h| match h.tx.try_send(msg.clone()) {
-            Ok(()) => {
-                delivered += 1;
-                true
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.metrics.slow_consumer_drops.inc();
-                tracing::warn!(collector = %key, "slow consumer: queue full, closing");
-                if let Some(c) = h.close.take() {
-                    let _ = c.send(CloseReason {
-                        code: CLOSE_SLOW_CONSUMER,
-                        reason: "slow consumer: queue overflowed",
-                    });
-                }
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        });
+        // Under the registry lock: a session attaches exactly at a seq (see `attach`).
+        self.replay.push(msg);
+        reg.map
+            .retain(|key, h| match h.live.then(|| h.tx.try_send(msg.clone())) {
+                None => true,
+                Some(r) => match r {
+                    Ok(()) => {
+                        delivered += 1;
+                        true
+                    }
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        self.metrics.slow_consumer_drops.inc();
+                        tracing::warn!(collector = %key, "slow consumer: queue full, closing");
+                        if let Some(c) = h.close.take() {
+                            let _ = c.send(CloseReason {
+                                code: CLOSE_SLOW_CONSUMER,
+                                reason: "slow consumer: queue overflowed",
+                            });
+                        }
+                        false
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                },
+            });
         self.metrics.deliveries.inc_by(delivered);
     }
 
