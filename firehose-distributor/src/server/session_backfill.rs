@@ -82,7 +82,9 @@ pub(crate) async fn resume(
         Ok(n) => {
             d.implicit.from_replay.inc();
             tracing::info!(collector = %r.key, sent = n, "caught up from the replay buffer; live");
-            return Ok(None);
+            // Live entries at or before the point are skipped too (a collector that resumes
+            // from another distributor may be ahead of this one's readers).
+            return Ok(Some(Handover::new(from.since, Default::default())));
         }
         Err(Stop::NotCovered) => {}
         Err(stop) => {
