@@ -19,11 +19,17 @@ pub struct Args {
     url: Vec<String>,
     #[command(flatten)]
     keys: KeyArgs,
-    /// Resume after this point instead of starting live: a cycle counter (`41`), or the
-    /// wire's resume object (`{"cycle": 41, "receipt": {"cycle": 41, "timestamp": ..., "id": "..."}}`).
-    /// Without it, a key the distributor remembers resumes where its last connection ended.
-    #[arg(long)]
+    /// Start from this point instead of live: a cycle counter (`41`: cycle 41's record, its
+    /// receipts and original txs, and everything after), or the wire's resume object, the
+    /// last record of each type you have (`{"cycle": 41, "receipt": {"cycle": 41,
+    /// "timestamp": ..., "id": "..."}}`).
+    #[arg(long, conflicts_with = "resume")]
     since: Option<String>,
+    /// Start where the distributor remembers this key's last connection ended (as a
+    /// collector without `since` is resumed). Without it (and without --since) the tail is
+    /// live from now on.
+    #[arg(long)]
+    resume: bool,
     /// Print only these types (comma-separated: cycle, originalTx, receipt).
     #[arg(long, value_delimiter = ',', value_parser = parse_type)]
     types: Vec<DataType>,
@@ -45,13 +51,21 @@ fn parse_type(s: &str) -> Result<DataType, String> {
         .ok_or_else(|| format!("`{s}`: expected cycle, originalTx or receipt"))
 }
 
-/// A `--since` value: a cycle counter or a resume object.
+/// A `--since` value: a cycle counter (every type from that cycle on) or a resume object.
 fn parse_since(s: &str) -> anyhow::Result<Since> {
     let s = s.trim();
     if let Ok(cycle) = s.parse::<u64>() {
+        // Before every receipt and original tx of `cycle` (timestamps and ids sort after
+        // 0 and ""), and after the cycle before it.
+        let start = firehose_client::core::since::PageKey {
+            cycle,
+            timestamp: 0,
+            id: String::new(),
+        };
         return Ok(Since {
-            cycle: Some(cycle),
-            ..Since::default()
+            cycle: cycle.checked_sub(1),
+            original_tx: Some(start.clone()),
+            receipt: Some(start),
         });
     }
     serde_json::from_str(s).context("--since: expected a cycle counter or a resume object")
@@ -65,6 +79,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut cfg = ClientConfig::new(first, args.keys.identity()?, distributor);
     cfg.crypto = args.keys.crypto()?;
     cfg.since = args.since.as_deref().map(parse_since).transpose()?;
+    // Live unless asked to resume: a tail run twice must not replay what the first printed.
+    cfg.implicit_resume = args.resume;
     if args.msgpack {
         cfg.encoding = Encoding::MessagePack;
     }

@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use support::*;
 
 #[test]
@@ -29,7 +31,7 @@ fn tail_prints_verified_records_and_stops_on_refusal_or_a_foreign_signature() {
     let key = key.to_str().unwrap();
     let ws = demo.ws();
 
-    // From cycle 3 on, cycles only: consecutive counters.
+    // From cycle 3 on (cycle 3 included), cycles only: consecutive counters.
     let out = firehose(&[
         "tail",
         "--url",
@@ -48,7 +50,7 @@ fn tail_prints_verified_records_and_stops_on_refusal_or_a_foreign_signature() {
         .iter()
         .map(|l| l["cycle"]["counter"].as_u64().expect("a cycle line"))
         .collect();
-    assert_eq!(counters, [4, 5, 6, 7, 8]);
+    assert_eq!(counters, [3, 4, 5, 6, 7]);
 
     // Receipts, in MessagePack frames, with a dead distributor first to fail over from.
     let dead = format!("ws://127.0.0.1:{}", free_port());
@@ -115,4 +117,75 @@ fn tail_prints_verified_records_and_stops_on_refusal_or_a_foreign_signature() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The first counter `tail ARGS --types cycle --count N` prints, and the last.
+fn cycles(ws: &str, key: &str, extra: &[&str], count: &str) -> (u64, u64) {
+    let mut args = vec![
+        "tail",
+        "--url",
+        ws,
+        "--key-file",
+        key,
+        "--types",
+        "cycle",
+        "--count",
+        count,
+    ];
+    args.extend_from_slice(extra);
+    let out = firehose(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let counters: Vec<u64> = stdout_lines(&out)
+        .iter()
+        .map(|l| l["cycle"]["counter"].as_u64().expect("a cycle line"))
+        .collect();
+    (counters[0], *counters.last().unwrap())
+}
+
+/// `tail` is live by default (the same key run again does not replay from where the last
+/// run ended), `--resume` takes the remembered point, and `--since N` starts every type at
+/// cycle N.
+#[test]
+fn tail_is_live_by_default_resumes_on_request_and_since_covers_every_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path(), "listed.json");
+    let demo = Demo::start(dir.path(), &public);
+    let key = key.to_str().unwrap();
+    let ws = demo.ws();
+    // The demo writes 20 cycles a second.
+    let (_, first_end) = cycles(&ws, key, &[], "3");
+    std::thread::sleep(Duration::from_secs(2));
+    let (live, live_end) = cycles(&ws, key, &[], "1");
+    assert!(
+        live > first_end + 5,
+        "a second run is live ({live}), not a replay from {first_end}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let (resumed, _) = cycles(&ws, key, &["--resume"], "1");
+    assert!(
+        resumed > live_end && resumed <= live_end + 5,
+        "--resume goes on from where the last run ended ({live_end}), got {resumed}"
+    );
+    for t in ["receipt", "originalTx"] {
+        let out = firehose(&[
+            "tail",
+            "--url",
+            &ws,
+            "--key-file",
+            key,
+            "--since",
+            "2",
+            "--types",
+            t,
+            "--count",
+            "1",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let lines = stdout_lines(&out);
+        assert_eq!(
+            lines[0][t]["cycle"].as_u64(),
+            Some(2),
+            "--since 2 --types {t}: {lines:?}"
+        );
+    }
 }

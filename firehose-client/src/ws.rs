@@ -47,6 +47,9 @@ pub struct ClientConfig {
     pub since: Option<Since>,
     /// Wire encoding to ask for (JSON text frames by default; MessagePack binary frames).
     pub encoding: Encoding,
+    /// Without `since`: let the distributor resume from the point it remembers for this key
+    /// (true, the default, as relayer-collector gets); false: live from now on.
+    pub implicit_resume: bool,
 }
 
 impl ClientConfig {
@@ -59,6 +62,7 @@ impl ClientConfig {
             crypto: Crypto::default(),
             since: None,
             encoding: Encoding::Json,
+            implicit_resume: true,
         }
     }
 
@@ -68,6 +72,7 @@ impl ClientConfig {
             SubscriptionRequest::new(SubscriptionType::Firehose, self.keys.public_key(), now_ms());
         req.since = self.since.clone();
         req.encoding = self.encoding;
+        req.implicit_resume = self.implicit_resume;
         format!(
             "{}/?data={}",
             self.url,

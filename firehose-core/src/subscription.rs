@@ -61,6 +61,10 @@ pub struct SubscriptionRequest {
     pub encoding: Encoding,
     /// Other `collectorInfo` fields, kept in the signed object.
     pub extra_info: serde_json::Map<String, Value>,
+    /// Whether the distributor may resume this collector from the point it remembers for
+    /// its key when `since` is absent (beyond the original; default true). `false` is sent
+    /// as `"implicitResume": false`: live from now on (the original ignores the field).
+    pub implicit_resume: bool,
 }
 
 /// `collectorInfo` field names.
@@ -69,6 +73,7 @@ mod field {
     pub const TIMESTAMP: &str = "timestamp";
     pub const SINCE: &str = "since";
     pub const ENCODING: &str = "encoding";
+    pub const IMPLICIT_RESUME: &str = "implicitResume";
 }
 
 impl SubscriptionRequest {
@@ -81,6 +86,7 @@ impl SubscriptionRequest {
             since: None,
             encoding: Encoding::Json,
             extra_info: Default::default(),
+            implicit_resume: true,
         }
     }
 
@@ -101,6 +107,9 @@ impl SubscriptionRequest {
         }
         if self.encoding != Encoding::Json {
             info.insert(field::ENCODING.into(), self.encoding.name().into());
+        }
+        if !self.implicit_resume {
+            info.insert(field::IMPLICIT_RESUME.into(), Value::Bool(false));
         }
         serde_json::json!({"collectorInfo": info, "sender": self.sender.to_hex()})
     }
@@ -243,6 +252,12 @@ impl SignedSubscription {
                 Encoding::from_name(name).ok_or_else(|| RequestError::Encoding(name.to_owned()))
             }
         }
+    }
+
+    /// Whether the collector lets the distributor resume it from a remembered point when it
+    /// sends no `since`: anything but `"implicitResume": false` says yes.
+    pub fn implicit_resume(&self) -> bool {
+        self.info().get(field::IMPLICIT_RESUME) != Some(&Value::Bool(false))
     }
 
     /// The whole `collectorInfo` object.

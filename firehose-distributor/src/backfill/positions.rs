@@ -225,7 +225,6 @@ pub struct Tracker {
     written: VecDeque<(u64, [Option<Shared>; 3])>,
     /// The last message of each type pushed since the last flush.
     unflushed: [Option<Shared>; 3],
-    pushed_bytes: u64,
     written_bytes: u64,
     changed: bool,
     delivered_any: bool,
@@ -242,7 +241,6 @@ impl Tracker {
             delivered: start,
             written: VecDeque::new(),
             unflushed: Default::default(),
-            pushed_bytes: 0,
             written_bytes: 0,
             changed: false,
             delivered_any: false,
@@ -257,12 +255,11 @@ impl Tracker {
         }
     }
 
-    /// `msg` was pushed to the socket writer as `bytes` bytes.
-    pub fn pushed(&mut self, msg: &Shared, bytes: usize) {
+    /// `msg` was pushed to the socket writer.
+    pub fn pushed(&mut self, msg: &Shared) {
         if !self.enabled {
             return;
         }
-        self.pushed_bytes += bytes as u64;
         if let Some(k) = msg.key() {
             self.first_of_type(k);
             self.unflushed[k.data_type.index()] = Some(msg.clone());
@@ -297,12 +294,13 @@ impl Tracker {
         self.changed |= set;
     }
 
-    /// Everything pushed so far is written (one entry per flush, not per message).
-    pub fn flushed(&mut self) {
+    /// Everything pushed so far is written, and the socket has been written `written` bytes
+    /// in all (one entry per flush, not per message).
+    pub fn flushed(&mut self, written: u64) {
         if !self.enabled {
             return;
         }
-        self.written_bytes = self.pushed_bytes;
+        self.written_bytes = written;
         if self.unflushed.iter().any(Option::is_some) {
             let last = std::mem::take(&mut self.unflushed);
             self.written.push_back((self.written_bytes, last));
@@ -310,20 +308,21 @@ impl Tracker {
         // Unacknowledged flushes are kept until the next settle; without one (a socket whose
         // queue cannot be read), the LAG_BYTES rule keeps the list short.
         if self.written.len() > MAX_UNSETTLED {
-            self.settle(None, 0);
+            self.settle(written, None, 0);
         }
     }
 
     /// Counts as delivered every message whose last byte the collector's TCP acknowledged:
-    /// `unacked` is the socket's unacknowledged send queue now (`None`: unknown, then
-    /// messages [`LAG_BYTES`] behind the last written count), less `margin` more bytes.
-    pub fn settle(&mut self, unacked: Option<u64>, margin: u64) {
+    /// the socket has been written `written` bytes in all and `unacked` of them are still in
+    /// its send queue (`None`: unknown, then messages [`LAG_BYTES`] behind count), less
+    /// `margin` more bytes.
+    pub fn settle(&mut self, written: u64, unacked: Option<u64>, margin: u64) {
         if !self.enabled {
             return;
         }
         let acked = match unacked {
-            Some(q) => self.written_bytes.saturating_sub(q).saturating_sub(margin),
-            None => self.written_bytes.saturating_sub(LAG_BYTES.max(margin)),
+            Some(q) => written.saturating_sub(q).saturating_sub(margin),
+            None => written.saturating_sub(LAG_BYTES.max(margin)),
         };
         while let Some((end, _)) = self.written.front() {
             if *end > acked {
@@ -415,21 +414,22 @@ mod tests {
             cycle: Some(0),
             ..Since::default()
         });
-        t.pushed(&cycle_msg(1), 100);
-        t.flushed();
-        t.pushed(&cycle_msg(2), 100);
-        t.flushed();
-        t.settle(Some(200), 0);
+        t.pushed(&cycle_msg(1));
+        t.flushed(100);
+        t.pushed(&cycle_msg(2));
+        t.flushed(200);
+        t.settle(200, Some(200), 0);
         assert!(!t.take_changed(), "nothing acknowledged");
-        t.settle(Some(101), 0);
+        t.settle(200, Some(101), 0);
         assert!(!t.take_changed(), "one byte of message 1 unacknowledged");
-        t.settle(Some(100), 0);
+        t.settle(200, Some(100), 0);
         assert!(t.take_changed() && t.delivered_any());
         assert_eq!(t.delivered().cycle, Some(1));
         // A margin for a proxy that acknowledges for the collector.
-        t.settle(Some(0), 50);
+        t.settle(200, Some(0), 50);
         assert!(!t.take_changed());
-        t.settle(Some(0), 0);
+        // A close frame written after message 2, still unacknowledged.
+        t.settle(210, Some(10), 0);
         assert_eq!(t.delivered().cycle, Some(2));
     }
 
@@ -447,20 +447,20 @@ mod tests {
         // Nothing of a type when the session joined: its first message sets the point just
         // before it.
         let mut first = Tracker::new(Since::default());
-        first.pushed(&msg(5), 10);
+        first.pushed(&msg(5));
         assert!(first.take_changed());
         assert_eq!(first.delivered().cycle, Some(4));
         let mut t = Tracker::new(Since {
             cycle: Some(0),
             ..Since::default()
         });
-        t.pushed(&msg(1), 1000);
-        t.flushed();
-        t.settle(None, 0);
+        t.pushed(&msg(1));
+        t.flushed(1000);
+        t.settle(1000, None, 0);
         assert!(!t.take_changed(), "still within the lag");
-        t.pushed(&msg(2), LAG_BYTES as usize);
-        t.flushed();
-        t.settle(None, 0);
+        t.pushed(&msg(2));
+        t.flushed(1000 + LAG_BYTES);
+        t.settle(1000 + LAG_BYTES, None, 0);
         assert!(t.take_changed());
         assert_eq!(t.delivered().cycle, Some(1));
         assert_eq!(t.delivered().cycle, Some(1), "2 is still within the lag");

@@ -98,7 +98,7 @@ pub(crate) async fn from_replay(
                 continue;
             }
             if let Some(frame) = m.frame(from.encoding) {
-                tracker.pushed(m, frame.len());
+                tracker.pushed(m);
                 out.push(frame);
                 n += 1;
             }
@@ -113,14 +113,14 @@ pub(crate) async fn from_replay(
                 c = &mut rx.close => Err(Stop::Closed(c)),
             };
             flushed?;
-            tracker.flushed();
+            tracker.flushed(out.written());
             sent += n;
             if from.implicit {
                 d.implicit.backfilled.inc_by(n);
             }
         }
         if saved_at.elapsed() >= crate::backfill::positions::SAVE_EVERY {
-            acks.hand_over(d, from.key, tracker);
+            acks.hand_over(d, from.key, tracker, out);
             saved_at = Instant::now();
         }
         if from.rate > 0 {

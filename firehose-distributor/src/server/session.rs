@@ -36,11 +36,17 @@ pub(crate) struct Acks {
 
 impl Acks {
     /// Counts as delivered what the collector's TCP acknowledged, and remembers the point.
-    pub(crate) fn hand_over(&self, d: &Distributor, key: PublicKey, tracker: &mut Tracker) {
+    pub(crate) fn hand_over(
+        &self,
+        d: &Distributor,
+        key: PublicKey,
+        tracker: &mut Tracker,
+        out: &Writer,
+    ) {
         let unacked = self
             .fd
             .and_then(|fd| firehose_tcpq::unacknowledged(fd).ok());
-        tracker.settle(unacked, self.margin);
+        tracker.settle(out.written(), unacked, self.margin);
         d.remember(key, tracker.delivered(), tracker.delivered_any());
     }
 }
@@ -106,6 +112,8 @@ pub(crate) async fn upgrade(
     // connection ended, if the distributor remembers it (crate::backfill::positions).
     let (since, implicit) = match since {
         Some(s) => (Some(s), false),
+        // `"implicitResume": false`: the collector asks for live only.
+        None if !accepted.request.implicit_resume() => (None, false),
         None => match d.remembered(&accepted.sender) {
             Some(p) => {
                 tracing::info!(collector = %accepted.sender, since = %serde_json::to_string(&p).unwrap_or_default(), "implicit resume: back-filling from where the last connection ended");
@@ -203,7 +211,7 @@ async fn run_session(
             &acks,
         )
         .await;
-        acks.hand_over(d, key, &mut tracker);
+        acks.hand_over(d, key, &mut tracker, &out);
         match done {
             Ok(h) => handover = h,
             Err(()) => {
@@ -226,13 +234,13 @@ async fn run_session(
                         // Send what is already queued, for a bounded time.
                         while let Ok(m) = rx.messages.try_recv() {
                             if let Some(frame) = m.frame(encoding) {
-                                tracker.pushed(&m, frame.len());
+                                tracker.pushed(&m);
                                 out.push(frame);
                             }
                         }
                         let flushed = tokio::time::timeout(crate::ws::hub::SHUTDOWN_FLUSH, out.flush()).await;
                         if matches!(flushed, Ok(Ok(()))) {
-                            tracker.flushed();
+                            tracker.flushed(out.written());
                         }
                     }
                     close_with(&mut out, r.code, r.reason).await;
@@ -248,13 +256,13 @@ async fn run_session(
                         continue;
                     }
                     if let Some(frame) = msg.frame(encoding) {
-                        tracker.pushed(&msg, frame.len());
+                        tracker.pushed(&msg);
                         out.push(frame);
                     }
                 }
             }
             _ = save.tick() => {
-                acks.hand_over(d, key, &mut tracker);
+                acks.hand_over(d, key, &mut tracker, &out);
                 continue;
             }
             m = incoming.next() => match m {
@@ -290,10 +298,10 @@ async fn run_session(
             if !written {
                 break;
             }
-            tracker.flushed();
+            tracker.flushed(out.written());
         }
     }
-    acks.hand_over(d, key, &mut tracker);
+    acks.hand_over(d, key, &mut tracker, &out);
     d.hub.unregister(&key, rx.id);
     tracing::info!(collector = %key, "collector disconnected");
 }

@@ -245,12 +245,12 @@ async fn backfill_then_handover(
             continue;
         }
         if let Some(frame) = m.frame(r.encoding) {
-            tracker.pushed(&m, frame.len());
+            tracker.pushed(&m);
             out.push(frame);
         }
     }
     out.flush().await.ok()?;
-    tracker.flushed();
+    tracker.flushed(out.written());
     Some((handover, reached))
 }
 
@@ -311,7 +311,7 @@ async fn send_batches(
         for m in &batch {
             if let Some(frame) = m.frame(how.encoding) {
                 bytes += frame.len() as u64;
-                tracker.pushed(m, frame.len());
+                tracker.pushed(m);
                 out.push(frame);
             }
         }
@@ -334,10 +334,10 @@ async fn send_batches(
                 }
             }
         }
-        tracker.flushed();
+        tracker.flushed(out.written());
         // The point moves forward as the collector acknowledges: a retry never starts over.
         if saved_at.elapsed() >= crate::backfill::positions::SAVE_EVERY {
-            acks.hand_over(d, how.key, tracker);
+            acks.hand_over(d, how.key, tracker, out);
             saved_at = Instant::now();
         }
         progress.wrote(bytes);

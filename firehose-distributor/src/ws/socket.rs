@@ -85,6 +85,8 @@ impl<R: Unpin> AsyncWrite for ReadOnly<R> {
 pub struct FrameWriter<W> {
     io: W,
     queue: VecDeque<Bytes>,
+    /// Bytes written to `io` so far (every frame, whoever queued it).
+    written: u64,
 }
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
@@ -93,6 +95,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         Self {
             io,
             queue: VecDeque::new(),
+            written: 0,
         }
     }
 
@@ -101,6 +104,11 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         if !frame.is_empty() {
             self.queue.push_back(frame);
         }
+    }
+
+    /// Bytes written to the socket so far (all frames).
+    pub fn written(&self) -> u64 {
+        self.written
     }
 
     /// Frames (or what is left of one) not written yet.
@@ -144,6 +152,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
     /// Drops `n` written bytes from the front of the queue.
     fn consume(&mut self, mut n: usize) {
+        self.written += n as u64;
         while n > 0 {
             let Some(front) = self.queue.front_mut() else {
                 return;
