@@ -21,8 +21,8 @@ use firehose_core::since::Since;
 
 use crate::backfill::positions::Tracker;
 use crate::backfill::resume::Handover;
-use crate::server::session::Acks;
-use crate::server::session_backfill::Stop;
+use crate::server::acks::Acks;
+use crate::server::stop::Stop;
 use crate::server::Distributor;
 use crate::ws::hub::SessionRx;
 use crate::ws::socket::SessionWriter as Writer;

@@ -15,6 +15,7 @@
 //! | [`reload`] | the subscriber list reloaded on a file change or `SIGUSR1`; expired ones swept |
 //! | [`mq`] | MQ mode's service: the publisher with the HTTP API beside it |
 
+mod acks;
 pub mod api;
 pub(crate) mod catchup;
 pub mod metrics;
@@ -25,6 +26,7 @@ pub mod reload;
 pub mod router;
 pub mod session;
 pub(crate) mod session_backfill;
+mod stop;
 
 use crate::metrics::Counter;
 use std::sync::{Arc, RwLock};

@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::auth;
 use crate::backfill::positions::Tracker;
+use crate::server::acks::Acks;
 use crate::server::{Distributor, SESSION_MAX_INCOMING, SESSION_READ_BUFFER};
 use crate::ws::frames;
 use crate::ws::upgrade::{Connection, NotWebsocket, Upgrade};
@@ -23,32 +24,6 @@ pub(crate) use crate::ws::socket::{close_with, SessionWriter as Writer, CLOSE_WA
 
 fn unauthorized() -> Response {
     (StatusCode::UNAUTHORIZED, "Unauthorized").into_response()
-}
-
-/// How a session learns what its collector's TCP acknowledged, and hands its point over.
-pub(crate) struct Acks {
-    /// The connection's descriptor (absent: the [`crate::backfill::positions::LAG_BYTES`]
-    /// rule applies).
-    fd: Option<std::os::fd::RawFd>,
-    /// `RESUME_ACK_MARGIN_BYTES`.
-    margin: u64,
-}
-
-impl Acks {
-    /// Counts as delivered what the collector's TCP acknowledged, and remembers the point.
-    pub(crate) fn hand_over(
-        &self,
-        d: &Distributor,
-        key: PublicKey,
-        tracker: &mut Tracker,
-        out: &Writer,
-    ) {
-        let unacked = self
-            .fd
-            .and_then(|fd| firehose_tcpq::unacknowledged(fd).ok());
-        tracker.settle(out.written(), unacked, self.margin);
-        d.remember(key, tracker.delivered(), tracker.delivered_any());
-    }
 }
 
 pub(crate) async fn upgrade(

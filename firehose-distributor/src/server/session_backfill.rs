@@ -20,9 +20,10 @@ use firehose_logreader::TailOptions;
 use crate::backfill::positions::Tracker;
 use crate::backfill::resume::Handover;
 use crate::backfill::slots::Progress;
+use crate::server::stop::{close_backfill_failed, stopped, Stop};
 use crate::server::Distributor;
-use crate::ws::hub::{CloseReason, SessionRx, CLOSE_SLOW_CONSUMER};
-use crate::ws::socket::{close_with, SessionWriter as Writer};
+use crate::ws::hub::SessionRx;
+use crate::ws::socket::SessionWriter as Writer;
 
 /// How often a running back-fill checks its deadlines and its progress.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -55,7 +56,7 @@ pub(crate) async fn resume(
     rx: &mut SessionRx,
     out: &mut Writer,
     tracker: &mut Tracker,
-    acks: &crate::server::session::Acks,
+    acks: &crate::server::acks::Acks,
 ) -> Result<Option<Handover>, ()> {
     if !r.catch_up {
         return match backfill_then_handover(d, r, rx, out, tracker, acks).await {
@@ -111,22 +112,6 @@ pub(crate) async fn resume(
     }
 }
 
-/// Why a running back-fill or catch-up stops early.
-pub(crate) enum Stop {
-    /// The socket failed.
-    Socket,
-    /// The hub closed the session (replaced, removed, shutting down).
-    Closed(Result<CloseReason, tokio::sync::oneshot::error::RecvError>),
-    /// A batch did not leave within the send deadline.
-    Stalled,
-    /// Too slow while another collector waits for a slot.
-    Yield,
-    /// The replay buffer does not reach back to the resume point (nothing was sent).
-    NotCovered,
-    /// The replay buffer dropped what a catch-up had still to send.
-    Lapped,
-}
-
 /// Back-fills a resuming session, then sends the live entries queued meanwhile that the
 /// back-fill did not cover (none for a session that catches up). `None` if the session
 /// ended (closed as it should be); else the filter for what follows, and the point reached.
@@ -136,7 +121,7 @@ async fn backfill_then_handover(
     rx: &mut SessionRx,
     out: &mut Writer,
     tracker: &mut Tracker,
-    acks: &crate::server::session::Acks,
+    acks: &crate::server::acks::Acks,
 ) -> Option<(Handover, Since)> {
     let db = d.db();
     if !db.is_configured() {
@@ -273,7 +258,7 @@ async fn send_batches(
     out: &mut Writer,
     tracker: &mut Tracker,
     how: Sending,
-    acks: &crate::server::session::Acks,
+    acks: &crate::server::acks::Acks,
 ) -> Result<(), Stop> {
     let mut saved_at = Instant::now();
     let (deadline, min_rate) = {
@@ -354,68 +339,6 @@ async fn send_batches(
             }
         }
     }
-}
-
-/// Ends a back-fill that stopped early, telling the collector why where it can.
-pub(crate) async fn stopped<T>(d: &Distributor, out: &mut Writer, stop: Stop) -> Option<T> {
-    match stop {
-        Stop::Socket | Stop::Closed(Err(_)) => {}
-        Stop::NotCovered => {
-            close_backfill_failed::<()>(d, out).await;
-        }
-        Stop::Lapped => {
-            tracing::warn!("catch-up lapped by the replay buffer; closing with 4001");
-            d.hub.metrics.slow_consumer_drops.inc();
-            close_with(
-                out,
-                CLOSE_SLOW_CONSUMER,
-                "too slow to catch up; resume later",
-            )
-            .await;
-        }
-        Stop::Closed(Ok(reason)) => {
-            tracing::info!(
-                code = reason.code,
-                reason = reason.reason,
-                "closing a back-filling session"
-            );
-            close_with(out, reason.code, reason.reason).await;
-        }
-        Stop::Stalled => {
-            tracing::warn!("back-fill: the collector does not read; closing with 4001");
-            d.hub.metrics.slow_consumer_drops.inc();
-            close_with(
-                out,
-                CLOSE_SLOW_CONSUMER,
-                "too slow during the back-fill; resume later",
-            )
-            .await;
-        }
-        Stop::Yield => {
-            tracing::warn!("back-fill too slow while others wait for a slot; closing with 4001");
-            d.hub.metrics.slow_consumer_drops.inc();
-            d.backfills_yielded.inc();
-            close_with(
-                out,
-                CLOSE_SLOW_CONSUMER,
-                "back-fill too slow while others wait; resume later",
-            )
-            .await;
-        }
-    }
-    None
-}
-
-/// Tells a resuming collector that its back-fill failed (1011: try again later).
-async fn close_backfill_failed<T>(d: &Distributor, out: &mut Writer) -> Option<T> {
-    d.resumes_refused.inc();
-    close_with(
-        out,
-        firehose_core::protocol::CLOSE_RESUME_LATER,
-        "history not available; resume again later",
-    )
-    .await;
-    None
 }
 
 /// After a back-fill, the live reader may still publish entries the collector has (it lags

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | [`upgrade`] | the websocket handshake, taken from hyper so that sessions own the socket |
 //! | [`hub`] | sessions, one per collector key; fan-out with a slow-consumer policy |
+//! | [`message`] | a published message: its frames, encoded once per wire format and shared |
 //! | [`replay`] | the newest published messages, for resuming sessions to catch up from |
 //! | [`socket`] | a session's socket: tungstenite reads; shared frames written, many per call |
 //! | [`frames`] | server frames as finished bytes, built once per message for every session |
@@ -13,6 +14,7 @@
 
 pub mod frames;
 pub mod hub;
+pub mod message;
 pub mod replay;
 pub mod socket;
 pub mod upgrade;

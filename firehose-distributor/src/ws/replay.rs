@@ -23,7 +23,7 @@ use std::sync::RwLock;
 use firehose_core::records::DataType;
 use firehose_core::since::{RecordKey, Since};
 
-use crate::ws::hub::Shared;
+use crate::ws::message::Shared;
 
 /// Bytes a message costs in the buffer besides its frame (the `Arc`, the key, the slot).
 const OVERHEAD: usize = 128;
@@ -207,7 +207,7 @@ pub fn raise(point: &mut Since, key: &RecordKey) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ws::hub::Outgoing;
+    use crate::ws::message::Outgoing;
 
     fn cycle(i: u64) -> Shared {
         let k = RecordKey {
