@@ -5,39 +5,15 @@
 
 use firehose_testkit as common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use firehose_client::{Client, ClientConfig};
-use firehose_core::crypto::{KeyPair, PublicKey};
-use firehose_core::records::{DataType, Record};
+use firehose_core::crypto::KeyPair;
+use firehose_core::records::Record;
 use firehose_dbstore::fixture::FixtureSpec;
-use firehose_distributor::config::DEV_PUBLIC_KEY;
 use firehose_sim::ArchiverSim;
 
-type Seen = Arc<Mutex<HashMap<(DataType, String), usize>>>;
-
-/// A collector that behaves like relayer-collector (no `since`; after a close, a fresh
-/// subscription `delay` later), counting what it receives.
-fn relayer_like(url: String, seed: [u8; 32], delay: Duration) -> Seen {
-    let seen: Seen = Arc::default();
-    let out = seen.clone();
-    tokio::spawn(async move {
-        let dev = PublicKey::from_hex(DEV_PUBLIC_KEY).unwrap();
-        loop {
-            let cfg = ClientConfig::new(&url, KeyPair::from_seed(seed), dev);
-            if let Ok(mut sub) = Client::connect(&cfg).await {
-                while let Some(Ok(r)) = sub.next().await {
-                    let key = (r.record.data_type(), r.record.id().to_owned());
-                    *out.lock().unwrap().entry(key).or_default() += 1;
-                }
-            }
-            tokio::time::sleep(delay).await;
-        }
-    });
-    seen
-}
+use common::clients::{relayer_like, Seen};
 
 fn has_all(seen: &Seen, want: &[Record]) -> bool {
     let s = seen.lock().unwrap();
@@ -62,14 +38,6 @@ fn spec() -> FixtureSpec {
         receipt_bytes: 256,
         ..FixtureSpec::default()
     }
-}
-
-/// The value of a counter in Prometheus text (0 if absent).
-fn counter(metrics: &str, name: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// 60 relayer-like collectors are live; the distributor stops (SIGTERM) while the archiver
@@ -99,16 +67,19 @@ async fn a_herd_returning_after_a_restart_is_caught_up_from_the_replay_buffer() 
     let child = common::process::start_binary(bin, &cfg, "warn");
     let url = format!("ws://127.0.0.1:{port}");
     let herd: Vec<Seen> = (0..N)
-        .map(|i| relayer_like(url.clone(), [100 + i; 32], Duration::from_millis(300)))
+        .map(|i| relayer_like(url.clone(), [100 + i; 32], Duration::from_millis(300), None))
         .collect();
     // Every collector live: a probe cycle reaches all of them.
+    // (A collector that connects after a probe never gets it: try again with a new one.)
     let mut live = false;
-    for _ in 0..200 {
+    'probes: for _ in 0..30 {
         let probe = sim.write_cycle().unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if herd.iter().all(|s| has_all(s, &probe)) {
-            live = true;
-            break;
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if herd.iter().all(|s| has_all(s, &probe)) {
+                live = true;
+                break 'probes;
+            }
         }
     }
     assert!(live, "the herd went live");
@@ -159,13 +130,13 @@ async fn a_herd_returning_after_a_restart_is_caught_up_from_the_replay_buffer() 
         dups * 100 < resent,
         "{dups} duplicates for {resent} entries re-sent (1% allowed)"
     );
-    let metrics = common::get(&url, "/metrics").await;
+    let metric = |name| common::clients::metric(&url, name);
     assert_eq!(
-        counter(&metrics, "firehose_distributor_resumes_refused_total"),
+        metric("firehose_distributor_resumes_refused_total").await,
         0
     );
     assert_eq!(
-        counter(&metrics, "firehose_distributor_resumes_from_replay_total"),
+        metric("firehose_distributor_resumes_from_replay_total").await,
         u64::from(N),
         "every collector caught up from the replay buffer"
     );

@@ -6,47 +6,21 @@
 
 use firehose_testkit as common;
 
-use std::collections::HashMap;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use firehose_client::{Client, ClientConfig};
-use firehose_core::crypto::{KeyPair, PublicKey};
-use firehose_core::records::{DataType, Record};
+use firehose_core::crypto::KeyPair;
+use firehose_core::records::Record;
 use firehose_dbstore::fixture::FixtureSpec;
-use firehose_distributor::config::DEV_PUBLIC_KEY;
 use firehose_sim::ArchiverSim;
 
-type Seen = Arc<Mutex<HashMap<(DataType, String), usize>>>;
+use common::clients::Seen;
 
-/// A collector that behaves like relayer-collector: no `since`, and after a close or an
-/// error a fresh subscription `delay` later. `cut` drops its connection.
+/// relayer-collector's behaviour with one key (see [`common::clients::relayer_like`]).
 fn collector(url: String, delay: Duration, cut: Arc<tokio::sync::Notify>) -> Seen {
-    let seen: Seen = Arc::default();
-    let out = seen.clone();
-    tokio::spawn(async move {
-        let dev = PublicKey::from_hex(DEV_PUBLIC_KEY).unwrap();
-        loop {
-            let cfg = ClientConfig::new(&url, KeyPair::from_seed([77; 32]), dev);
-            if let Ok(mut sub) = Client::connect(&cfg).await {
-                loop {
-                    tokio::select! {
-                        m = sub.next() => match m {
-                            Some(Ok(r)) => {
-                                let key = (r.record.data_type(), r.record.id().to_owned());
-                                *out.lock().unwrap().entry(key).or_default() += 1;
-                            }
-                            _ => break,
-                        },
-                        () = cut.notified() => break,
-                    }
-                }
-            }
-            tokio::time::sleep(delay).await;
-        }
-    });
-    seen
+    common::clients::relayer_like(url, [77; 32], delay, Some(cut))
 }
 
 fn start(cfg: &std::path::Path) -> common::process::Proc {

@@ -67,3 +67,46 @@ pub async fn metric(url: &str, name: &str) -> u64 {
         .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
+
+/// What a [`relayer_like`] collector received: how often each (type, id).
+pub type Seen = std::sync::Arc<
+    std::sync::Mutex<std::collections::HashMap<(firehose_core::records::DataType, String), usize>>,
+>;
+
+/// A collector that behaves like relayer-collector: no `since`, and after a close or an
+/// error a fresh subscription `delay` later. `cut` (when given) drops its connection.
+pub fn relayer_like(
+    url: String,
+    seed: [u8; 32],
+    delay: Duration,
+    cut: Option<std::sync::Arc<tokio::sync::Notify>>,
+) -> Seen {
+    let seen = Seen::default();
+    let out = seen.clone();
+    let cut = cut.unwrap_or_default();
+    tokio::spawn(async move {
+        let dev = firehose_core::crypto::PublicKey::from_hex(
+            firehose_distributor::config::DEV_PUBLIC_KEY,
+        )
+        .unwrap();
+        loop {
+            let cfg = ClientConfig::new(&url, KeyPair::from_seed(seed), dev);
+            if let Ok(mut sub) = firehose_client::Client::connect(&cfg).await {
+                loop {
+                    tokio::select! {
+                        m = sub.next() => match m {
+                            Some(Ok(r)) => {
+                                let key = (r.record.data_type(), r.record.id().to_owned());
+                                *out.lock().unwrap().entry(key).or_default() += 1;
+                            }
+                            _ => break,
+                        },
+                        () = cut.notified() => break,
+                    }
+                }
+            }
+            tokio::time::sleep(delay).await;
+        }
+    });
+    seen
+}

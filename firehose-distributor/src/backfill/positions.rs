@@ -435,15 +435,7 @@ mod tests {
 
     #[test]
     fn a_message_counts_once_lag_bytes_were_written_after_it() {
-        let msg = |i: u64| {
-            let k = RecordKey {
-                data_type: firehose_core::records::DataType::Cycle,
-                id: format!("c{i}").into(),
-                cycle: i,
-                timestamp: 0,
-            };
-            crate::ws::hub::Outgoing::new(format!("{{\"c\":{i}}}"), Some(k))
-        };
+        let msg = cycle_msg;
         // Nothing of a type when the session joined: its first message sets the point just
         // before it.
         let mut first = Tracker::new(Since::default());

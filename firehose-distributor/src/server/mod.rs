@@ -290,28 +290,22 @@ impl Distributor {
                 let n = db.history_count(table, None)?;
                 me.readers[t.index()].baseline.store(n, Relaxed);
             }
-            // Where the stream starts for sessions that join before the first entry (an
-            // empty table: before its first row; cycles have no such point).
-            let before_all = || firehose_core::since::PageKey {
-                cycle: 0,
-                timestamp: 0,
-                id: String::new(),
-            };
-            let newest = firehose_core::since::Since {
-                cycle: db.latest_cycle()?.map(|c| c.counter),
-                original_tx: Some(
-                    db.last_key::<firehose_core::records::OriginalTxData>()?
-                        .unwrap_or_else(before_all),
-                ),
-                receipt: Some(
-                    db.last_key::<firehose_core::records::Receipt>()?
-                        .unwrap_or_else(before_all),
-                ),
-            };
+            // Where the stream starts for sessions that join before the first entry.
+            let newest = newest_rows(db)?;
             me.hub.seed_start(&newest);
             Ok(())
         });
         let _ = tokio::time::timeout(Duration::from_secs(2), count).await;
+    }
+
+    /// The newest row of each type in the archiver's database, waiting at most 5 s (`None`:
+    /// unknown).
+    pub(crate) async fn newest_in_db(&self) -> Option<firehose_core::since::Since> {
+        let newest = self.db.run(newest_rows);
+        match tokio::time::timeout(Duration::from_secs(5), newest).await {
+            Ok(Ok(s)) => Some(s),
+            _ => None,
+        }
     }
 
     /// The resume point remembered for `key`, when implicit resume is on and a database
@@ -412,4 +406,27 @@ impl Distributor {
         }
         Ok(())
     }
+}
+
+/// The newest row of each type in `db`: a point just after everything it holds (an empty
+/// table: before its first row; cycles have no such point).
+fn newest_rows(
+    db: &firehose_dbstore::ArchiverDb,
+) -> firehose_dbstore::Result<firehose_core::since::Since> {
+    let before_all = || firehose_core::since::PageKey {
+        cycle: 0,
+        timestamp: 0,
+        id: String::new(),
+    };
+    Ok(firehose_core::since::Since {
+        cycle: db.latest_cycle()?.map(|c| c.counter),
+        original_tx: Some(
+            db.last_key::<firehose_core::records::OriginalTxData>()?
+                .unwrap_or_else(before_all),
+        ),
+        receipt: Some(
+            db.last_key::<firehose_core::records::Receipt>()?
+                .unwrap_or_else(before_all),
+        ),
+    })
 }

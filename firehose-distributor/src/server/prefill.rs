@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use firehose_core::records::{DataType, OriginalTxData, Receipt};
+use firehose_core::records::DataType;
 use firehose_core::since::{RecordKey, Since};
 use firehose_logreader::{DataLogReader, LogEvent};
 
@@ -26,12 +26,11 @@ const PREFILL_SHARE: usize = 2;
 /// Entries signed per batch (on every core).
 const SIGN_BATCH: usize = 1024;
 
-/// What the start-up read of one type kept.
+/// What the start-up read of one type kept (oldest first), and its size.
+#[derive(Default)]
 struct Kept {
     entries: VecDeque<(RecordKey, Bytes)>,
     bytes: usize,
-    /// Where this type's part of the buffer is complete from (`None`: no entry was read).
-    floor: Option<RecordKey>,
 }
 
 /// The point just at `k`.
@@ -59,20 +58,17 @@ fn oldest_needed(d: &Distributor) -> [Option<Since>; 3] {
 }
 
 /// Reads `reader` to the end of its retained logs, keeping what a collector at `need` lacks,
-/// within `budget` bytes. `Err`: the logs could not be read (the caller tails from live).
+/// within `budget` bytes, and raising `floor` (this type's point) to the first entry read and
+/// past every entry left out or dropped. `Ok(None)`: no entry was read. `Err`: the logs could
+/// not be read (the caller tails from live).
 fn read_type(
     reader: &mut DataLogReader,
     need: Option<&Since>,
     budget: usize,
-) -> firehose_logreader::Result<Kept> {
-    let mut kept = Kept {
-        entries: VecDeque::new(),
-        bytes: 0,
-        floor: None,
-    };
+    floor: &mut Since,
+) -> firehose_logreader::Result<Option<Kept>> {
+    let mut kept: Option<Kept> = None;
     let mut events = Vec::new();
-    // After a gap the next entry starts the complete part again.
-    let mut restart = true;
     loop {
         events.clear();
         if reader.read_available(4096, &mut events)? == 0 {
@@ -81,21 +77,19 @@ fn read_type(
         for ev in events.drain(..) {
             let e = match ev {
                 LogEvent::Entry(e) => e,
+                // After a gap the next entry starts the complete part again.
                 LogEvent::Gap(_) => {
-                    restart = true;
+                    kept.take();
                     continue;
                 }
                 LogEvent::Malformed(_) | LogEvent::Untyped(_) => continue,
             };
-            if restart {
-                kept.entries.clear();
-                kept.bytes = 0;
-                kept.floor = Some(e.key.clone());
-                restart = false;
-            }
-            let floor = kept.floor.get_or_insert_with(|| e.key.clone());
+            let kept = kept.get_or_insert_with(|| {
+                raise(floor, &e.key);
+                Kept::default()
+            });
             if need.is_none_or(|n| n.has(&e.key)) {
-                raise_key(floor, &e.key);
+                raise(floor, &e.key);
                 continue;
             }
             kept.bytes += e.raw.len();
@@ -105,18 +99,9 @@ fn read_type(
                     break;
                 };
                 kept.bytes -= raw.len();
-                if let Some(f) = kept.floor.as_mut() {
-                    raise_key(f, &k);
-                }
+                raise(floor, &k);
             }
         }
-    }
-}
-
-/// Moves the floor key `f` past `k` (never back).
-fn raise_key(f: &mut RecordKey, k: &RecordKey) {
-    if !at(f).has(k) {
-        *f = k.clone();
     }
 }
 
@@ -129,9 +114,13 @@ impl Distributor {
         readers: [DataLogReader; 3],
         newest_in_db: Option<Since>,
     ) -> [DataLogReader; 3] {
+        // Each type its share: one type filling the buffer would push the others out.
         let (budget, max_line) = {
             let c = self.config();
-            (c.replay_buffer_bytes / PREFILL_SHARE, c.max_log_line_bytes)
+            (
+                c.replay_buffer_bytes / PREFILL_SHARE / DataType::ALL.len(),
+                c.max_log_line_bytes,
+            )
         };
         let need = oldest_needed(self);
         let started = std::time::Instant::now();
@@ -140,21 +129,22 @@ impl Distributor {
         let mut total = 0usize;
         let readers = readers.map(|mut reader| {
             let t = reader.data_type();
-            match read_type(&mut reader, need[t.index()].as_ref(), budget) {
-                Ok(kept) => {
-                    match &kept.floor {
-                        Some(k) => raise(&mut floor, k),
-                        None => match newest_in_db.as_ref() {
-                            Some(db) => {
-                                if let Some(k) = crate::ws::replay::key_of(db, t) {
-                                    raise(&mut floor, &k);
-                                }
-                            }
-                            None => ok = false,
-                        },
-                    }
+            match read_type(&mut reader, need[t.index()].as_ref(), budget, &mut floor) {
+                Ok(Some(kept)) => {
                     total += kept.entries.len();
                     self.sign_into_replay(t, kept.entries);
+                    reader
+                }
+                // An empty log: complete from the database's newest row on.
+                Ok(None) => {
+                    match newest_in_db.as_ref() {
+                        Some(db) => {
+                            if let Some(k) = crate::ws::replay::key_of(db, t) {
+                                raise(&mut floor, &k);
+                            }
+                        }
+                        None => ok = false,
+                    }
                     reader
                 }
                 Err(e) => {
@@ -196,21 +186,6 @@ impl Distributor {
                         .prefill(&crate::ws::hub::Outgoing::new(s, Some(key.clone())));
                 }
             }
-        }
-    }
-
-    /// The newest row of each type in the archiver's database (`None`: unknown).
-    pub(crate) async fn newest_in_db(&self) -> Option<Since> {
-        let newest = self.db.run(|db| {
-            Ok(Since {
-                cycle: db.latest_cycle()?.map(|c| c.counter),
-                original_tx: db.last_key::<OriginalTxData>()?,
-                receipt: db.last_key::<Receipt>()?,
-            })
-        });
-        match tokio::time::timeout(std::time::Duration::from_secs(5), newest).await {
-            Ok(Ok(s)) => Some(s),
-            _ => None,
         }
     }
 }

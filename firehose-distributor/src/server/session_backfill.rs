@@ -46,6 +46,19 @@ pub(crate) struct Resume {
     pub catch_up: bool,
 }
 
+impl Resume {
+    /// Entries a second (0: unpaced) and most entries it sends: `IMPLICIT_RESUME_RATE` and
+    /// `IMPLICIT_RESUME_MAX` for an implicit resume, no limit for one with `since`.
+    fn pace(&self, d: &Distributor) -> (u64, u64) {
+        if self.implicit {
+            let c = d.config();
+            (c.implicit_resume_rate, c.implicit_resume_max)
+        } else {
+            (0, u64::MAX)
+        }
+    }
+}
+
 /// Takes a resuming session to live: from the replay buffer when it reaches back far enough
 /// (no slot, no database), else a database back-fill first and the buffer after it.
 /// `Ok(filter)`: live now, skipping what `filter` says was sent; `Err(())`: the session
@@ -64,12 +77,7 @@ pub(crate) async fn resume(
             None => Err(()),
         };
     }
-    let (rate, max) = if r.implicit {
-        let c = d.config();
-        (c.implicit_resume_rate, c.implicit_resume_max)
-    } else {
-        (0, u64::MAX)
-    };
+    let (rate, max) = r.pace(d);
     let mut from = crate::server::catchup::From {
         key: r.key,
         since: crate::backfill::positions::merge(Some(&r.since), &rx.start),
@@ -147,12 +155,7 @@ async fn backfill_then_handover(
     let (btx, mut brx) = tokio::sync::mpsc::channel(2);
     let me = d.clone();
     let point = r.since.clone();
-    let (rate, limit) = if r.implicit {
-        let c = d.config();
-        (c.implicit_resume_rate, c.implicit_resume_max)
-    } else {
-        (0, u64::MAX)
-    };
+    let (rate, limit) = r.pace(d);
     let job = tokio::task::spawn_blocking(move || {
         let db = db.open_own()?;
         let signer = crate::backfill::resume::Signer {

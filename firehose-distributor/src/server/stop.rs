@@ -28,16 +28,6 @@ pub(crate) async fn stopped<T>(d: &Distributor, out: &mut Writer, stop: Stop) ->
         Stop::NotCovered => {
             close_backfill_failed::<()>(d, out).await;
         }
-        Stop::Lapped => {
-            tracing::warn!("catch-up lapped by the replay buffer; closing with 4001");
-            d.hub.metrics.slow_consumer_drops.inc();
-            close_with(
-                out,
-                CLOSE_SLOW_CONSUMER,
-                "too slow to catch up; resume later",
-            )
-            .await;
-        }
         Stop::Closed(Ok(reason)) => {
             tracing::info!(
                 code = reason.code,
@@ -46,29 +36,22 @@ pub(crate) async fn stopped<T>(d: &Distributor, out: &mut Writer, stop: Stop) ->
             );
             close_with(out, reason.code, reason.reason).await;
         }
-        Stop::Stalled => {
-            tracing::warn!("back-fill: the collector does not read; closing with 4001");
-            d.hub.metrics.slow_consumer_drops.inc();
-            close_with(
-                out,
-                CLOSE_SLOW_CONSUMER,
-                "too slow during the back-fill; resume later",
-            )
-            .await;
-        }
+        Stop::Lapped => too_slow(d, out, "too slow to catch up; resume later").await,
+        Stop::Stalled => too_slow(d, out, "too slow during the back-fill; resume later").await,
         Stop::Yield => {
-            tracing::warn!("back-fill too slow while others wait for a slot; closing with 4001");
-            d.hub.metrics.slow_consumer_drops.inc();
             d.backfills_yielded.inc();
-            close_with(
-                out,
-                CLOSE_SLOW_CONSUMER,
-                "back-fill too slow while others wait; resume later",
-            )
-            .await;
+            too_slow(d, out, "back-fill too slow while others wait; resume later").await;
         }
     }
     None
+}
+
+/// Closes a session that does not keep up with 4001 (counted as a slow consumer), like a
+/// live one whose queue overflows; the collector resumes later from what it has.
+async fn too_slow(d: &Distributor, out: &mut Writer, reason: &'static str) {
+    tracing::warn!(reason, "closing a resuming session with 4001");
+    d.hub.metrics.slow_consumer_drops.inc();
+    close_with(out, CLOSE_SLOW_CONSUMER, reason).await;
 }
 
 /// Tells a resuming collector that its back-fill failed (1011: try again later).

@@ -234,28 +234,29 @@ impl Hub {
         }
         // Under the registry lock: a session attaches exactly at a seq (see `attach`).
         self.replay.push(msg);
-        reg.map
-            .retain(|key, h| match h.live.then(|| h.tx.try_send(msg.clone())) {
-                None => true,
-                Some(r) => match r {
-                    Ok(()) => {
-                        delivered += 1;
-                        true
+        reg.map.retain(|key, h| {
+            if !h.live {
+                return true; // catching up: it reads the replay buffer
+            }
+            match h.tx.try_send(msg.clone()) {
+                Ok(()) => {
+                    delivered += 1;
+                    true
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.metrics.slow_consumer_drops.inc();
+                    tracing::warn!(collector = %key, "slow consumer: queue full, closing");
+                    if let Some(c) = h.close.take() {
+                        let _ = c.send(CloseReason {
+                            code: CLOSE_SLOW_CONSUMER,
+                            reason: "slow consumer: queue overflowed",
+                        });
                     }
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        self.metrics.slow_consumer_drops.inc();
-                        tracing::warn!(collector = %key, "slow consumer: queue full, closing");
-                        if let Some(c) = h.close.take() {
-                            let _ = c.send(CloseReason {
-                                code: CLOSE_SLOW_CONSUMER,
-                                reason: "slow consumer: queue overflowed",
-                            });
-                        }
-                        false
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
-                },
-            });
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
         self.metrics.deliveries.inc_by(delivered);
     }
 
