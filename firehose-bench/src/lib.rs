@@ -6,6 +6,7 @@
 //! | module | what it does |
 //! |---|---|
 //! | [`fanout`] | N signed collectors against a distributor while entries are appended to its data logs |
+//! | [`herd`] | relayer-like collectors through a SIGTERM restart of the distributor while the archiver writes: time back live, refusals, duplicates, lost |
 //! | [`backfill`] | collectors resuming from the start of a fixture database (history throughput) |
 //! | [`history`] | collectors syncing through the history HTTP API like relayer-collector |
 //! | [`connector`] | simulated observer nodes driving the ws-connector; blocks/s, MB/s, ack latency |
@@ -28,6 +29,7 @@
 pub mod backfill;
 pub mod connector;
 pub mod fanout;
+pub mod herd;
 pub mod history;
 pub mod keys;
 pub mod report;

@@ -81,6 +81,41 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         key_seed: u64,
     },
+    /// Collectors that behave like relayer-collector (no `since`, reconnect after a delay)
+    /// through a SIGTERM restart of the distributor while a simulated archiver writes: time
+    /// until every collector is back live, refusals, duplicates, lost.
+    Herd {
+        /// Collectors.
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        /// Receipts a second the archiver writes.
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        /// Minimum size of each receipt, bytes.
+        #[arg(long, default_value_t = 512)]
+        size: usize,
+        /// Seconds of live streaming before the restart.
+        #[arg(long, default_value_t = 10)]
+        before: u64,
+        /// Seconds the distributor is down.
+        #[arg(long, default_value_t = 10)]
+        outage: u64,
+        /// Seconds the archiver goes on writing after the restart.
+        #[arg(long, default_value_t = 40)]
+        after: u64,
+        /// A collector's wait before it subscribes again (relayer-collector: 10 s).
+        #[arg(long, default_value_t = 10.0)]
+        reconnect_delay: f64,
+        /// Seconds to wait for the last receipts once the archiver stopped.
+        #[arg(long, default_value_t = 60)]
+        drain: u64,
+        /// Handshakes started at once (then 50 ms apart).
+        #[arg(long, default_value_t = 100)]
+        connect_concurrency: usize,
+        /// The firehose-distributor binary to start [default: beside this one].
+        #[arg(long)]
+        server_bin: Option<PathBuf>,
+    },
     /// Collectors reading the whole history of a fixture database; entries/s.
     Backfill {
         /// `ws`: resume from the start over the websocket (`since`); `http`: the history API,
@@ -237,6 +272,32 @@ fn main() -> anyhow::Result<()> {
                 max_log_entries: log_file_entries,
             }))?
         }
+        Cmd::Herd {
+            clients,
+            rate,
+            size,
+            before,
+            outage,
+            after,
+            reconnect_delay,
+            drain,
+            connect_concurrency,
+            server_bin,
+        } => rt.block_on(firehose_bench::herd::run(
+            firehose_bench::herd::HerdOptions {
+                server_bin,
+                clients,
+                rate,
+                size,
+                before: Duration::from_secs(before),
+                outage: Duration::from_secs(outage),
+                after: Duration::from_secs(after),
+                reconnect_delay: Duration::try_from_secs_f64(reconnect_delay)
+                    .map_err(|e| anyhow::anyhow!("--reconnect-delay {reconnect_delay}: {e}"))?,
+                drain: Duration::from_secs(drain),
+                connect_concurrency,
+            },
+        ))?,
         Cmd::Backfill {
             via,
             clients,

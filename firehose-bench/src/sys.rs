@@ -167,6 +167,24 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// Stops the server as an operator does (SIGTERM), waiting up to `timeout` for it to exit
+    /// (then it is killed).
+    pub fn terminate(mut self, timeout: Duration) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -TERM failed: {status}");
+        let deadline = Instant::now() + timeout;
+        while self.child.try_wait()?.is_none() {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the server did not exit within {timeout:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
     /// The child's stdout, if it was piped (taken once).
     pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
         self.child.stdout.take()

@@ -31,7 +31,7 @@ use target::{prepare, write_entries, Prepared};
 pub use target::{FanoutOptions, Target};
 
 /// A GET on the distributor's HTTP side (HTTP/1.0: the server closes after the reply).
-async fn http_get(addr: &str, path: &str) -> Option<String> {
+pub(crate) async fn http_get(addr: &str, path: &str) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = TcpStream::connect(addr).await.ok()?;
     s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
@@ -46,7 +46,7 @@ async fn http_get(addr: &str, path: &str) -> Option<String> {
 }
 
 /// The `firehose_distributor_sessions` gauge, if the server exposes it.
-async fn sessions(addr: &str) -> Option<usize> {
+pub(crate) async fn sessions(addr: &str) -> Option<usize> {
     let body = http_get(addr, "/metrics").await?;
     body.lines()
         .find_map(|l| l.strip_prefix("firehose_distributor_sessions "))
