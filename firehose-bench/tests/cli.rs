@@ -282,3 +282,33 @@ fn clear_errors() {
         assert!(help.contains(sub), "{help}");
     }
 }
+
+#[test]
+fn herd_through_a_restart_is_complete_and_refused_nothing() {
+    let bin = sibling("firehose-distributor", "firehose-distributor");
+    let v = json_run(&[
+        "herd",
+        "--json",
+        "--clients",
+        "20",
+        "--rate",
+        "40",
+        "--before",
+        "1",
+        "--outage",
+        "2",
+        "--after",
+        "3",
+        "--reconnect-delay",
+        "0.5",
+        "--drain",
+        "30",
+        "--server-bin",
+        bin.to_str().unwrap(),
+    ]);
+    assert_eq!(v["back_live"], 20, "{v}");
+    assert_eq!(v["refused"], 0, "{v}");
+    assert_eq!(v["lost"], 0, "{v}");
+    assert_eq!(v["from_replay"], 20, "{v}");
+    assert!(v["receipts"].as_u64().unwrap() > v["backlog"].as_u64().unwrap());
+}
