@@ -25,9 +25,9 @@ pub struct Args {
     /// "timestamp": ..., "id": "..."}}`).
     #[arg(long, conflicts_with = "resume")]
     since: Option<String>,
-    /// Start where the distributor remembers this key's last connection ended (as a
-    /// collector without `since` is resumed). Without it (and without --since) the tail is
-    /// live from now on.
+    /// Start where the distributor remembers this key's unbroken history ends (as a
+    /// collector without `since` is resumed; a live run does not move that point when the
+    /// key already has one). Without it (and without --since) the tail is live from now on.
     #[arg(long)]
     resume: bool,
     /// Print only these types (comma-separated: cycle, originalTx, receipt).

@@ -224,3 +224,34 @@ async fn churning_strangers_do_not_evict_a_delivered_collector() {
     let mut sub = Client::connect(&cfg).await.unwrap();
     common::receive_all(&mut sub, &missed, "the working collector after the churn").await;
 }
+
+/// A live-only subscription with a collector's key (`firehose tail` beside it) replaces the
+/// collector's session but does not move its remembered point: the collector, back without
+/// `since`, gets what it missed meanwhile (before: the live session's point replaced the
+/// collector's, and the entries in between were skipped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_only_session_of_the_same_key_leaves_the_point_alone() {
+    let mut run = common::run::start(spec(), 10_000, |_| {}).await;
+    let cfg = ClientConfig::new(&run.url, KeyPair::from_seed([5; 32]), run.d.public_key());
+    let mut sub = Client::connect(&cfg).await.unwrap();
+    common::run::wait_sessions(&run.d, 1).await;
+    let first = run.sim.write_cycle().unwrap();
+    common::receive_all(&mut sub, &first, "the collector, live").await;
+    let mut live_cfg = ClientConfig::new(&run.url, KeyPair::from_seed([5; 32]), run.d.public_key());
+    live_cfg.implicit_resume = false;
+    let mut live = Client::connect(&live_cfg).await.unwrap();
+    // The collector's session is replaced (1000).
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), sub.next())
+            .await
+            .expect("the replaced session closes")
+            .is_none_or(|r| r.is_err()),
+        "the collector's session was replaced"
+    );
+    let missed = run.sim.write_cycle().unwrap();
+    common::receive_all(&mut live, &missed, "the live-only session").await;
+    drop(live);
+    common::run::wait_sessions(&run.d, 0).await;
+    let mut back = Client::connect(&cfg).await.unwrap();
+    common::receive_all(&mut back, &missed, "the collector, back without since").await;
+}

@@ -98,6 +98,13 @@ pub(crate) async fn upgrade(
             None => (None, false),
         },
     };
+    // A session replaces the key's point only if it carries that history on (an implicit
+    // resume does; a live-only `firehose tail` beside the collector of the same key does not).
+    let keeps_position = match (&since, d.positions.get(&accepted.sender)) {
+        (_, None) => true,
+        (None, Some(_)) => false,
+        (Some(s), Some(r)) => crate::server::acks::continues(s, &r),
+    };
     let start = Start {
         key: accepted.sender,
         capacity,
@@ -107,6 +114,7 @@ pub(crate) async fn upgrade(
         acks: Acks {
             fd: fd.map(|axum::Extension(f)| f.0),
             margin: d.config().resume_ack_margin_bytes,
+            keeps_position,
         },
     };
     ws.on_upgrade(move |conn| session(d, conn, start))
@@ -166,7 +174,9 @@ async fn run_session(
         Tracker::disabled()
     };
     // Remembered at once: a crash before the first update must not lose the start.
-    d.remember(key, tracker.delivered(), false);
+    if acks.keeps_position {
+        d.remember(key, tracker.delivered(), false);
+    }
     let mut handover = None;
     if let Some(since) = since {
         let resume = crate::server::session_backfill::Resume {
