@@ -50,19 +50,7 @@ async fn a_herd_returning_after_a_restart_is_caught_up_from_the_replay_buffer() 
     const N: u8 = 60;
     let dir = tempfile::tempdir().unwrap();
     let mut sim = ArchiverSim::create(dir.path(), spec(), 200).unwrap();
-    let firehose_dbstore::Layout::Directory(db) = sim.layout().clone() else {
-        panic!("the simulator writes a database directory")
-    };
-    let port = common::process::free_port();
-    let cfg = dir.path().join("distributor-config.json");
-    let file = serde_json::json!({
-        "DISTRIBUTOR_PORT": port,
-        "DATA_LOG_DIR": sim.log_dir(),
-        "ARCHIVER_DB_DIR": db,
-        "RESUME_STATE_FILE": dir.path().join("resume-state.json"),
-        "IMPLICIT_RESUME_RATE": 0,
-    });
-    std::fs::write(&cfg, file.to_string()).unwrap();
+    let (cfg, port) = common::process::sim_config(dir.path(), &sim);
     let bin = env!("CARGO_BIN_EXE_firehose-distributor");
     let child = common::process::start_binary(bin, &cfg, "warn");
     let url = format!("ws://127.0.0.1:{port}");

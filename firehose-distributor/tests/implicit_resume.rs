@@ -67,20 +67,8 @@ async fn a_collector_without_since_misses_nothing_across_a_restart_and_a_cut() {
         ..FixtureSpec::default()
     };
     let mut sim = ArchiverSim::create(dir.path(), spec, 200).unwrap();
-    let firehose_dbstore::Layout::Directory(db) = sim.layout().clone() else {
-        panic!("the simulator writes a database directory")
-    };
-    let port = common::process::free_port();
-    let cfg = dir.path().join("distributor-config.json");
+    let (cfg, port) = common::process::sim_config(dir.path(), &sim);
     let state = dir.path().join("resume-state.json");
-    let file = serde_json::json!({
-        "DISTRIBUTOR_PORT": port,
-        "DATA_LOG_DIR": sim.log_dir(),
-        "ARCHIVER_DB_DIR": db,
-        "RESUME_STATE_FILE": state,
-        "IMPLICIT_RESUME_RATE": 0,
-    });
-    std::fs::write(&cfg, file.to_string()).unwrap();
     let mut child = start(&cfg);
     let url = format!("ws://127.0.0.1:{port}");
     let cut = Arc::new(tokio::sync::Notify::new());
@@ -182,19 +170,7 @@ async fn a_collector_that_joined_an_idle_stream_is_resumed_too() {
     for _ in 0..3 {
         sim.write_cycle().unwrap();
     }
-    let firehose_dbstore::Layout::Directory(db) = sim.layout().clone() else {
-        panic!("the simulator writes a database directory")
-    };
-    let port = common::process::free_port();
-    let cfg = dir.path().join("distributor-config.json");
-    let file = serde_json::json!({
-        "DISTRIBUTOR_PORT": port,
-        "DATA_LOG_DIR": sim.log_dir(),
-        "ARCHIVER_DB_DIR": db,
-        "RESUME_STATE_FILE": dir.path().join("resume-state.json"),
-        "IMPLICIT_RESUME_RATE": 0,
-    });
-    std::fs::write(&cfg, file.to_string()).unwrap();
+    let (cfg, port) = common::process::sim_config(dir.path(), &sim);
     let mut child = start(&cfg);
     let seen = collector(
         format!("ws://127.0.0.1:{port}"),

@@ -57,3 +57,26 @@ pub fn signal(child: &Child, sig: &str) {
         .unwrap()
         .success());
 }
+
+/// Writes `dir/distributor-config.json` for a distributor binary over `sim` on a free port
+/// (the archiver's logs and database, resume state in `dir`, implicit resumes unpaced);
+/// returns the file and the port.
+pub fn sim_config(
+    dir: &std::path::Path,
+    sim: &firehose_sim::ArchiverSim,
+) -> (std::path::PathBuf, u16) {
+    let firehose_dbstore::Layout::Directory(db) = sim.layout().clone() else {
+        panic!("the simulator writes a database directory")
+    };
+    let port = free_port();
+    let cfg = dir.join("distributor-config.json");
+    let file = serde_json::json!({
+        "DISTRIBUTOR_PORT": port,
+        "DATA_LOG_DIR": sim.log_dir(),
+        "ARCHIVER_DB_DIR": db,
+        "RESUME_STATE_FILE": dir.join("resume-state.json"),
+        "IMPLICIT_RESUME_RATE": 0,
+    });
+    std::fs::write(&cfg, file.to_string()).unwrap();
+    (cfg, port)
+}
